@@ -1,0 +1,63 @@
+"""Command line: parse arguments, set up folders and logging, then start the window."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from cove import APP_NAME, __version__
+from cove.paths import HOME_ENV, app_paths
+
+
+def offline_environment() -> None:
+    """Tell libraries that could phone home not to; set before any of them is imported."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cove",
+        description=f"{APP_NAME}: chat with language models that run on this computer.",
+    )
+    parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
+    parser.add_argument("--home", metavar="DIR",
+                        help=f"keep all data, settings, cache and logs under DIR "
+                             f"(same as {HOME_ENV}=DIR)")
+    parser.add_argument("--model", metavar="PATH", help="the GGUF model file to load")
+    parser.add_argument("--smoke-test", metavar="PROMPT",
+                        help="open the window, send PROMPT, print the reply and its stats "
+                             "as a JSON line, then exit")
+    parser.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                        help="give up on --smoke-test after this long (default 600)")
+    parser.add_argument("--max-tokens", type=int, metavar="N", help="longest reply in tokens")
+    parser.add_argument("--seed", type=int, metavar="N", help="sampling seed, for repeatable "
+                        "replies")
+    parser.add_argument("--debug", action="store_true", help="log more detail (never text)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.home:
+        os.environ[HOME_ENV] = os.path.abspath(os.path.expanduser(args.home))
+    offline_environment()
+    paths = app_paths().ensure()
+
+    from cove.logging_setup import setup_logging
+
+    setup_logging(paths.log_file, logging.DEBUG if args.debug else logging.INFO)
+    logging.getLogger("cove").info("%s %s starting", APP_NAME, __version__)
+    if args.smoke_test is not None and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        or sys.platform in ("win32", "darwin")
+    ):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from cove.ui.app import run
+
+    return run(args, paths)

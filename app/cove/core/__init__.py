@@ -1,0 +1,1 @@
+"""Qt-free domain: conversations, messages and the context budget."""

@@ -1,0 +1,280 @@
+"""A thin, blocking wrapper around llama_cpp.Llama: load by path, stream a chat reply, cancel."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cove.core.budget import Budget, PromptTooLong, fit_history
+from cove.core.conversation import ReplyStats
+from cove.models.gguf import ModelFileError, check_gguf_file
+
+log = logging.getLogger(__name__)
+
+ChatMessage = dict[str, str]
+ProgressCallback = Callable[[float], bool]  # return False to abort the load
+
+
+class EngineError(Exception):
+    """Loading or generation failed; the message tells a person what to do about it."""
+
+
+class LoadCancelled(EngineError):
+    pass
+
+
+def physical_cores() -> int:
+    """Physical CPU cores: llama.cpp's speed scales with them, not with hyper-threads.
+
+    llama-cpp-python's own default (half the logical CPUs) halves speed on a 2-core machine.
+    """
+    try:
+        import psutil
+
+        cores = psutil.cpu_count(logical=False)
+    except Exception:  # psutil can fail inside odd containers; fall back below
+        cores = None
+    return max(1, cores or os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    n_ctx: int = 4096
+    n_threads: int | None = None  # None: one per physical core
+    n_gpu_layers: int = 0
+    seed: int = 0xFFFFFFFF  # llama.cpp's "random seed" value
+
+    def threads(self) -> int:
+        return self.n_threads or physical_cores()
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 1024
+    seed: int | None = None
+
+
+_progress_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _load_progress(callback: ProgressCallback | None) -> Iterator[None]:
+    """Give llama.cpp a load-progress callback for the next Llama() built on this thread.
+
+    Llama() builds its model parameters itself and offers no progress argument, so the
+    default-parameters factory it calls is wrapped for the length of one load. The lock keeps
+    two loads (the app has one worker, benchmarks may have more) from seeing each other's hook.
+    """
+    if callback is None:
+        yield
+        return
+    import llama_cpp.llama_cpp as lib
+
+    def on_progress(progress: float, _user_data: object) -> bool:
+        try:
+            return bool(callback(float(progress)))
+        except Exception:  # an exception cannot cross into C; keep loading
+            log.exception("load progress callback failed")
+            return True
+
+    c_callback = lib.llama_progress_callback(on_progress)  # kept alive until the load ends
+    original = lib.llama_model_default_params
+
+    def params_with_progress() -> Any:
+        params = original()
+        params.progress_callback = c_callback
+        return params
+
+    with _progress_lock:
+        lib.llama_model_default_params = params_with_progress
+        try:
+            yield
+        finally:
+            lib.llama_model_default_params = original
+
+
+class ReplyStream:
+    """Iterates over the text chunks of one reply; `stats` is set once it ends."""
+
+    def __init__(self, engine: Engine, chunks: Iterator[dict[str, Any]], cancel: threading.Event,
+                 prompt_tokens: int) -> None:
+        self._engine = engine
+        self._chunks = chunks
+        self._cancel = cancel
+        self._prompt_tokens = prompt_tokens
+        self.text = ""
+        self.stopped = False
+        self.stats: ReplyStats | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        started = time.perf_counter()
+        first: float | None = None
+        try:
+            for chunk in self._chunks:
+                if self._cancel.is_set():
+                    self.stopped = True
+                    break
+                delta = chunk["choices"][0].get("delta", {}).get("content")
+                if not delta:
+                    continue
+                if first is None:
+                    first = time.perf_counter()
+                self.text += delta
+                yield delta
+        except Exception as error:
+            raise self._engine.explain(error) from None
+        finally:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()  # frees llama-cpp-python's generator at once, not at garbage collection
+        ended = time.perf_counter()
+        tokens = self._engine.count_tokens(self.text) if self.text else 0
+        first = first if first is not None else ended
+        decode = ended - first
+        rate = (tokens - 1) / decode if tokens > 1 and decode > 0 else 0.0
+        self.stats = ReplyStats(
+            model=self._engine.name,
+            tokens=tokens,
+            seconds=ended - started,
+            tokens_per_second=rate,
+            ttft_seconds=first - started,
+            prompt_tokens=self._prompt_tokens,
+        )
+
+
+class Engine:
+    """Owns one llama_cpp.Llama. Blocking and not thread-safe: one thread uses it at a time."""
+
+    def __init__(self, model_path: str | Path, options: LoadOptions | None = None) -> None:
+        self.path = Path(model_path).expanduser()
+        self.options = options or LoadOptions()
+        self._llm: Any = None
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
+
+    @property
+    def n_ctx(self) -> int:
+        return int(self._llm.n_ctx()) if self._llm is not None else self.options.n_ctx
+
+    def load(self, on_progress: ProgressCallback | None = None) -> None:
+        try:
+            check_gguf_file(self.path)
+        except ModelFileError as error:
+            raise EngineError(str(error)) from None
+        aborted = False
+
+        def progress(value: float) -> bool:
+            nonlocal aborted
+            keep_going = on_progress(value) if on_progress else True
+            aborted = not keep_going
+            return keep_going
+
+        try:
+            from llama_cpp import Llama
+        except ImportError as error:  # a broken install, not the user's file
+            raise EngineError(
+                f"llama-cpp-python is not usable ({error}). Reinstall Cove with `make run`."
+            ) from None
+        started = time.perf_counter()
+        try:
+            with _load_progress(progress):
+                self._llm = Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.options.n_ctx,
+                    n_threads=self.options.threads(),
+                    n_threads_batch=self.options.threads(),
+                    n_gpu_layers=self.options.n_gpu_layers,
+                    seed=self.options.seed,
+                    verbose=False,
+                )
+        except Exception as error:
+            if aborted:
+                raise LoadCancelled("Loading the model was cancelled.") from None
+            log.error("loading %s failed: %s", self.path.name, type(error).__name__)
+            raise EngineError(
+                f"llama.cpp could not load {self.path.name}. The file may be damaged, "
+                "incomplete, or made for a newer llama.cpp; download it again or choose "
+                "another model."
+            ) from None
+        log.info("loaded %s in %.2f s (n_ctx=%d, threads=%d)", self.path.name,
+                 time.perf_counter() - started, self.options.n_ctx, self.options.threads())
+
+    def count_tokens(self, text: str) -> int:
+        self._require_loaded()
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def fit(self, messages: Sequence[ChatMessage], max_tokens: int) -> list[ChatMessage]:
+        """The newest part of `messages` that leaves room for a reply of up to max_tokens."""
+        reserve = max(1, min(max_tokens, self.n_ctx // 2))
+        return fit_history(messages, self.count_tokens, Budget(self.n_ctx, reserve))
+
+    def stream_chat(self, messages: Sequence[ChatMessage], params: GenerationParams,
+                    cancel: threading.Event | None = None) -> ReplyStream:
+        """Start a reply with the model's own chat template. Raises EngineError if it cannot."""
+        self._require_loaded()
+        try:
+            fitted = self.fit(messages, params.max_tokens)
+        except PromptTooLong as error:
+            raise EngineError(str(error)) from None
+        prompt_tokens = sum(self.count_tokens(m["content"]) for m in fitted)
+        try:
+            chunks = self._llm.create_chat_completion(
+                messages=fitted,
+                stream=True,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_tokens,
+                seed=params.seed,
+            )
+        except Exception as error:
+            raise self.explain(error) from None
+        return ReplyStream(self, iter(chunks), cancel or threading.Event(), prompt_tokens)
+
+    def explain(self, error: Exception) -> EngineError:
+        """An error from llama-cpp-python, said in words a person can act on.
+
+        Only the error's type is logged: its message may quote the prompt.
+        """
+        log.error("generation failed: %s", type(error).__name__)
+        if isinstance(error, EngineError):
+            return error
+        if isinstance(error, ValueError) and "exceed context window" in str(error):
+            return EngineError(
+                f"The conversation no longer fits in the model's context of {self.n_ctx} "
+                "tokens. Shorten the message or start a new conversation."
+            )
+        if type(error).__module__.startswith("jinja2"):
+            return EngineError(
+                "The model's chat template rejected this conversation. "
+                "Start a new conversation or choose another model."
+            )
+        return EngineError(
+            f"The model stopped with an internal error ({type(error).__name__}). "
+            "Try again, or load another model."
+        )
+
+    def close(self) -> None:
+        """Free the model's memory now rather than at garbage collection."""
+        if self._llm is not None:
+            llm, self._llm = self._llm, None
+            llm.close()
+            log.info("unloaded %s", self.path.name)
+
+    def _require_loaded(self) -> None:
+        if self._llm is None:
+            raise EngineError("No model is loaded. Choose a model first.")

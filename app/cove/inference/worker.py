@@ -1,0 +1,215 @@
+"""LlmWorker: the one object that owns a model, living on its own QThread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from cove.core.conversation import ReplyStats
+from cove.inference.engine import Engine, EngineError, GenerationParams, LoadCancelled, LoadOptions
+
+log = logging.getLogger(__name__)
+
+
+class EngineLike(Protocol):
+    """What the worker needs of an engine; the real one is inference.engine.Engine."""
+
+    name: str
+
+    def load(self, on_progress: Callable[[float], bool] | None = None) -> None: ...
+    def stream_chat(self, messages: Any, params: GenerationParams,
+                    cancel: threading.Event | None = None) -> Any: ...
+    def close(self) -> None: ...
+
+
+EngineFactory = Callable[[Path, LoadOptions], EngineLike]
+
+
+class LlmWorker(QObject):
+    """Loads, runs and unloads one model at a time. Lives on its own thread.
+
+    The GUI reaches the slots through queued signals only, and learns everything from the
+    signals below; `cancel` and `shutdown` are the two thread-safe direct calls.
+    """
+
+    sig_load_progress = Signal(float)
+    """Model load progress, 0.0 to 1.0."""
+    sig_loaded = Signal(str, int)
+    """A model is ready: its name and context length."""
+    sig_load_failed = Signal(str)
+    """Loading failed; the argument says why in words a person can act on."""
+    sig_unloaded = Signal()
+    """The model was released (before a switch, or on request)."""
+    sig_chunk = Signal(int, str)
+    """A piece of the reply being generated for request id (first argument)."""
+    sig_finished = Signal(int, object, bool)
+    """A reply ended: request id, its ReplyStats, and whether the user stopped it."""
+    sig_failed = Signal(int, str)
+    """A reply failed: request id and a message a person can act on."""
+
+    def __init__(self, engine_factory: EngineFactory | None = None) -> None:
+        super().__init__()
+        self._factory: EngineFactory = engine_factory or Engine
+        self._engine: EngineLike | None = None
+        self._lock = threading.Lock()
+        self._cancelled_upto = 0  # every request id up to this one is cancelled
+        self._current: tuple[int, threading.Event] | None = None
+        self._shutting_down = threading.Event()
+
+    # Thread-safe calls from the GUI thread -----------------------------------------------
+
+    def cancel(self, request_id: int) -> None:
+        """Stop request `request_id` (and any earlier one) between two tokens."""
+        with self._lock:
+            self._cancelled_upto = max(self._cancelled_upto, request_id)
+            if self._current and self._current[0] <= request_id:
+                self._current[1].set()
+
+    def shutdown(self) -> None:
+        """Make every running or queued load and reply stop as soon as it can."""
+        self._shutting_down.set()
+        with self._lock:
+            if self._current:
+                self._current[1].set()
+
+    # Slots, run on the worker thread ------------------------------------------------------
+
+    @Slot(str, object)
+    def load(self, path: str, options: LoadOptions) -> None:
+        self._release()
+        if self._shutting_down.is_set():
+            return
+        engine = self._factory(Path(path), options)
+        try:
+            engine.load(self._on_load_progress)
+        except LoadCancelled:
+            return
+        except EngineError as error:
+            self.sig_load_failed.emit(str(error))
+            return
+        except Exception as error:  # never let an exception escape into Qt's event loop
+            log.exception("unexpected error while loading")
+            self.sig_load_failed.emit(f"Loading failed unexpectedly ({type(error).__name__}).")
+            return
+        self._engine = engine
+        self.sig_loaded.emit(engine.name, int(getattr(engine, "n_ctx", options.n_ctx)))
+
+    @Slot(int, object, object)
+    def generate(self, request_id: int, messages: list[dict[str, str]],
+                 params: GenerationParams) -> None:
+        cancel = threading.Event()
+        with self._lock:
+            if request_id <= self._cancelled_upto or self._shutting_down.is_set():
+                cancel.set()
+            self._current = (request_id, cancel)
+        try:
+            if self._engine is None:
+                raise EngineError("No model is loaded yet. Wait for it to load, or choose one.")
+            stream = self._engine.stream_chat(messages, params, cancel)
+            for chunk in stream:
+                self.sig_chunk.emit(request_id, chunk)
+            stats: ReplyStats = stream.stats
+            self.sig_finished.emit(request_id, stats, bool(stream.stopped or cancel.is_set()))
+        except EngineError as error:
+            self.sig_failed.emit(request_id, str(error))
+        except Exception as error:
+            log.exception("unexpected error while generating")
+            self.sig_failed.emit(
+                request_id, f"The reply failed unexpectedly ({type(error).__name__}). Try again."
+            )
+        finally:
+            with self._lock:
+                self._current = None
+
+    @Slot()
+    def unload(self) -> None:
+        self._release()
+
+    def close_engine(self) -> None:
+        """Free the model. Call on the worker thread, or after that thread has finished."""
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            engine.close()
+
+    def _release(self) -> None:
+        if self._engine is not None:
+            self.close_engine()
+            self.sig_unloaded.emit()
+
+    def _on_load_progress(self, value: float) -> bool:
+        self.sig_load_progress.emit(value)
+        return not self._shutting_down.is_set()
+
+
+class WorkerHost(QObject):
+    """Owns the worker thread (GUI-thread side): sends it requests as queued signals and
+    relays its signals, so everything connected here runs on the GUI thread."""
+
+    sig_load_progress = Signal(float)
+    """Relayed LlmWorker.sig_load_progress."""
+    sig_loaded = Signal(str, int)
+    """Relayed LlmWorker.sig_loaded."""
+    sig_load_failed = Signal(str)
+    """Relayed LlmWorker.sig_load_failed."""
+    sig_unloaded = Signal()
+    """Relayed LlmWorker.sig_unloaded."""
+    sig_chunk = Signal(int, str)
+    """Relayed LlmWorker.sig_chunk."""
+    sig_finished = Signal(int, object, bool)
+    """Relayed LlmWorker.sig_finished."""
+    sig_failed = Signal(int, str)
+    """Relayed LlmWorker.sig_failed."""
+
+    _sig_load = Signal(str, object)
+    _sig_generate = Signal(int, object, object)
+    _sig_unload = Signal()
+
+    def __init__(self, engine_factory: EngineFactory | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.worker = LlmWorker(engine_factory)
+        self.thread = QThread()
+        self.thread.setObjectName("cove-llm-worker")
+        self.worker.moveToThread(self.thread)
+        queued = Qt.ConnectionType.QueuedConnection
+        self._sig_load.connect(self.worker.load, queued)
+        self._sig_generate.connect(self.worker.generate, queued)
+        self._sig_unload.connect(self.worker.unload, queued)
+        for name in ("sig_load_progress", "sig_loaded", "sig_load_failed", "sig_unloaded",
+                     "sig_chunk", "sig_finished", "sig_failed"):
+            getattr(self.worker, name).connect(getattr(self, name), queued)
+        self._next_request = 0
+        self.thread.start()
+
+    def load(self, path: str | Path, options: LoadOptions | None = None) -> None:
+        self._sig_load.emit(str(path), options or LoadOptions())
+
+    def generate(self, messages: list[dict[str, str]], params: GenerationParams) -> int:
+        self._next_request += 1
+        self._sig_generate.emit(self._next_request, messages, params)
+        return self._next_request
+
+    def cancel(self, request_id: int) -> None:
+        self.worker.cancel(request_id)
+
+    def unload(self) -> None:
+        self._sig_unload.emit()
+
+    def shutdown(self, timeout_ms: int = 15000) -> bool:
+        """Stop the reply, end the thread, free the model. True if the thread ended in time."""
+        if not self.thread.isRunning():
+            self.worker.close_engine()
+            return True
+        self.worker.shutdown()
+        self.thread.quit()
+        ended = bool(self.thread.wait(timeout_ms))
+        if ended:
+            self.worker.close_engine()
+        else:
+            log.warning("the worker thread did not stop within %d ms", timeout_ms)
+        return ended

@@ -1,0 +1,1 @@
+"""Finding, checking and (later) downloading model files; Qt-free."""

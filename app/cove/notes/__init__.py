@@ -1,0 +1,1 @@
+"""Qt-free note drafting actions."""

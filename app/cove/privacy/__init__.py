@@ -1,0 +1,1 @@
+"""Network guard and offline environment."""

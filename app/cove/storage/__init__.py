@@ -1,0 +1,1 @@
+"""Encrypted storage: AES-GCM rows, key wrapping, SQLite (lands with encrypted history)."""

@@ -1,0 +1,1 @@
+"""The Qt front end: main window, chat view, composer and the controller between them."""

@@ -1,0 +1,131 @@
+"""Start-up of the windowed app, and the headless smoke mode that drives it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QMessageLogContext, QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtWidgets import QApplication
+
+from cove import APP_NAME
+from cove.core.conversation import ReplyStats
+from cove.inference.engine import GenerationParams, LoadOptions
+from cove.models.starter import INSTALL_HINT, starter_model_path
+from cove.paths import AppPaths
+from cove.settings import Settings
+from cove.ui.chat_controller import ChatController
+from cove.ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+qt_log = logging.getLogger("qt")
+
+
+def _qt_message(kind: QtMsgType, _context: QMessageLogContext, message: str) -> None:
+    level = {
+        QtMsgType.QtDebugMsg: logging.DEBUG,
+        QtMsgType.QtInfoMsg: logging.INFO,
+        QtMsgType.QtWarningMsg: logging.WARNING,
+    }.get(kind, logging.ERROR)
+    qt_log.log(level, "%s", message)
+
+
+def resolve_model(requested: str | None, settings: Settings) -> Path | None:
+    """The model to load: --model, else the one in settings, else the starter model."""
+    if requested:
+        return Path(requested).expanduser()
+    if settings.model_path and Path(settings.model_path).is_file():
+        return Path(settings.model_path)
+    return starter_model_path()
+
+
+class SmokeTest:
+    """Drives the real window: sends the prompt through the composer and prints the reply."""
+
+    def __init__(self, window: MainWindow, prompt: str, timeout_s: float) -> None:
+        self.window = window
+        self.prompt = prompt
+        self.exit_code = 1
+        self._done = False
+        controller = window.controller
+        controller.sig_model_ready.connect(self._send)
+        controller.sig_model_failed.connect(self.fail)
+        controller.sig_reply_finished.connect(self._finished)
+        controller.sig_reply_failed.connect(self.fail)
+        self._timer = QTimer(window)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(
+            lambda: self.fail(f"No reply within {timeout_s:g} seconds; giving up.")
+        )
+        self._timer.start(int(timeout_s * 1000))
+
+    def _send(self, *_args: object) -> None:
+        if not self.prompt.strip():
+            self.fail("The smoke test needs a prompt that is not empty.")
+            return
+        self.window.composer.set_text(self.prompt)
+        self.window.composer.send_button.click()  # the same path a user's click takes
+
+    def _finished(self, stats: ReplyStats, stopped: bool) -> None:
+        reply = self.window.controller.last_reply()
+        if stopped or reply is None:
+            self.fail("The reply stopped before it was finished.")
+            return
+        print(reply.text, flush=True)
+        print(json.dumps(stats.as_dict()), flush=True)
+        self._end(0)
+
+    def fail(self, message: str) -> None:
+        print(f"{APP_NAME} smoke test failed: {message}", file=sys.stderr, flush=True)
+        self._end(1)
+
+    def _end(self, code: int) -> None:
+        if self._done:
+            return
+        self._done = True
+        self.exit_code = code
+        self._timer.stop()
+        # Let the current signal finish before the window (and its worker) go away.
+        QTimer.singleShot(0, self.window.close)
+
+
+def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeTest | None]:
+    """Build and show the window and start loading the model; the caller runs the loop."""
+    qInstallMessageHandler(_qt_message)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setDesktopFileName("cove")
+
+    settings = Settings.load(paths.settings_file)
+    params = GenerationParams(
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        max_tokens=args.max_tokens or settings.max_tokens,
+        seed=args.seed,
+    )
+    options = LoadOptions(n_ctx=settings.n_ctx, n_threads=settings.n_threads or None)
+    controller = ChatController(params=params, load_options=options)
+    window = MainWindow(controller)
+    smoke = (SmokeTest(window, args.smoke_test, args.timeout)
+             if args.smoke_test is not None else None)
+    window.show()
+
+    model = resolve_model(args.model, settings)
+    if model is None:
+        log.info("no model found")
+        window.show_no_model()
+        if smoke is not None:
+            smoke.fail(f"No model found. {INSTALL_HINT}")
+    else:
+        controller.load_model(model)
+    return window, smoke
+
+
+def run(args: argparse.Namespace, paths: AppPaths) -> int:
+    _window, smoke = start(args, paths)
+    code = QApplication.exec()
+    return smoke.exit_code if smoke is not None else code

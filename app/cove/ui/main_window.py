@@ -1,0 +1,229 @@
+"""The main window: conversation, composer, status bar, and the messages a person needs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cove import APP_NAME, __version__
+from cove.core.conversation import ReplyStats
+from cove.models.starter import INSTALL_HINT
+from cove.ui.chat_controller import ChatController
+from cove.ui.chat_view import ChatView
+from cove.ui.composer import Composer
+
+log = logging.getLogger(__name__)
+
+READY_HINT = "Ask anything. Your messages and the model's replies stay on this computer."
+
+
+class Banner(QFrame):
+    """A dismissable line of text above the conversation, for errors and notices."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton(self)
+        close.setText("✕")
+        close.setToolTip("Dismiss")
+        close.setAutoRaise(True)
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 8, 8)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def show_message(self, text: str, error: bool = True) -> None:
+        colour = "#fdecea" if error else "#e8f0fe"
+        border = "#d32f2f" if error else "#1a73e8"
+        self.setStyleSheet(
+            f"#banner {{ background: {colour}; border-left: 4px solid {border}; }}"
+            "#banner QLabel { color: #202124; }"
+        )
+        self.setProperty("error", error)
+        self.label.setText(text)
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    sig_closed = Signal()
+    """The window closed and the worker has been shut down."""
+
+    def __init__(self, controller: ChatController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setWindowTitle(APP_NAME)
+        self.resize(900, 700)
+
+        self.banner = Banner(self)
+        self.chat_view = ChatView(self)
+        self.chat_view.setModel(controller.model)
+        self.composer = Composer(self)
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.chat_view, 1)
+        layout.addWidget(self.composer)
+        self.setCentralWidget(central)
+
+        self.model_label = QLabel("No model", self)
+        self.load_bar = QProgressBar(self)
+        self.load_bar.setRange(0, 100)
+        self.load_bar.setMaximumWidth(160)
+        self.load_bar.setFormat("Loading %p%")
+        self.load_bar.hide()
+        self.speed_label = QLabel("", self)
+        status = self.statusBar()
+        status.addWidget(self.model_label)
+        status.addWidget(self.load_bar)
+        status.addPermanentWidget(self.speed_label)
+
+        self._build_menus()
+        self.composer.sig_send.connect(self._send)
+        self.composer.sig_stop.connect(controller.stop)
+        controller.sig_model_loading.connect(self._on_model_loading)
+        controller.sig_load_progress.connect(self._on_load_progress)
+        controller.sig_model_ready.connect(self._on_model_ready)
+        controller.sig_model_failed.connect(self._on_model_failed)
+        controller.sig_busy_changed.connect(self._on_busy_changed)
+        controller.sig_reply_finished.connect(self._on_reply_finished)
+        controller.sig_reply_failed.connect(self._on_reply_failed)
+        self.chat_view.set_placeholder(READY_HINT)
+        self.composer.edit.setFocus()
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_action = self._action("&Open Model File…", QKeySequence.StandardKey.Open,
+                                        self.choose_model_file)
+        file_menu.addAction(self.open_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("&Quit", QKeySequence.StandardKey.Quit, self.close))
+
+        chat_menu = self.menuBar().addMenu("&Chat")
+        self.new_action = self._action("&New Conversation", QKeySequence.StandardKey.New,
+                                       self.new_conversation)
+        self.stop_action = self._action("&Stop Reply", QKeySequence(Qt.Key.Key_Escape),
+                                        self.controller.stop)
+        self.stop_action.setEnabled(False)
+        self.copy_action = self._action("&Copy Last Reply", QKeySequence("Ctrl+Shift+C"),
+                                        self.copy_last_reply)
+        for action in (self.new_action, self.stop_action, self.copy_action):
+            chat_menu.addAction(action)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self._action("&About Cove", None, self.show_about))
+
+    def _action(self, text: str, shortcut: Any, slot: Any) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        return action
+
+    # Actions ------------------------------------------------------------------------------
+
+    def show_no_model(self) -> None:
+        """No model was found: say how to get one, keep the window usable."""
+        self.model_label.setText("No model")
+        self.chat_view.set_placeholder(f"No model is installed yet.\n\n{INSTALL_HINT}")
+        self.banner.show_message(f"No model found. {INSTALL_HINT}", error=False)
+        self.composer.set_ready(False)
+
+    def choose_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open Model File", str(Path.home()),
+                                              "GGUF models (*.gguf);;All files (*)")
+        if path:
+            self.controller.load_model(path)
+
+    def new_conversation(self) -> None:
+        self.controller.new_conversation()
+        self.composer.edit.setFocus()
+
+    def copy_last_reply(self) -> None:
+        reply = self.controller.last_reply()
+        if reply is not None and reply.text:
+            QGuiApplication.clipboard().setText(reply.text)
+            self.statusBar().showMessage("Reply copied", 2000)
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self, f"About {APP_NAME}",
+            f"{APP_NAME} {__version__}\n\nChat with language models that run on this "
+            "computer. Nothing you type leaves it.",
+        )
+
+    def _send(self, text: str) -> None:
+        if not self.controller.send(text):
+            self.composer.set_text(text)  # never lose what the user typed
+
+    # Controller signals -------------------------------------------------------------------
+
+    def _on_model_loading(self, name: str) -> None:
+        self.banner.hide()
+        self.composer.set_ready(False)
+        self.model_label.setText(f"Loading {name}…")
+        self.load_bar.setValue(0)
+        self.load_bar.show()
+
+    def _on_load_progress(self, value: float) -> None:
+        self.load_bar.setValue(round(value * 100))
+
+    def _on_model_ready(self, name: str, n_ctx: int) -> None:
+        self.load_bar.hide()
+        self.model_label.setText(name)
+        self.model_label.setToolTip(f"{name}: context length {n_ctx} tokens")
+        self.chat_view.set_placeholder(READY_HINT)
+        self.composer.set_ready(True)
+        self.composer.edit.setFocus()
+
+    def _on_model_failed(self, message: str) -> None:
+        self.load_bar.hide()
+        self.model_label.setText("No model loaded")
+        self.banner.show_message(f"{message}\n\nUse File > Open Model File… to choose another.")
+        self.composer.set_ready(False)
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        self.composer.set_busy(busy)
+        self.stop_action.setEnabled(busy)
+        if busy:
+            self.banner.hide()
+
+    def _on_reply_finished(self, stats: ReplyStats, stopped: bool) -> None:
+        self.speed_label.setText(f"{stats.tokens_per_second:.1f} tokens/s")
+        self.speed_label.setToolTip(
+            f"{stats.tokens} tokens in {stats.seconds:.2f} s, first token after "
+            f"{stats.ttft_seconds:.2f} s"
+        )
+        if stopped:
+            self.statusBar().showMessage("Reply stopped", 3000)
+
+    def _on_reply_failed(self, message: str) -> None:
+        self.banner.show_message(message)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.controller.shutdown()
+        self.sig_closed.emit()
+        super().closeEvent(event)

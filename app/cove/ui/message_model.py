@@ -1,0 +1,95 @@
+"""The Qt list model of one conversation's messages (GUI thread only)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+
+from cove.core.conversation import Conversation, Message, MessageState
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class Roles(enum.IntEnum):
+    ROLE = Qt.ItemDataRole.UserRole + 1  # "user" / "assistant" / "system"
+    TEXT = enum.auto()
+    MODEL = enum.auto()
+    STATE = enum.auto()
+    STATS = enum.auto()
+    ERROR = enum.auto()
+    ID = enum.auto()
+
+
+class MessageListModel(QAbstractListModel):
+    """Shows a Conversation; edits go through the methods below so views hear exact roles."""
+
+    def __init__(self, conversation: Conversation | None = None, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._conversation = conversation or Conversation()
+
+    @property
+    def conversation(self) -> Conversation:
+        return self._conversation
+
+    def set_conversation(self, conversation: Conversation) -> None:
+        self.beginResetModel()
+        self._conversation = conversation
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+        return 0 if parent.isValid() else len(self._conversation.messages)
+
+    def roleNames(self) -> dict[int, bytes]:
+        return {role.value: role.name.lower().encode() for role in Roles}
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._conversation.messages):
+            return None
+        message = self._conversation.messages[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, Roles.TEXT):
+            return message.text
+        if role == Roles.ROLE:
+            return message.role.value
+        if role == Roles.MODEL:
+            return message.model
+        if role == Roles.STATE:
+            return message.state.value
+        if role == Roles.STATS:
+            return message.stats
+        if role == Roles.ERROR:
+            return message.error
+        if role == Roles.ID:
+            return message.id
+        return None
+
+    def message(self, row: int) -> Message:
+        return self._conversation.messages[row]
+
+    def append(self, message: Message) -> int:
+        row = len(self._conversation.messages)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._conversation.add(message)
+        self.endInsertRows()
+        return row
+
+    def append_text(self, row: int, text: str) -> None:
+        self._conversation.messages[row].text += text
+        self._changed(row, Roles.TEXT, Qt.ItemDataRole.DisplayRole)
+
+    def finish(self, row: int, state: MessageState, stats: Any = None, error: str = "") -> None:
+        message = self._conversation.messages[row]
+        message.state = state
+        roles = [Roles.STATE]
+        if stats is not None:
+            message.stats = stats
+            roles.append(Roles.STATS)
+        if error:
+            message.error = error
+            roles.append(Roles.ERROR)
+        self._changed(row, *roles)
+
+    def _changed(self, row: int, *roles: int) -> None:
+        index = self.index(row, 0)
+        self.dataChanged.emit(index, index, [int(role) for role in roles])

@@ -1,0 +1,133 @@
+"""Generation speed through Cove's LlmWorker against llama-cpp-python called directly.
+
+Same model, prompt, seed, threads and token budget, in one run, alternating the two paths so
+machine noise hits both alike. Prints one JSON line. Target: ratio >= 0.97.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+
+from cove.inference.engine import GenerationParams, LoadOptions, physical_cores
+from cove.inference.worker import WorkerHost
+from cove.models.starter import starter_model_path
+
+PROMPT = [{"role": "user", "content": "Write a long, detailed story about a lighthouse keeper."}]
+
+
+def decode_rate(tokens: int, first: float, last: float) -> float:
+    return (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0
+
+
+def run_direct(model_path: str, threads: int, n_ctx: int, max_tokens: int, seed: int) -> dict:
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=model_path, n_ctx=n_ctx, n_threads=threads,
+                n_threads_batch=threads, seed=seed, verbose=False)
+    try:
+        started = time.perf_counter()
+        first = None
+        text = ""
+        for chunk in llm.create_chat_completion(messages=PROMPT, stream=True, temperature=0.7,
+                                                top_p=0.95, max_tokens=max_tokens, seed=seed):
+            delta = chunk["choices"][0].get("delta", {}).get("content")
+            if delta:
+                first = first or time.perf_counter()
+                text += delta
+        ended = time.perf_counter()
+        tokens = len(llm.tokenize(text.encode(), add_bos=False, special=True))
+    finally:
+        llm.close()
+    return {"tokens": tokens, "rate": decode_rate(tokens, first or ended, ended),
+            "ttft": (first or ended) - started}
+
+
+def run_worker(app: QCoreApplication, model_path: str, threads: int, n_ctx: int,
+               max_tokens: int, seed: int) -> dict:
+    host = WorkerHost()
+    loop = QEventLoop()
+    result: dict = {}
+    times: dict[str, float] = {}
+
+    def on_chunk(_rid: int, _text: str) -> None:
+        times.setdefault("first", time.perf_counter())
+
+    def on_finished(_rid: int, stats, _stopped: bool) -> None:  # type: ignore[no-untyped-def]
+        ended = time.perf_counter()
+        first = times.get("first", ended)
+        result.update(tokens=stats.tokens, rate=decode_rate(stats.tokens, first, ended),
+                      ttft=first - times["start"])
+        loop.quit()
+
+    def on_loaded(*_args: object) -> None:
+        times["start"] = time.perf_counter()
+        host.generate(PROMPT, GenerationParams(temperature=0.7, top_p=0.95,
+                                               max_tokens=max_tokens, seed=seed))
+
+    def on_failed(*args: object) -> None:
+        result["error"] = str(args[-1])
+        loop.quit()
+
+    host.sig_loaded.connect(on_loaded)
+    host.sig_chunk.connect(on_chunk)
+    host.sig_finished.connect(on_finished)
+    host.sig_failed.connect(on_failed)
+    host.sig_load_failed.connect(on_failed)
+    host.load(model_path, LoadOptions(n_ctx=n_ctx, n_threads=threads, seed=seed))
+    QTimer.singleShot(600_000, loop.quit)
+    loop.exec()
+    host.shutdown()
+    if "error" in result:
+        raise SystemExit(f"worker run failed: {result['error']}")
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--threads", type=int, default=physical_cores())
+    parser.add_argument("--tokens", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    model = args.model or str(starter_model_path() or "")
+    if not model:
+        print(json.dumps({"error": "starter model not installed"}))
+        return 1
+    app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
+    n_ctx = 2048
+    worker_runs, direct_runs = [], []
+    # A warm-up of each path first (page cache, CPU clocks), then alternate.
+    run_direct(model, args.threads, n_ctx, 32, args.seed)
+    run_worker(app, model, args.threads, n_ctx, 32, args.seed)
+    for _ in range(args.rounds):
+        direct_runs.append(run_direct(model, args.threads, n_ctx, args.tokens, args.seed))
+        worker_runs.append(run_worker(app, model, args.threads, n_ctx, args.tokens, args.seed))
+    worker = statistics.median(r["rate"] for r in worker_runs)
+    direct = statistics.median(r["rate"] for r in direct_runs)
+    print(json.dumps({
+        "benchmark": "throughput",
+        "model": os.path.basename(model),
+        "threads": args.threads,
+        "tokens": worker_runs[-1]["tokens"],
+        "worker_tokens_per_second": round(worker, 2),
+        "direct_tokens_per_second": round(direct, 2),
+        "ratio": round(worker / direct, 4) if direct else 0.0,
+        "worker_ttft_seconds": round(statistics.median(r["ttft"] for r in worker_runs), 4),
+        "direct_ttft_seconds": round(statistics.median(r["ttft"] for r in direct_runs), 4),
+        "target_ratio": 0.97,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs the system libraries Qt needs (even offscreen) when one is missing.
+# Runs apt-get only as root on Debian-like systems; elsewhere it prints what to install.
+set -u
+missing=""
+for pair in libEGL.so.1:libegl1 libGL.so.1:libgl1 libxkbcommon.so.0:libxkbcommon0 \
+            libfontconfig.so.1:libfontconfig1 libdbus-1.so.3:libdbus-1-3 \
+            libglib-2.0.so.0:libglib2.0-0; do
+    lib=${pair%%:*}
+    package=${pair#*:}
+    if command -v ldconfig >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q "$lib"; then
+        missing="$missing $package"
+    fi
+done
+if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list 2>/dev/null | head -n 1)" ]; then
+    missing="$missing fonts-dejavu-core"
+fi
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing system libraries for Qt:$missing"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
+else
+    echo "Qt needs these system packages:$missing (install them with your package manager)" >&2
+fi

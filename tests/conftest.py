@@ -1,0 +1,42 @@
+"""Test set-up: Qt offscreen, every folder under tmp_path, the real starter model on hand."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cove.inference.engine import Engine, LoadOptions
+from cove.models.starter import INSTALL_HINT, starter_model_path
+
+
+@pytest.fixture(autouse=True)
+def cove_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own COVE_HOME, so nothing touches the real user folders."""
+    home = tmp_path / "cove-home"
+    monkeypatch.setenv("COVE_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def starter_model() -> Path:
+    path = starter_model_path()
+    if path is None:
+        pytest.fail(f"The starter model is not installed. {INSTALL_HINT}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_engine(starter_model: Path) -> Iterator[Engine]:
+    """One loaded starter model shared by the tests that only generate with it."""
+    engine = Engine(starter_model, LoadOptions(n_ctx=2048))
+    engine.load()
+    yield engine
+    engine.close()

@@ -1,0 +1,74 @@
+"""`python -m cove --smoke-test` as a user or CI runs it: a real process, window and model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CANARY = "zebra-canary-4417"
+
+
+def run_cove(home: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    env.pop("COVE_HOME", None)
+    return subprocess.run(
+        [sys.executable, "-m", "cove", "--home", str(home), *args],
+        capture_output=True, text=True, timeout=timeout, env=env,
+    )
+
+
+def test_smoke_mode_prints_reply_and_stats(tmp_path: Path, starter_model: Path) -> None:
+    home = tmp_path / "home"
+    result = run_cove(home, "--smoke-test", f"Repeat this word: {CANARY}",
+                      "--max-tokens", "32", "--seed", "1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    stats = json.loads(lines[-1])
+    assert set(stats) == {"model", "tokens", "seconds", "tokens_per_second", "ttft_seconds"}
+    assert stats["model"] == "SmolLM2-135M-Instruct.Q4_1"
+    assert 0 < stats["tokens"] <= 32
+    assert stats["tokens_per_second"] > 0
+    assert "\n".join(lines[:-1]).strip(), "the reply itself was printed"
+    # Honours --home: the log is there, and it holds no prompt text.
+    log_text = (home / "logs" / "cove.log").read_text()
+    assert "starting" in log_text
+    assert CANARY not in log_text
+
+
+def test_smoke_mode_with_explicit_model(tmp_path: Path, starter_model: Path) -> None:
+    result = run_cove(tmp_path / "home", "--smoke-test", "Hi", "--model", str(starter_model),
+                      "--max-tokens", "8", "--seed", "2")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["tokens"] > 0
+
+
+def test_missing_model_fails_readably(tmp_path: Path) -> None:
+    result = run_cove(tmp_path / "home", "--smoke-test", "Hi",
+                      "--model", str(tmp_path / "missing.gguf"), timeout=60)
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_garbage_model_fails_readably(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.gguf"
+    garbage.write_bytes(os.urandom(4096))
+    result = run_cove(tmp_path / "home", "--smoke-test", "Hi", "--model", str(garbage),
+                      timeout=60)
+    assert result.returncode == 1
+    assert "not a GGUF model file" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_cove_home_environment_is_honoured(tmp_path: Path, starter_model: Path) -> None:
+    home = tmp_path / "env-home"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", COVE_HOME=str(home))
+    result = subprocess.run(
+        [sys.executable, "-m", "cove", "--smoke-test", "Hi", "--max-tokens", "4"],
+        capture_output=True, text=True, timeout=240, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (home / "logs" / "cove.log").is_file()

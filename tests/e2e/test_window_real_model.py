@@ -1,0 +1,80 @@
+"""The whole window with the real starter model: type, send, watch the reply stream, stop."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from pytestqt.qtbot import QtBot
+
+from cove.core.conversation import MessageState
+from cove.inference.engine import GenerationParams, LoadOptions
+from cove.paths import app_paths
+from cove.ui import app as app_module
+from cove.ui.chat_controller import ChatController
+from cove.ui.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot: QtBot, starter_model: Path):  # type: ignore[no-untyped-def]
+    controller = ChatController(params=GenerationParams(max_tokens=48, seed=5),
+                                load_options=LoadOptions(n_ctx=1024))
+    window = MainWindow(controller)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(controller.sig_model_ready, timeout=60_000):
+        controller.load_model(starter_model)
+    yield window
+    controller.shutdown()
+
+
+def test_chat_through_the_window(qtbot: QtBot, window: MainWindow) -> None:
+    text_updates: list[int] = []
+    window.controller.model.dataChanged.connect(lambda *_: text_updates.append(1))
+    qtbot.keyClicks(window.composer.edit, "What is the capital of France?")
+    with qtbot.waitSignal(window.controller.sig_reply_finished, timeout=60_000) as finished:
+        qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+    stats, stopped = finished.args
+    assert not stopped
+    reply = window.controller.model.message(1)
+    assert reply.text.strip() and reply.state is MessageState.DONE
+    assert reply.model == "SmolLM2-135M-Instruct.Q4_1"
+    assert len(text_updates) >= 2, "the reply appeared as it streamed, not all at once"
+    assert window.speed_label.text() == f"{stats.tokens_per_second:.1f} tokens/s"
+
+
+def test_follow_up_and_stop_with_the_real_model(qtbot: QtBot, window: MainWindow) -> None:
+    controller = window.controller
+    controller.params = GenerationParams(max_tokens=1000, seed=9)
+    window.composer.set_text("Write a long poem about rivers.")
+    stopped_after_chunk = []
+
+    def stop_once_streaming() -> None:
+        if controller.model.message(1).text and not stopped_after_chunk:
+            stopped_after_chunk.append(True)
+            qtbot.keyClick(window, Qt.Key.Key_Escape)
+
+    controller.model.dataChanged.connect(lambda *_: QTimer.singleShot(0, stop_once_streaming))
+    with qtbot.waitSignal(controller.sig_reply_finished, timeout=60_000) as finished:
+        window.composer.send_button.click()
+    assert finished.args[1] is True
+    assert controller.model.message(1).state is MessageState.STOPPED
+    assert finished.args[0].tokens < 1000
+
+
+def test_app_without_any_model_opens_and_says_how_to_get_one(
+        qtbot: QtBot, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(app_module, "starter_model_path", lambda: None)
+    args = argparse.Namespace(smoke_test=None, model=None, max_tokens=None, seed=None,
+                              timeout=5)
+    window, smoke = app_module.start(args, app_paths(tmp_path).ensure())
+    qtbot.addWidget(window)
+    assert smoke is None
+    assert window.isVisible()
+    assert "No model found" in window.banner.label.text()
+    assert "make run" in window.banner.label.text()
+    assert not window.composer.send_button.isEnabled()
+    window.close()
+    assert not window.controller.host.thread.isRunning()

@@ -1,0 +1,103 @@
+"""The engine with the real starter model: streaming, cancel, errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from cove.inference.engine import Engine, EngineError, GenerationParams, LoadOptions, physical_cores
+
+ASK = [{"role": "user", "content": "Name three colours."}]
+
+
+def test_streams_non_empty_text_with_stats(real_engine: Engine) -> None:
+    stream = real_engine.stream_chat(ASK, GenerationParams(max_tokens=24, seed=1))
+    chunks = list(stream)
+    assert len(chunks) > 1
+    assert "".join(chunks).strip()
+    assert stream.text == "".join(chunks)
+    stats = stream.stats
+    assert stats is not None and stats.model == "SmolLM2-135M-Instruct.Q4_1"
+    assert 0 < stats.tokens <= 24
+    assert stats.tokens_per_second > 0
+    assert 0 < stats.ttft_seconds <= stats.seconds
+    assert not stream.stopped
+
+
+def test_same_seed_same_reply(real_engine: Engine) -> None:
+    params = GenerationParams(max_tokens=16, seed=7, temperature=0.8)
+    first = "".join(real_engine.stream_chat(ASK, params))
+    second = "".join(real_engine.stream_chat(ASK, params))
+    assert first == second
+
+
+def test_cancel_stops_within_a_second(real_engine: Engine) -> None:
+    cancel = threading.Event()
+    prompt = [{"role": "user", "content": "Write a very long story about the sea."}]
+    stream = real_engine.stream_chat(prompt, GenerationParams(max_tokens=1500, seed=3), cancel)
+    stopped_at = None
+    count = 0
+    for _chunk in stream:
+        count += 1
+        if count == 3:
+            cancel.set()
+            stopped_at = time.perf_counter()
+    assert stopped_at is not None
+    assert time.perf_counter() - stopped_at < 1.0
+    assert stream.stopped
+    assert count == 3
+
+
+def test_bad_path_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match="does not exist"):
+        Engine(tmp_path / "missing.gguf").load()
+
+
+def test_non_gguf_file_never_reaches_llama(tmp_path: Path) -> None:
+    fake = tmp_path / "model.gguf"
+    fake.write_text("this is not a model " * 100)
+    with pytest.raises(EngineError, match="not a GGUF model file"):
+        Engine(fake).load()
+
+
+def test_truncated_gguf_is_a_clear_error(tmp_path: Path, starter_model: Path) -> None:
+    cut = tmp_path / "cut.gguf"
+    with starter_model.open("rb") as source:
+        cut.write_bytes(source.read(2_000_000))
+    with pytest.raises(EngineError, match=r"could not load cut\.gguf"):
+        Engine(cut).load()
+
+
+def test_prompt_longer_than_context_is_a_clear_error(starter_model: Path) -> None:
+    engine = Engine(starter_model, LoadOptions(n_ctx=256))
+    engine.load()
+    try:
+        huge = [{"role": "user", "content": "word " * 2000}]
+        with pytest.raises(EngineError, match="model can read only"):
+            engine.stream_chat(huge, GenerationParams(max_tokens=32))
+        # The engine still works afterwards.
+        assert "".join(engine.stream_chat(ASK, GenerationParams(max_tokens=8, seed=1)))
+    finally:
+        engine.close()
+
+
+def test_load_progress_reported_and_can_abort(starter_model: Path) -> None:
+    seen: list[float] = []
+    engine = Engine(starter_model, LoadOptions(n_ctx=256))
+    engine.load(lambda value: seen.append(value) or True)
+    engine.close()
+    assert seen and seen[-1] == pytest.approx(1.0)
+    assert not engine.loaded
+
+    from cove.inference.engine import LoadCancelled
+
+    with pytest.raises(LoadCancelled):
+        Engine(starter_model, LoadOptions(n_ctx=256)).load(lambda _value: False)
+
+
+def test_threads_default_to_physical_cores() -> None:
+    assert LoadOptions().threads() == physical_cores() >= 1
+    assert LoadOptions(n_threads=3).threads() == 3
