@@ -2,6 +2,11 @@
 
 Same model, prompt, seed, threads and token budget, in one run, alternating the two paths so
 machine noise hits both alike. Prints one JSON line. Target: ratio >= 0.97.
+
+Each measurement runs in a fresh child process: llama.cpp's OpenMP thread pool belongs to the
+thread that first calls it, and a process that has generated on one thread runs about three
+times slower when it later generates on another, which would make the comparison meaningless.
+(Cove itself only ever calls llama.cpp from its one worker thread.)
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -91,6 +97,15 @@ def run_worker(app: QCoreApplication, model_path: str, threads: int, n_ctx: int,
     return result
 
 
+def measure_in_child(path: str, model: str, threads: int, tokens: int, seed: int) -> dict:
+    command = [sys.executable, __file__, "--one", path, "--model", model,
+               "--threads", str(threads), "--tokens", str(tokens), "--seed", str(seed)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"{path} run failed: {result.stderr.strip()[-500:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default=None)
@@ -98,20 +113,26 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--one", choices=("direct", "worker"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     model = args.model or str(starter_model_path() or "")
     if not model:
         print(json.dumps({"error": "starter model not installed"}))
         return 1
-    app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
     n_ctx = 2048
+    if args.one == "direct":
+        print(json.dumps(run_direct(model, args.threads, n_ctx, args.tokens, args.seed)))
+        return 0
+    if args.one == "worker":
+        app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
+        print(json.dumps(run_worker(app, model, args.threads, n_ctx, args.tokens, args.seed)))
+        return 0
+
     worker_runs, direct_runs = [], []
-    # A warm-up of each path first (page cache, CPU clocks), then alternate.
-    run_direct(model, args.threads, n_ctx, 32, args.seed)
-    run_worker(app, model, args.threads, n_ctx, 32, args.seed)
+    measure_in_child("direct", model, args.threads, 16, args.seed)  # warm the page cache
     for _ in range(args.rounds):
-        direct_runs.append(run_direct(model, args.threads, n_ctx, args.tokens, args.seed))
-        worker_runs.append(run_worker(app, model, args.threads, n_ctx, args.tokens, args.seed))
+        direct_runs.append(measure_in_child("direct", model, args.threads, args.tokens, args.seed))
+        worker_runs.append(measure_in_child("worker", model, args.threads, args.tokens, args.seed))
     worker = statistics.median(r["rate"] for r in worker_runs)
     direct = statistics.median(r["rate"] for r in direct_runs)
     print(json.dumps({

@@ -1,11 +1,14 @@
 #!/bin/sh
-# Installs the system libraries Qt needs (even offscreen) when one is missing.
+# Installs the system libraries Qt needs (offscreen, and for a window on X11) when one is
+# missing.
 # Runs apt-get only as root on Debian-like systems; elsewhere it prints what to install.
 set -u
 missing=""
 for pair in libEGL.so.1:libegl1 libGL.so.1:libgl1 libxkbcommon.so.0:libxkbcommon0 \
             libfontconfig.so.1:libfontconfig1 libdbus-1.so.3:libdbus-1-3 \
-            libglib-2.0.so.0:libglib2.0-0; do
+            libglib-2.0.so.0:libglib2.0-0 libxcb-cursor.so.0:libxcb-cursor0 \
+            libxcb-icccm.so.4:libxcb-icccm4 libxcb-keysyms.so.1:libxcb-keysyms1 \
+            libxkbcommon-x11.so.0:libxkbcommon-x11-0; do
     lib=${pair%%:*}
     package=${pair#*:}
     if command -v ldconfig >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q "$lib"; then

@@ -116,6 +116,7 @@ def test_load_failure_shows_a_banner_and_the_app_stays_usable(
     assert "Open Model File" in window.banner.label.text()
     assert not window.composer.send_button.isEnabled()
     assert window.open_action.isEnabled()
+    assert "No model is loaded" in window.chat_view.placeholder
 
 
 def test_generation_failure_is_shown_and_the_text_is_kept(qtbot: QtBot,

@@ -31,6 +31,10 @@ def _qt_message(kind: QtMsgType, _context: QMessageLogContext, message: str) -> 
         QtMsgType.QtWarningMsg: logging.WARNING,
     }.get(kind, logging.ERROR)
     qt_log.log(level, "%s", message)
+    if level >= logging.ERROR or "platform plugin" in message:
+        # Qt is about to give up (e.g. no display or a missing system library): say so
+        # where the user is looking, not only in the log.
+        print(f"Qt: {message}", file=sys.stderr, flush=True)
 
 
 def resolve_model(requested: str | None, settings: Settings) -> Path | None:

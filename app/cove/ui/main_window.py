@@ -202,6 +202,9 @@ class MainWindow(QMainWindow):
     def _on_model_failed(self, message: str) -> None:
         self.load_bar.hide()
         self.model_label.setText("No model loaded")
+        self.chat_view.set_placeholder(
+            "No model is loaded. Use File > Open Model File… (Ctrl+O) to choose a GGUF model."
+        )
         self.banner.show_message(f"{message}\n\nUse File > Open Model File… to choose another.")
         self.composer.set_ready(False)
 
