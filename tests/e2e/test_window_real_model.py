@@ -78,3 +78,19 @@ def test_app_without_any_model_opens_and_says_how_to_get_one(
     assert not window.composer.send_button.isEnabled()
     window.close()
     assert not window.controller.host.thread.isRunning()
+
+
+def test_closing_mid_reply_with_the_real_model_exits_promptly(qtbot: QtBot,
+                                                              window: MainWindow) -> None:
+    import time
+
+    controller = window.controller
+    controller.params = GenerationParams(max_tokens=2000, seed=4)
+    window.composer.set_text("Write a very long essay about mountains.")
+    with qtbot.waitSignal(controller.model.dataChanged, timeout=60_000):
+        window.composer.send_button.click()
+    started = time.perf_counter()
+    window.close()
+    assert not controller.host.thread.isRunning()
+    assert time.perf_counter() - started < 5
+    assert controller.host.worker._engine is None  # the model was freed
