@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,3 +56,11 @@ def app_paths(home: str | os.PathLike[str] | None = None) -> AppPaths:
         cache=Path(platformdirs.user_cache_dir(_APP, appauthor=False)),
         logs=Path(platformdirs.user_log_dir(_APP, appauthor=False)),
     )
+
+
+def resources_dir() -> Path:
+    """Cove's read-only resources (icons, catalogue): beside the frozen app, else in the repo."""
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        return Path(frozen) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"

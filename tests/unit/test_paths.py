@@ -28,3 +28,9 @@ def test_without_home_uses_platform_folders(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     paths = app_paths()
     assert paths.data == tmp_path / "xdg-data" / "Cove"
+
+
+def test_resources_are_found_from_the_package() -> None:
+    from cove.paths import resources_dir
+
+    assert (resources_dir() / "icons" / "cove.png").is_file()

@@ -9,13 +9,14 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QMessageLogContext, QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from cove import APP_NAME
 from cove.core.conversation import ReplyStats
 from cove.inference.engine import GenerationParams, LoadOptions
 from cove.models.starter import INSTALL_HINT, starter_model_path
-from cove.paths import AppPaths
+from cove.paths import AppPaths, resources_dir
 from cove.settings import Settings
 from cove.ui.chat_controller import ChatController
 from cove.ui.main_window import MainWindow
@@ -103,6 +104,7 @@ def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeT
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setDesktopFileName("cove")
+    app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "cove.png")))
 
     settings = Settings.load(paths.settings_file)
     params = GenerationParams(
