@@ -25,6 +25,21 @@ def cove_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def no_keyring() -> Iterator[None]:
+    """Like this machine and many Linux desktops: no usable keyring, so the passphrase path.
+
+    Tests that want a keyring install one with tests.keyrings.using_keyring.
+    """
+    import keyring
+    from keyring.backends import fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(previous)
+
+
 @pytest.fixture(scope="session")
 def starter_model() -> Path:
     path = starter_model_path()

@@ -1,1 +1,1 @@
-"""Encrypted storage: AES-GCM rows, key wrapping, SQLite (lands with encrypted history)."""
+"""Encrypted storage: AES-GCM rows, key wrapping (keyring or passphrase), SQLite, search."""

@@ -1,0 +1,415 @@
+"""Where the key-encryption key comes from (keyring or passphrase); wrapping the data key.
+
+Everything here blocks (Argon2id takes about half a second, a keyring call can wait on an
+unlock prompt), so the GUI calls it off its thread. Every keyring call goes through
+:func:`call_with_timeout`, because a keyring unlock prompt can hang forever.
+
+Public API:
+
+- ``KeySource``: ``KEYRING`` or ``PASSPHRASE``.
+- ``KeyRecord``: what is stored in clear beside the data (store id, key id, source, wrapped data
+  key, Argon2id parameters); ``.to_json()`` / ``KeyRecord.from_json(text)``.
+- ``call_with_timeout(fn, timeout_s)``: run `fn` on a daemon thread; ``KeyringTimeout`` if slow.
+- ``keyring_is_usable(backend=None) -> bool``: False for the fail, null and keyrings.alt backends.
+- ``keyring_entry_name(store_id) -> str``: the keyring user name under service ``"Cove"``.
+- ``passphrase_from_environment() -> str | None``: ``COVE_PASSPHRASE``, for automation.
+- ``passphrase_strength(passphrase) -> PassphraseStrength``: weak/fair/strong and one sentence.
+- ``create_with_keyring(store_id, timeout_s) -> (KeyRecord, data_key)``: new data key, KEK in the
+  keyring (stored, then read back and compared).
+- ``create_with_passphrase(store_id, passphrase, kdf_params=None) -> (KeyRecord, data_key)``.
+- ``unlock_with_keyring(record, timeout_s) -> data_key``.
+- ``unlock_with_passphrase(record, passphrase) -> data_key``: else ``WrongPassphrase``.
+- ``change_passphrase(record, old, new, kdf_params=None) -> KeyRecord``: re-wraps the data key only.
+- ``rewrap_for_passphrase(record, data_key, passphrase, kdf_params=None) -> KeyRecord``.
+- ``rewrap_for_keyring(record, data_key, timeout_s) -> KeyRecord``.
+- ``forget_keyring_secret(store_id, timeout_s) -> None``: best effort, after leaving the keyring.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import keyring
+import keyring.errors
+from keyring.backend import KeyringBackend
+from keyring.backends import fail as fail_backend
+from keyring.backends import null as null_backend
+from keyring.backends.chainer import ChainerBackend
+
+from cove.storage.crypto import (
+    KEY_BYTES,
+    DecryptionError,
+    KdfParams,
+    calibrate_argon2id,
+    check_kdf_params,
+    derive_kek,
+    new_data_key,
+    new_key_id,
+    unwrap_key,
+    wrap_key,
+)
+
+log = logging.getLogger(__name__)
+
+KEYRING_SERVICE = "Cove"
+KEYRING_TIMEOUT_S = 20.0
+PASSPHRASE_ENV = "COVE_PASSPHRASE"
+_DATA_KEY_PURPOSE = "data-key"
+
+T = TypeVar("T")
+
+
+class KeySource(enum.StrEnum):
+    KEYRING = "keyring"
+    PASSPHRASE = "passphrase"
+
+
+class KeyAccessError(Exception):
+    """The data key could not be reached; the message is safe to show and to log."""
+
+
+class WrongPassphrase(KeyAccessError):
+    def __init__(self) -> None:
+        super().__init__("That passphrase does not open this history.")
+
+
+class WrongKeySource(KeyAccessError):
+    """Asked to unlock with the keyring a store kept by passphrase, or the other way round."""
+
+
+class KeyRecordDamaged(KeyAccessError):
+    """The stored key record cannot be read; without it the data key is lost."""
+
+
+class KeyringUnavailable(KeyAccessError):
+    """No keyring that keeps secrets: missing, locked, failing, or it dropped what we stored."""
+
+
+class KeyringTimeout(KeyringUnavailable, TimeoutError):
+    """The keyring did not answer in time (often an unlock prompt nobody answered)."""
+
+
+class KeyringSecretMissing(KeyringUnavailable):
+    """The keyring answered but holds no secret for this store (reset, or another account)."""
+
+
+class KeyringSecretRejected(KeyAccessError):
+    """The keyring holds a secret for this store, but it does not open the data key."""
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """The wrapped data key and how to unwrap it; stored in clear, holds nothing secret."""
+
+    store_id: str
+    key_id: str
+    source: KeySource
+    wrapped_key: bytes
+    # Argon2id parameters exactly as stored (validated, and floored, when used).
+    kdf: dict[str, object] | None = field(default=None)
+
+    def wrap_context(self) -> bytes:
+        """Associated data for the wrap: purpose, ids, source and KDF parameters, so editing
+        any of them in the file makes the unwrap fail instead of silently doing something else."""
+        return json.dumps(
+            {
+                "purpose": _DATA_KEY_PURPOSE,
+                "store_id": self.store_id,
+                "key_id": self.key_id,
+                "source": self.source.value,
+                "kdf": self.kdf,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+
+    def kdf_params(self) -> KdfParams:
+        """The Argon2id parameters; raises WeakKdfParameters if they are under the floor."""
+        if self.kdf is None:
+            raise WrongKeySource("This history is opened with the system keyring.")
+        return KdfParams.from_dict(self.kdf)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": 1,
+                "store_id": self.store_id,
+                "key_id": self.key_id,
+                "source": self.source.value,
+                "wrapped_key": base64.b64encode(self.wrapped_key).decode("ascii"),
+                "kdf": self.kdf,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> KeyRecord:
+        try:
+            data = json.loads(text)
+            kdf = data["kdf"]
+            if kdf is not None and not isinstance(kdf, dict):
+                raise TypeError
+            if data["version"] != 1:
+                raise ValueError
+            return cls(
+                store_id=str(data["store_id"]),
+                key_id=str(data["key_id"]),
+                source=KeySource(data["source"]),
+                wrapped_key=base64.b64decode(data["wrapped_key"], validate=True),
+                kdf=kdf,
+            )
+        except (KeyError, TypeError, ValueError):
+            raise KeyRecordDamaged("The stored key record is damaged.") from None
+
+
+@dataclass
+class _Outcome(Generic[T]):
+    value: T | None = None
+    error: BaseException | None = None
+
+
+def call_with_timeout(fn: Callable[[], T], timeout_s: float) -> T:
+    """`fn()` run on a daemon thread; raises KeyringTimeout if it takes over `timeout_s`.
+
+    The thread is abandoned, not killed (Python cannot), so a hung keyring call never keeps
+    the app from quitting.
+    """
+    done = threading.Event()
+    outcome: _Outcome[T] = _Outcome()
+
+    def run() -> None:
+        try:
+            outcome.value = fn()
+        except BaseException as error:  # handed to the caller's thread below
+            outcome.error = error
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="cove-keyring-call", daemon=True).start()
+    if not done.wait(timeout_s):
+        log.warning("keyring call timed out")
+        raise KeyringTimeout("The system keyring did not answer in time.")
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.value  # type: ignore[return-value]  # fn's own result, None included
+
+
+def keyring_is_usable(backend: KeyringBackend | None = None) -> bool:
+    """Whether `backend` (the active one by default) could keep a secret at all.
+
+    The fail and null backends keep nothing, and keyrings.alt's stores a file next to the
+    data, which is no better than no key. A keyring that passes this can still drop secrets,
+    which is why setup reads the secret back.
+    """
+    backend = backend if backend is not None else keyring.get_keyring()
+    if isinstance(backend, ChainerBackend):
+        return any(keyring_is_usable(inner) for inner in backend.backends)
+    if isinstance(backend, fail_backend.Keyring | null_backend.Keyring):
+        return False
+    return not type(backend).__module__.startswith("keyrings.alt")
+
+
+def keyring_entry_name(store_id: str) -> str:
+    # The random store id keeps two Cove homes (tests, portable copies) from sharing a secret.
+    return f"key-encryption-key-{store_id}"
+
+
+def passphrase_from_environment() -> str | None:
+    """COVE_PASSPHRASE when set and not empty (automation and tests), else None."""
+    return os.environ.get(PASSPHRASE_ENV) or None
+
+
+class Strength(enum.StrEnum):
+    WEAK = "weak"
+    FAIR = "fair"
+    STRONG = "strong"
+
+
+@dataclass(frozen=True)
+class PassphraseStrength:
+    level: Strength
+    hint: str
+
+
+def passphrase_strength(passphrase: str) -> PassphraseStrength:
+    """A rough rating for the setup dialog: length counts most, then variety."""
+    length = len(passphrase)
+    classes = sum(
+        (
+            any(c.islower() for c in passphrase),
+            any(c.isupper() for c in passphrase),
+            any(c.isdigit() for c in passphrase),
+            any(not c.isalnum() for c in passphrase),
+        )
+    )
+    distinct = len(set(passphrase.lower()))
+    if length < 8 or distinct < 5:
+        return PassphraseStrength(
+            Strength.WEAK, "Too easy to guess: use at least 12 characters, a few unrelated "
+            "words work well.")
+    if length >= 16 or (length >= 12 and classes >= 3):
+        return PassphraseStrength(Strength.STRONG, "Strong: long and hard to guess.")
+    if length >= 12 or classes >= 3:
+        return PassphraseStrength(
+            Strength.FAIR, "Fair: adding another word or two would make it much harder to guess.")
+    return PassphraseStrength(
+        Strength.WEAK, "Weak: make it longer; a few unrelated words are easy to remember.")
+
+
+def _keyring_call(fn: Callable[[], T], timeout_s: float) -> T:
+    """A keyring call with a timeout; every backend failure becomes KeyringUnavailable."""
+    try:
+        return call_with_timeout(fn, timeout_s)
+    except KeyAccessError:
+        raise
+    except Exception as error:
+        # Only the type: backends' messages are not ours to log.
+        log.warning("keyring call failed: %s", type(error).__name__)
+        raise KeyringUnavailable(
+            f"The system keyring could not be used ({type(error).__name__})."
+        ) from None
+
+
+def _usable_backend() -> KeyringBackend:
+    backend = keyring.get_keyring()
+    if not keyring_is_usable(backend):
+        raise KeyringUnavailable("No system keyring is available.")
+    return backend
+
+
+def _store_secret_in_keyring(store_id: str, timeout_s: float) -> bytes:
+    """A fresh random KEK placed in the keyring, then read back: some backends drop secrets."""
+    # Finding the backend can itself talk to D-Bus and hang, so it is timed out as well.
+    backend = _keyring_call(_usable_backend, timeout_s)
+    kek = secrets.token_bytes(KEY_BYTES)
+    secret = base64.b64encode(kek).decode("ascii")
+    name = keyring_entry_name(store_id)
+    _keyring_call(lambda: backend.set_password(KEYRING_SERVICE, name, secret), timeout_s)
+    read_back = _keyring_call(lambda: backend.get_password(KEYRING_SERVICE, name), timeout_s)
+    if read_back != secret:
+        log.warning("keyring dropped the stored secret")
+        if read_back is not None:
+            forget_keyring_secret(store_id, timeout_s)  # leave no useless entry behind
+        raise KeyringUnavailable("The system keyring did not keep the secret it was given.")
+    return kek
+
+
+def _secret_from_keyring(store_id: str, timeout_s: float) -> bytes:
+    backend = _keyring_call(_usable_backend, timeout_s)
+    name = keyring_entry_name(store_id)
+    secret = _keyring_call(lambda: backend.get_password(KEYRING_SERVICE, name), timeout_s)
+    if secret is None:
+        raise KeyringSecretMissing("The system keyring holds no key for this history.")
+    try:
+        kek = base64.b64decode(secret, validate=True)
+    except ValueError:
+        raise KeyringSecretRejected("The keyring's key for this history is damaged.") from None
+    if len(kek) != KEY_BYTES:
+        raise KeyringSecretRejected("The keyring's key for this history is damaged.")
+    return kek
+
+
+def forget_keyring_secret(store_id: str, timeout_s: float = KEYRING_TIMEOUT_S) -> None:
+    """Remove this store's secret from the keyring; best effort (it no longer opens anything)."""
+    name = keyring_entry_name(store_id)
+    try:
+        backend = _keyring_call(keyring.get_keyring, timeout_s)
+        _keyring_call(lambda: backend.delete_password(KEYRING_SERVICE, name), timeout_s)
+    except KeyringUnavailable:
+        log.info("keyring secret not removed")
+
+
+def _wrapped_record(store_id: str, key_id: str, source: KeySource, kek: bytes, data_key: bytes,
+                    kdf: dict[str, object] | None) -> KeyRecord:
+    unsealed = KeyRecord(store_id, key_id, source, b"", kdf)
+    wrapped = wrap_key(kek, data_key, unsealed.wrap_context())
+    return KeyRecord(store_id, key_id, source, wrapped, kdf)
+
+
+def _passphrase_kdf(passphrase: str, kdf_params: KdfParams | None) -> tuple[bytes, KdfParams]:
+    if not passphrase:
+        raise ValueError("an empty passphrase protects nothing")
+    params = kdf_params.with_new_salt() if kdf_params is not None else calibrate_argon2id()
+    check_kdf_params(params)
+    return derive_kek(passphrase, params), params
+
+
+def create_with_keyring(store_id: str,
+                        timeout_s: float = KEYRING_TIMEOUT_S) -> tuple[KeyRecord, bytes]:
+    """A new data key wrapped by a random secret kept in the OS keyring."""
+    kek = _store_secret_in_keyring(store_id, timeout_s)
+    data_key = new_data_key()
+    record = _wrapped_record(store_id, new_key_id(), KeySource.KEYRING, kek, data_key, None)
+    log.info("data key created (keyring)")
+    return record, data_key
+
+
+def create_with_passphrase(store_id: str, passphrase: str,
+                           kdf_params: KdfParams | None = None) -> tuple[KeyRecord, bytes]:
+    """A new data key wrapped by an Argon2id key from `passphrase`.
+
+    `kdf_params` defaults to calibrated ones; explicit ones (tests pass the floor) get a fresh
+    salt and are still checked against the floor.
+    """
+    kek, params = _passphrase_kdf(passphrase, kdf_params)
+    data_key = new_data_key()
+    record = _wrapped_record(store_id, new_key_id(), KeySource.PASSPHRASE, kek, data_key,
+                             params.to_dict())
+    log.info("data key created (passphrase)")
+    return record, data_key
+
+
+def unlock_with_keyring(record: KeyRecord, timeout_s: float = KEYRING_TIMEOUT_S) -> bytes:
+    if record.source is not KeySource.KEYRING:
+        raise WrongKeySource("This history is opened with a passphrase.")
+    kek = _secret_from_keyring(record.store_id, timeout_s)
+    try:
+        return unwrap_key(kek, record.wrapped_key, record.wrap_context())
+    except DecryptionError:
+        log.warning("keyring secret rejected")
+        raise KeyringSecretRejected(
+            "The keyring's key does not open this history.") from None
+
+
+def unlock_with_passphrase(record: KeyRecord, passphrase: str) -> bytes:
+    """The data key; WrongPassphrase if it does not fit. Never writes anything."""
+    params = record.kdf_params()  # WeakKdfParameters (before any work) if under the floor
+    if record.source is not KeySource.PASSPHRASE:
+        raise WrongKeySource("This history is opened with the system keyring.")
+    kek = derive_kek(passphrase, params)
+    try:
+        return unwrap_key(kek, record.wrapped_key, record.wrap_context())
+    except DecryptionError:
+        log.info("wrong passphrase")
+        raise WrongPassphrase() from None
+
+
+def rewrap_for_passphrase(record: KeyRecord, data_key: bytes, passphrase: str,
+                          kdf_params: KdfParams | None = None) -> KeyRecord:
+    """The same data key (same key id, so no row changes) wrapped for a new passphrase."""
+    kek, params = _passphrase_kdf(passphrase, kdf_params)
+    return _wrapped_record(record.store_id, record.key_id, KeySource.PASSPHRASE, kek, data_key,
+                           params.to_dict())
+
+
+def rewrap_for_keyring(record: KeyRecord, data_key: bytes,
+                       timeout_s: float = KEYRING_TIMEOUT_S) -> KeyRecord:
+    """The same data key wrapped by a fresh secret in the keyring."""
+    kek = _store_secret_in_keyring(record.store_id, timeout_s)
+    return _wrapped_record(record.store_id, record.key_id, KeySource.KEYRING, kek, data_key, None)
+
+
+def change_passphrase(record: KeyRecord, old_passphrase: str, new_passphrase: str,
+                      kdf_params: KdfParams | None = None) -> KeyRecord:
+    """Re-wrap the data key for `new_passphrase`; WrongPassphrase if `old_passphrase` is wrong."""
+    data_key = unlock_with_passphrase(record, old_passphrase)
+    return rewrap_for_passphrase(record, data_key, new_passphrase, kdf_params)

@@ -1,0 +1,163 @@
+"""Row sealing, padding, key wrapping and the Argon2id floor."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+
+import pytest
+
+from cove.storage import crypto
+from cove.storage.crypto import (
+    ARGON2_MIN_ITERATIONS,
+    ARGON2_MIN_MEMORY_KIB,
+    DecryptionError,
+    KdfParams,
+    RowCipher,
+    WeakKdfParameters,
+    calibrate_argon2id,
+    derive_kek,
+    new_data_key,
+    pad,
+    padded_size,
+    unpad,
+    unwrap_key,
+    wrap_key,
+)
+
+ROW = ("messages", "c0ffee0000000001", "abcdef0123456789", 3)
+
+
+def test_sealed_row_opens_to_the_same_bytes_and_each_seal_uses_a_fresh_nonce() -> None:
+    cipher = RowCipher(new_data_key(), "k1")
+    first = cipher.seal(*ROW, b"hello")
+    second = cipher.seal(*ROW, b"hello")
+    assert first != second
+    assert first[1:13] != second[1:13]
+    assert cipher.open(*ROW, first) == b"hello"
+    assert cipher.open(*ROW, second, key_id="k1") == b"hello"
+
+
+@pytest.mark.parametrize(
+    "moved",
+    [
+        ("conversations", *ROW[1:]),
+        (ROW[0], "c0ffee0000000002", *ROW[2:]),
+        (*ROW[:2], "abcdef0123456780", ROW[3]),
+        (*ROW[:3], 4),
+    ],
+    ids=["other table", "other conversation", "other row", "other seq"],
+)
+def test_a_row_moved_anywhere_else_fails_to_open(moved: tuple[str, str, str, int]) -> None:
+    cipher = RowCipher(new_data_key(), "k1")
+    blob = cipher.seal(*ROW, b"secret")
+    with pytest.raises(DecryptionError):
+        cipher.open(*moved, blob)
+
+
+def test_another_key_or_key_id_fails_to_open() -> None:
+    data_key = new_data_key()
+    blob = RowCipher(data_key, "k1").seal(*ROW, b"secret")
+    with pytest.raises(DecryptionError):
+        RowCipher(new_data_key(), "k1").open(*ROW, blob)
+    with pytest.raises(DecryptionError):
+        RowCipher(data_key, "k2").open(*ROW, blob)
+    with pytest.raises(DecryptionError):
+        RowCipher(data_key, "k1").open(*ROW, blob, key_id="k2")
+
+
+def test_every_single_flipped_byte_fails_to_open() -> None:
+    cipher = RowCipher(new_data_key(), "k1")
+    blob = cipher.seal(*ROW, b"a short message")
+    for position in range(len(blob)):
+        damaged = bytearray(blob)
+        damaged[position] ^= 0x01
+        with pytest.raises(DecryptionError):
+            cipher.open(*ROW, bytes(damaged))
+    with pytest.raises(DecryptionError):
+        cipher.open(*ROW, blob[:-1])
+
+
+def test_ciphertext_sizes_only_show_the_size_bucket() -> None:
+    cipher = RowCipher(new_data_key(), "k1")
+    sizes = {len(cipher.seal(*ROW, b"x" * n)) - crypto.BLOB_OVERHEAD for n in range(0, 9000, 7)}
+    assert sizes == {256, 512, 1024, 2048, 4096, 8192, 12288}
+    assert padded_size(0) == 256
+    assert padded_size(255) == 256
+    assert padded_size(256) == 512
+    assert padded_size(4095) == 4096
+    assert padded_size(4096) == 8192
+    assert padded_size(1_000_000) % 4096 == 0
+    assert padded_size(1_000_000) - 1_000_000 <= 4096
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00", b"\x80", b"abc\x00\x00", b"\x80" * 300])
+def test_padding_round_trips_data_ending_in_zeros_or_markers(data: bytes) -> None:
+    assert unpad(pad(data)) == data
+    assert len(pad(data)) == padded_size(len(data))
+
+
+def test_wrapped_key_opens_only_with_its_kek_and_context() -> None:
+    kek, data_key = new_data_key(), new_data_key()
+    wrapped = wrap_key(kek, data_key, b"data-key:k1")
+    assert unwrap_key(kek, wrapped, b"data-key:k1") == data_key
+    with pytest.raises(DecryptionError):
+        unwrap_key(new_data_key(), wrapped, b"data-key:k1")
+    with pytest.raises(DecryptionError):
+        unwrap_key(kek, wrapped, b"data-key:k2")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        KdfParams(ARGON2_MIN_MEMORY_KIB - 1, 3, 4, b"s" * 16),
+        KdfParams(ARGON2_MIN_MEMORY_KIB, ARGON2_MIN_ITERATIONS - 1, 4, b"s" * 16),
+        KdfParams(ARGON2_MIN_MEMORY_KIB, 3, 0, b"s" * 16),
+        KdfParams(ARGON2_MIN_MEMORY_KIB, 3, 4, b"s" * 8),
+        KdfParams(64 * 1024 * 1024, 3, 4, b"s" * 16),  # 64 GiB: a tampered file's trap
+    ],
+    ids=["memory", "iterations", "lanes", "salt", "absurd memory"],
+)
+def test_parameters_outside_the_floor_are_refused_not_used(params: KdfParams) -> None:
+    started = time.perf_counter()
+    with pytest.raises(WeakKdfParameters):
+        derive_kek("passphrase", params)
+    with pytest.raises(WeakKdfParameters):
+        KdfParams.from_dict(params.to_dict())
+    assert time.perf_counter() - started < 0.05  # refused before any hashing
+
+
+def test_parameters_round_trip_and_the_floor_itself_is_accepted() -> None:
+    params = KdfParams.at_floor()
+    assert params.memory_kib == 64 * 1024
+    assert KdfParams.from_dict(params.to_dict()) == params
+    assert len(derive_kek("passphrase", params)) == 32
+    with pytest.raises(WeakKdfParameters):
+        KdfParams.from_dict({**params.to_dict(), "algorithm": "pbkdf2"})
+    with pytest.raises(WeakKdfParameters):
+        KdfParams.from_dict({**params.to_dict(), "iterations": "3"})
+
+
+def test_the_same_passphrase_in_either_unicode_form_gives_the_same_key() -> None:
+    params = KdfParams.at_floor()
+    composed = unicodedata.normalize("NFC", "café crème")
+    decomposed = unicodedata.normalize("NFD", "café crème")
+    assert composed != decomposed
+    assert derive_kek(composed, params) == derive_kek(decomposed, params)
+    assert derive_kek(composed, params) != derive_kek("cafe creme", params)
+
+
+def test_calibration_never_goes_below_the_floor() -> None:
+    params = calibrate_argon2id(target_seconds=0.01)
+    assert params.memory_kib >= ARGON2_MIN_MEMORY_KIB
+    assert params.iterations >= ARGON2_MIN_ITERATIONS
+    assert len(params.salt) >= 16
+
+
+def test_calibration_lands_near_its_target() -> None:
+    params = calibrate_argon2id(target_seconds=0.5)
+    started = time.perf_counter()
+    derive_kek("passphrase", params)
+    elapsed = time.perf_counter() - started
+    assert params.memory_kib >= ARGON2_MIN_MEMORY_KIB
+    assert 0.15 <= elapsed <= 1.5
