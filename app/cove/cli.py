@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, metavar="N", help="sampling seed, for repeatable "
                         "replies")
     parser.add_argument("--debug", action="store_true", help="log more detail (never text)")
+    parser.add_argument("command", nargs="*", metavar="history list | history export ID",
+                        help="print the saved conversations, or one as Markdown, and exit")
     return parser
 
 
@@ -52,6 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     setup_logging(paths.log_file, logging.DEBUG if args.debug else logging.INFO)
     logging.getLogger("cove").info("%s %s starting", APP_NAME, __version__)
+    if args.command:
+        if args.command[0] != "history":
+            build_parser().error(f"unknown command {args.command[0]!r}")
+        from cove.history_cli import run_history
+
+        return run_history(args.command[1:], paths)
     if args.smoke_test is not None and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
         or sys.platform in ("win32", "darwin")

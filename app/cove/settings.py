@@ -25,6 +25,7 @@ class Settings:
     temperature: float = 0.7
     top_p: float = 0.95
     max_tokens: int = 1024  # longest reply, in tokens
+    auto_lock_minutes: int = 0  # lock the history after this long without input; 0: never
 
     @classmethod
     def load(cls, path: Path) -> Settings:

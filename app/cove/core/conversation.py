@@ -19,6 +19,7 @@ class MessageState(enum.StrEnum):
     STREAMING = "streaming"
     STOPPED = "stopped"  # the user stopped it; the text so far is kept
     FAILED = "failed"
+    DAMAGED = "damaged"  # its stored row failed authentication; it has no text to show
 
 
 @dataclass
@@ -56,6 +57,8 @@ class Message:
     def belongs_in_history(self) -> bool:
         """Whether later replies should see this message: a failed or empty reply has no
         useful text; a stopped one is kept, since it is what the user saw."""
+        if self.state is MessageState.DAMAGED:
+            return False
         if self.role is not Role.ASSISTANT or self.state is MessageState.DONE:
             return True
         return self.state is MessageState.STOPPED and bool(self.text)

@@ -18,7 +18,10 @@ from cove.inference.engine import GenerationParams, LoadOptions
 from cove.models.starter import INSTALL_HINT, starter_model_path
 from cove.paths import AppPaths, resources_dir
 from cove.settings import Settings
+from cove.storage.store import default_store_path
 from cove.ui.chat_controller import ChatController
+from cove.ui.history import HistorySession, HistoryState
+from cove.ui.history_ui import HistoryPresenter
 from cove.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -48,15 +51,24 @@ def resolve_model(requested: str | None, settings: Settings) -> Path | None:
 
 
 class SmokeTest:
-    """Drives the real window: sends the prompt through the composer and prints the reply."""
+    """Drives the real window: sends the prompt through the composer and prints the reply.
 
-    def __init__(self, window: MainWindow, prompt: str, timeout_s: float) -> None:
+    It waits for the model and for the history; a history it cannot unlock (no keyring and
+    no COVE_PASSPHRASE) is reported on stderr and the reply is simply not saved.
+    """
+
+    def __init__(self, window: MainWindow, prompt: str, timeout_s: float,
+                 session: HistorySession | None = None) -> None:
         self.window = window
         self.prompt = prompt
         self.exit_code = 1
         self._done = False
+        self._model_ready = False
+        self._history_ready = session is None
         controller = window.controller
-        controller.sig_model_ready.connect(self._send)
+        controller.sig_model_ready.connect(self._on_model_ready)
+        if session is not None:
+            session.sig_state.connect(self._on_history)
         controller.sig_model_failed.connect(self.fail)
         controller.sig_reply_finished.connect(self._finished)
         controller.sig_reply_failed.connect(self.fail)
@@ -67,7 +79,26 @@ class SmokeTest:
         )
         self._timer.start(int(timeout_s * 1000))
 
-    def _send(self, *_args: object) -> None:
+    def _on_model_ready(self, *_args: object) -> None:
+        self._model_ready = True
+        self._send()
+
+    def _on_history(self, state: str, message: str) -> None:
+        if self._history_ready or state == HistoryState.OPENING:
+            return
+        if state != HistoryState.UNLOCKED:
+            reason = message or ("it needs a passphrase: set COVE_PASSPHRASE"
+                                 if state in (HistoryState.SETUP, HistoryState.LOCKED)
+                                 else state)
+            print(f"{APP_NAME} smoke test: the conversation will not be saved ({reason})",
+                  file=sys.stderr, flush=True)
+            self.window.show_page(unlock=False)
+        self._history_ready = True
+        self._send()
+
+    def _send(self) -> None:
+        if not (self._model_ready and self._history_ready) or self._done:
+            return
         if not self.prompt.strip():
             self.fail("The smoke test needs a prompt that is not empty.")
             return
@@ -116,9 +147,12 @@ def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeT
     options = LoadOptions(n_ctx=settings.n_ctx, n_threads=settings.n_threads or None)
     controller = ChatController(params=params, load_options=options)
     window = MainWindow(controller)
-    smoke = (SmokeTest(window, args.smoke_test, args.timeout)
+    session = HistorySession(default_store_path(paths), parent=window)
+    HistoryPresenter(window, session, settings.auto_lock_minutes)
+    smoke = (SmokeTest(window, args.smoke_test, args.timeout, session)
              if args.smoke_test is not None else None)
     window.show()
+    session.open()
 
     model = resolve_model(args.model, settings)
     if model is None:

@@ -15,6 +15,7 @@ from cove.ui.message_model import MessageListModel
 log = logging.getLogger(__name__)
 
 FRAME_MS = 16  # streamed text reaches the view at most once per frame
+SAVE_MS = 1000  # a streaming reply is saved at least this often, so a crash loses at most this
 
 
 class ChatController(QObject):
@@ -32,6 +33,12 @@ class ChatController(QObject):
     """A reply ended: its ReplyStats, and whether the user stopped it."""
     sig_reply_failed = Signal(str)
     """A reply failed; a message a person can act on."""
+    sig_message_added = Signal(object, object)
+    """A message (user's, or a reply just started) joined the Conversation: save it."""
+    sig_message_changed = Signal(object, object)
+    """A reply grew or ended: save its current state."""
+    sig_conversation_changed = Signal(object)
+    """Another Conversation is shown (new, or opened from history)."""
 
     def __init__(self, engine_factory: EngineFactory | None = None,
                  params: GenerationParams | None = None,
@@ -52,6 +59,11 @@ class ChatController(QObject):
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FRAME_MS)
         self._flush_timer.timeout.connect(self._flush)
+        self._save_timer = QTimer(self)
+        self._save_timer.setInterval(SAVE_MS)
+        self._save_timer.timeout.connect(self._save_progress)
+        self._saved_length = 0
+        self.loaded_from = 0  # the stored position of the first message on screen
 
         host = self.host  # its signals arrive on the GUI thread
         host.sig_load_progress.connect(self.sig_load_progress)
@@ -78,11 +90,15 @@ class ChatController(QObject):
         if self.busy or not self.ready or not text.strip():
             return False
         conversation = self.model.conversation
-        self.model.append(Message(Role.USER, text))
+        question = Message(Role.USER, text)
+        self.model.append(question)
+        self.sig_message_added.emit(conversation, question)
         history = conversation.history_for_reply(self.system_prompt)
-        self._row = self.model.append(
-            Message(Role.ASSISTANT, "", model=self.model_name, state=MessageState.STREAMING)
-        )
+        reply = Message(Role.ASSISTANT, "", model=self.model_name, state=MessageState.STREAMING)
+        self._row = self.model.append(reply)
+        self.sig_message_added.emit(conversation, reply)
+        self._saved_length = 0
+        self._save_timer.start()
         self._request = self.host.generate(history, self.params)
         self.sig_busy_changed.emit(True)
         return True
@@ -92,9 +108,24 @@ class ChatController(QObject):
             self.host.cancel(self._request)
 
     def new_conversation(self) -> None:
-        self.stop()
+        self.show_conversation(Conversation())
+
+    def show_conversation(self, conversation: Conversation, loaded_from: int = 0) -> None:
+        """Show another conversation; a running reply is stopped and saved first."""
+        if self.busy:
+            self.stop()
+            self._flush()
+            reply = self.model.message(self._row)
+            reply.state = MessageState.STOPPED
+            self.sig_message_changed.emit(self.model.conversation, reply)
         self._end_reply()
-        self.model.set_conversation(Conversation())
+        self.loaded_from = loaded_from
+        self.model.set_conversation(conversation)
+        self.sig_conversation_changed.emit(conversation)
+
+    def show_earlier(self, messages: list[Message], loaded_from: int) -> None:
+        self.loaded_from = loaded_from
+        self.model.prepend(messages)
 
     def shutdown(self) -> bool:
         self._flush_timer.stop()
@@ -124,6 +155,7 @@ class ChatController(QObject):
         self._flush()
         state = MessageState.STOPPED if stopped else MessageState.DONE
         self.model.finish(self._row, state, stats=stats)
+        self.sig_message_changed.emit(self.model.conversation, self.model.message(self._row))
         self._end_reply()
         self.sig_reply_finished.emit(stats, stopped)
 
@@ -132,6 +164,7 @@ class ChatController(QObject):
             return
         self._flush()
         self.model.finish(self._row, MessageState.FAILED, error=message)
+        self.sig_message_changed.emit(self.model.conversation, self.model.message(self._row))
         self._end_reply()
         self.sig_reply_failed.emit(message)
 
@@ -141,8 +174,19 @@ class ChatController(QObject):
             self.model.append_text(self._row, self._pending)
         self._pending = ""
 
+    def _save_progress(self) -> None:
+        """Save the growing reply when it has grown since the last save."""
+        if not self.busy:
+            return
+        reply = self.model.message(self._row)
+        if len(reply.text) + len(self._pending) != self._saved_length:
+            self._flush()
+            self._saved_length = len(reply.text)
+            self.sig_message_changed.emit(self.model.conversation, reply)
+
     def _end_reply(self) -> None:
         was_busy = self.busy
+        self._save_timer.stop()
         self._row = -1
         self._pending = ""
         if was_busy:

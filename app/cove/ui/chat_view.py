@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QAbstractTextDocumentLayout,
     QColor,
@@ -178,6 +178,9 @@ def _mix(a: QColor, b: QColor, amount: float) -> QColor:
 class ChatView(QListView):
     """Messages top to bottom; follows the newest text while the user is at the bottom."""
 
+    sig_reached_top = Signal()
+    """The user scrolled to the very top: older messages may be loaded."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setItemDelegate(MessageDelegate(self))
@@ -192,6 +195,7 @@ class ChatView(QListView):
         self.customContextMenuRequested.connect(self._show_menu)
         self.placeholder = ""
         self._follow = True
+        self._keep_from_bottom: int | None = None
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
 
@@ -243,15 +247,41 @@ class ChatView(QListView):
         menu.addAction("Copy Message", QKeySequence.StandardKey.Copy, self.copy_current)
         menu.exec(self.viewport().mapToGlobal(position))
 
+    def reveal(self, row: int) -> None:
+        """Scroll to a message and select it (a search hit, say)."""
+        if row < 0:
+            return
+        index = self.model().index(row, 0)
+        self._follow = False
+        self.executeDelayedItemsLayout()
+        self.setCurrentIndex(index)
+        self.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+
+    def keep_position_while(self, change: Any) -> None:
+        """Run `change` (which adds rows above) without moving what the user is reading."""
+        bar = self.verticalScrollBar()
+        from_bottom = bar.maximum() - bar.value()
+        self._keep_from_bottom = from_bottom
+        change()
+        self.executeDelayedItemsLayout()
+        bar.setValue(bar.maximum() - from_bottom)
+        self._keep_from_bottom = None
+
     def _on_scrolled(self, value: int) -> None:
         bar = self.verticalScrollBar()
         self._follow = value >= bar.maximum() - 4
+        if value == bar.minimum() and bar.maximum() > 0:
+            self.sig_reached_top.emit()
 
     def _on_range_changed(self, _minimum: int, maximum: int) -> None:
-        if self._follow:
+        if self._keep_from_bottom is not None:
+            self.verticalScrollBar().setValue(maximum - self._keep_from_bottom)
+        elif self._follow:
             self.verticalScrollBar().setValue(maximum)
 
-    def _on_rows_inserted(self, *_args: Any) -> None:
+    def _on_rows_inserted(self, _parent: Any, first: int, _last: int) -> None:
+        if first == 0 and self.model().rowCount() > _last + 1:
+            return  # older messages above: keep_position_while handles the scrolling
         self._follow = True  # sending a message brings the view back to the newest text
         self.scrollToBottom()
 

@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QSplitter,
+    QStackedWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -27,6 +29,8 @@ from cove.models.starter import INSTALL_HINT
 from cove.ui.chat_controller import ChatController
 from cove.ui.chat_view import ChatView
 from cove.ui.composer import Composer
+from cove.ui.sidebar import Sidebar
+from cove.ui.unlock import UnlockPage
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +84,30 @@ class MainWindow(QMainWindow):
         self.chat_view = ChatView(self)
         self.chat_view.setModel(controller.model)
         self.composer = Composer(self)
+        self.sidebar = Sidebar(self)
+        self.sidebar.hide()  # shown once a history is unlocked
+        self.unlock_page = UnlockPage(self)
+        chat_column = QWidget(self)
+        column = QVBoxLayout(chat_column)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.chat_view, 1)
+        column.addWidget(self.composer)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(chat_column)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([260, 640])
+        self.splitter.setChildrenCollapsible(False)
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(self.splitter)
+        self.pages.addWidget(self.unlock_page)
         central = QWidget(self)
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.banner)
-        layout.addWidget(self.chat_view, 1)
-        layout.addWidget(self.composer)
+        layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
 
         self.model_label = QLabel("No model", self)
@@ -118,7 +139,16 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         self.open_action = self._action("&Open Model File…", QKeySequence.StandardKey.Open,
                                         self.choose_model_file)
+        # The history actions are wired by HistoryPresenter when there is a history.
+        self.export_action = self._action("&Export Conversation as Markdown…",
+                                          QKeySequence("Ctrl+E"), None)
+        self.settings_action = self._action("&Settings…", QKeySequence("Ctrl+,"), None)
+        self.lock_action = self._action("&Lock", QKeySequence("Ctrl+L"), None)
         file_menu.addAction(self.open_action)
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.settings_action)
+        file_menu.addAction(self.lock_action)
         file_menu.addSeparator()
         file_menu.addAction(self._action("&Quit", QKeySequence.StandardKey.Quit, self.close))
 
@@ -130,8 +160,24 @@ class MainWindow(QMainWindow):
         self.stop_action.setEnabled(False)
         self.copy_action = self._action("&Copy Last Reply", QKeySequence("Ctrl+Shift+C"),
                                         self.copy_last_reply)
-        for action in (self.new_action, self.stop_action, self.copy_action):
-            chat_menu.addAction(action)
+        self.search_action = self._action("&Search All Messages", QKeySequence.StandardKey.Find,
+                                          self.focus_search)
+        self.rename_action = self._action("&Rename Conversation…", QKeySequence("F2"), None)
+        self.pin_action = self._action("&Pin or Unpin Conversation", QKeySequence("Ctrl+P"), None)
+        self.delete_action = self._action("&Delete Conversation…", QKeySequence("Ctrl+Delete"),
+                                          None)
+        for action in (self.new_action, self.stop_action, self.copy_action, None,
+                       self.search_action, self.rename_action, self.pin_action,
+                       self.delete_action):
+            if action is None:
+                chat_menu.addSeparator()
+            else:
+                chat_menu.addAction(action)
+        self.history_actions = (self.export_action, self.settings_action, self.lock_action,
+                                self.search_action, self.rename_action, self.pin_action,
+                                self.delete_action)
+        for action in self.history_actions:
+            action.setEnabled(False)
 
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(self._action("&About Cove", None, self.show_about))
@@ -140,7 +186,8 @@ class MainWindow(QMainWindow):
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(shortcut)
-        action.triggered.connect(slot)
+        if slot is not None:
+            action.triggered.connect(slot)
         return action
 
     # Actions ------------------------------------------------------------------------------
@@ -151,6 +198,14 @@ class MainWindow(QMainWindow):
         self.chat_view.set_placeholder(f"No model is installed yet.\n\n{INSTALL_HINT}")
         self.banner.show_message(f"No model found. {INSTALL_HINT}", error=False)
         self.composer.set_ready(False)
+
+    def focus_search(self) -> None:
+        if self.sidebar.isVisible():
+            self.sidebar.search_box.setFocus()
+            self.sidebar.search_box.selectAll()
+
+    def show_page(self, unlock: bool) -> None:
+        self.pages.setCurrentWidget(self.unlock_page if unlock else self.splitter)
 
     def choose_model_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open Model File", str(Path.home()),

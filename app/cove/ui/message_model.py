@@ -67,6 +67,18 @@ class MessageListModel(QAbstractListModel):
     def message(self, row: int) -> Message:
         return self._conversation.messages[row]
 
+    def row_of(self, message_id: str) -> int:
+        return next((row for row, m in enumerate(self._conversation.messages)
+                     if m.id == message_id), -1)
+
+    def prepend(self, messages: list[Message]) -> None:
+        """Older messages loaded later (when the user scrolls up)."""
+        if not messages:
+            return
+        self.beginInsertRows(QModelIndex(), 0, len(messages) - 1)
+        self._conversation.messages[:0] = messages
+        self.endInsertRows()
+
     def append(self, message: Message) -> int:
         row = len(self._conversation.messages)
         self.beginInsertRows(QModelIndex(), row, row)

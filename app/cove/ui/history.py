@@ -1,0 +1,380 @@
+"""HistorySession: the GUI's handle on the encrypted store, with slow work kept off its thread.
+
+Opening, unlocking (Argon2id takes about half a second; a keyring can hang), listing, loading
+and deleting run on one background worker; the small writes of a chat (append a message,
+save a growing reply once a second) run on the GUI thread, as the design allows.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from cove.core.conversation import Conversation, Message, MessageState, Role
+from cove.storage import keys
+from cove.storage.crypto import KdfParams
+from cove.storage.keys import KeyAccessError, KeySource, WrongPassphrase
+from cove.storage.search import SearchHit, SearchIndex
+from cove.storage.store import (
+    ConversationStore,
+    ConversationSummary,
+    DamagedMessage,
+    StoreDamaged,
+    StoreError,
+    set_aside,
+)
+from cove.ui.tasks import TaskRunner
+
+log = logging.getLogger(__name__)
+
+PAGE = 200  # messages decrypted when a conversation opens; older ones load on scroll
+KEYRING_TIMEOUT_S = 10.0
+DAMAGED_TEXT = ("This message is damaged: its stored copy was changed or corrupted, so Cove "
+                "will not show it. The rest of the conversation is intact.")
+
+
+class HistoryState(enum.StrEnum):
+    OPENING = "opening"
+    SETUP = "setup"  # no key yet: choose keyring or passphrase
+    LOCKED = "locked"  # a key exists: unlock it
+    UNLOCKED = "unlocked"
+    DAMAGED = "damaged"  # the file is not a readable Cove history
+    FAILED = "failed"  # cannot be used at all (e.g. written by a newer Cove)
+
+
+def storage_error_message(error: BaseException) -> str:
+    """Words a person can act on, for any error the store or the disk can raise."""
+    if isinstance(error, StoreError | KeyAccessError):
+        return str(error)
+    if isinstance(error, sqlite3.OperationalError) and "full" in str(error):
+        return ("The disk is full, so Cove could not save. Free some space; the conversation "
+                "stays on screen meanwhile.")
+    if isinstance(error, OSError):
+        detail = error.strerror or type(error).__name__
+        return f"Cove could not save to disk ({detail}). The conversation stays on screen."
+    return f"Saving failed unexpectedly ({type(error).__name__})."
+
+
+def as_display_message(item: Message | DamagedMessage) -> Message:
+    if isinstance(item, DamagedMessage):
+        return Message(Role.ASSISTANT, "", state=MessageState.DAMAGED, error=DAMAGED_TEXT,
+                       id=item.id or f"damaged{item.seq:08d}")
+    if item.state is MessageState.STREAMING:
+        item.state = MessageState.STOPPED  # the app stopped while it was being written
+    return item
+
+
+class HistorySession(QObject):
+    sig_state = Signal(str, str)
+    """New HistoryState and a message to show with it (may be empty)."""
+    sig_conversations = Signal(object)
+    """The full list of ConversationSummary for the sidebar."""
+    sig_summary = Signal(object)
+    """One conversation's ConversationSummary changed (or was added)."""
+    sig_removed = Signal(str)
+    """A conversation was deleted."""
+    sig_error = Signal(str)
+    """A storage error a person should see; nothing on screen was lost."""
+    sig_index_ready = Signal(int)
+    """The search index is built; the number of messages in it."""
+
+    def __init__(self, store_path: Path, parent: QObject | None = None,
+                 kdf_params: KdfParams | None = None,
+                 keyring_timeout_s: float = KEYRING_TIMEOUT_S) -> None:
+        super().__init__(parent)
+        self.path = store_path
+        self.kdf_params = kdf_params  # None: calibrate Argon2id on this machine
+        self.keyring_timeout_s = keyring_timeout_s
+        self.tasks = TaskRunner("cove-storage", parent=self)
+        self.store: ConversationStore | None = None
+        self.index: SearchIndex | None = None
+        self.state = HistoryState.OPENING
+        self.keyring_offered = False
+        self.index_ready = False
+        self._stored_ids: set[str] = set()
+
+    # Opening and keys ----------------------------------------------------------------------
+
+    def open(self) -> None:
+        self._set_state(HistoryState.OPENING)
+        # Finding the keyring backend can take seconds (D-Bus), so it is asked here too.
+        self.tasks.run(lambda: (ConversationStore.open(self.path), _keyring_worth_offering()),
+                       self._on_opened, self._on_open_failed)
+
+    def _on_opened(self, opened: tuple[ConversationStore, bool]) -> None:
+        store, self.keyring_offered = opened
+        self.store = store
+        automation = keys.passphrase_from_environment()
+        if not store.is_set_up:
+            if automation:
+                self._run_unlock(lambda: store.setup_with_passphrase(automation, self.kdf_params))
+            else:
+                self._set_state(HistoryState.SETUP)
+        elif store.key_source is KeySource.KEYRING:
+            self.unlock_with_keyring()
+        elif automation:
+            self.unlock_with_passphrase(automation)
+        else:
+            self._set_state(HistoryState.LOCKED)
+
+    def _on_open_failed(self, error: BaseException) -> None:
+        if isinstance(error, StoreDamaged):
+            self._set_state(HistoryState.DAMAGED, (
+                f"Your history file {error.path} cannot be read ({error}). Cove has not "
+                "changed it. You can start a new history; the old file is kept beside it."))
+        else:
+            self._set_state(HistoryState.FAILED, storage_error_message(error))
+
+    def start_fresh(self) -> None:
+        """Move a damaged history file aside (never delete it) and start a new one."""
+        def move() -> Path:
+            return set_aside(self.path)
+
+        def moved(kept: Path) -> None:
+            log.info("damaged history set aside")
+            self.open()
+            self.sig_error.emit(f"The old history file was kept as {kept}.")
+
+        self.tasks.run(move, moved, lambda e: self.sig_error.emit(storage_error_message(e)))
+
+    def setup_with_keyring(self) -> None:
+        store = self._require_store()
+
+        def failed(error: BaseException) -> None:
+            self.keyring_offered = False
+            self._set_state(HistoryState.SETUP, (
+                "The system keyring did not keep Cove's key (or did not answer). "
+                "Choose a passphrase instead."))
+            log.info("keyring setup failed: %s", type(error).__name__)
+
+        self.tasks.run(lambda: store.setup_with_keyring(self.keyring_timeout_s),
+                       lambda _none: self._unlocked(), failed)
+
+    def setup_with_passphrase(self, passphrase: str) -> None:
+        store = self._require_store()
+        self._run_unlock(lambda: store.setup_with_passphrase(passphrase, self.kdf_params))
+
+    def unlock_with_passphrase(self, passphrase: str) -> None:
+        store = self._require_store()
+        self._run_unlock(lambda: store.unlock_with_passphrase(passphrase))
+
+    def unlock_with_keyring(self) -> None:
+        store = self._require_store()
+        self._run_unlock(lambda: store.unlock_with_keyring(self.keyring_timeout_s))
+
+    def _run_unlock(self, fn: Callable[[], Any]) -> None:
+        def failed(error: BaseException) -> None:
+            if isinstance(error, WrongPassphrase):
+                message = "That passphrase is not right. Try again."
+            elif isinstance(error, keys.KeyringUnavailable):
+                message = ("The system keyring did not answer or no longer has Cove's key. "
+                           "Unlock it and try again.")
+            else:
+                message = storage_error_message(error)
+            log.info("unlock failed: %s", type(error).__name__)
+            self._set_state(self.state if self.state is HistoryState.SETUP
+                            else HistoryState.LOCKED, message)
+
+        self.tasks.run(fn, lambda _none: self._unlocked(), failed)
+
+    def _unlocked(self) -> None:
+        store = self._require_store()
+        self.tasks.run(store.list_conversations, self._on_listed,
+                       lambda e: self._set_state(HistoryState.FAILED,
+                                                 storage_error_message(e)))
+        index = SearchIndex()
+        self.index = index  # new messages join it at once; search waits for the build
+        self.index_ready = False
+
+        def build() -> int:
+            index.add_many((cid, m.id, m.text) for cid, m in store.iter_all_messages()
+                           if isinstance(m, Message) and m.text)
+            return len(index)
+
+        def built(count: int) -> None:
+            if self.index is index:
+                self.index_ready = True
+                self.sig_index_ready.emit(count)
+
+        self.tasks.run(build, built,
+                       lambda e: log.error("search index failed: %s", type(e).__name__))
+
+    def _on_listed(self, summaries: list[ConversationSummary]) -> None:
+        """Unlocked means: the key is in memory and the sidebar has its list."""
+        self._stored_ids = {summary.id for summary in summaries}
+        self.sig_conversations.emit(summaries)
+        self._set_state(HistoryState.UNLOCKED)
+
+    def lock(self) -> None:
+        if self.store is not None and self.state is HistoryState.UNLOCKED:
+            self.store.lock()
+            self.index = None
+            self.index_ready = False
+            self._stored_ids.clear()
+            self._set_state(HistoryState.LOCKED)
+
+    @property
+    def unlocked(self) -> bool:
+        return self.state is HistoryState.UNLOCKED
+
+    # Conversations ---------------------------------------------------------------------
+
+    def load_conversation(self, summary: ConversationSummary, everything: bool,
+                          done: Callable[[Conversation, int], None]) -> None:
+        """Decrypt the newest PAGE messages (or all) in the background; done(conv, offset)."""
+        store = self._require_store()
+
+        def load() -> tuple[Conversation, int]:
+            count = store.message_count(summary.id)
+            offset = 0 if everything else max(0, count - PAGE)
+            messages = [as_display_message(m) for m in store.load_messages(summary.id, offset)]
+            return Conversation(messages, title=summary.title, id=summary.id), offset
+
+        self.tasks.run(load, lambda result: done(*result),
+                       lambda e: self.sig_error.emit(storage_error_message(e)))
+
+    def load_earlier(self, conversation_id: str, before: int,
+                     done: Callable[[list[Message], int], None]) -> None:
+        store = self._require_store()
+        start = max(0, before - PAGE)
+
+        def load() -> list[Message]:
+            return [as_display_message(m)
+                    for m in store.load_messages(conversation_id, start, before - start)]
+
+        self.tasks.run(load, lambda messages: done(messages, start),
+                       lambda e: self.sig_error.emit(storage_error_message(e)))
+
+    def record_added(self, conversation: Conversation, message: Message) -> None:
+        """Save a new message now (GUI thread: one small fsynced write)."""
+        if not self.unlocked or self.store is None:
+            return
+        try:
+            if conversation.id not in self._stored_ids:
+                self.store.create_conversation(conversation_id=conversation.id)
+                self._stored_ids.add(conversation.id)
+            self.store.append_message(conversation.id, message)
+            if self.index is not None and message.text:
+                self.index.add(conversation.id, message.id, message.text)
+            self.sig_summary.emit(self.store.conversation_summary(conversation.id))
+        except Exception as error:  # a full disk must not take the window down
+            log.error("saving a message failed: %s", type(error).__name__)
+            self.sig_error.emit(storage_error_message(error))
+
+    def record_changed(self, conversation: Conversation, message: Message) -> None:
+        """Save the current text of a message being written (or just finished)."""
+        if not self.unlocked or self.store is None or conversation.id not in self._stored_ids:
+            return
+        try:
+            self.store.update_message(message)
+            if self.index is not None and message.text:
+                self.index.add(conversation.id, message.id, message.text)
+        except Exception as error:
+            log.error("saving a reply failed: %s", type(error).__name__)
+            self.sig_error.emit(storage_error_message(error))
+
+    def rename(self, conversation_id: str, title: str) -> None:
+        self._small_write(conversation_id,
+                          lambda store: store.rename_conversation(conversation_id, title))
+
+    def set_pinned(self, conversation_id: str, pinned: bool) -> None:
+        self._small_write(conversation_id,
+                          lambda store: store.set_pinned(conversation_id, pinned))
+
+    def _small_write(self, conversation_id: str,
+                     change: Callable[[ConversationStore], None]) -> None:
+        store = self._require_store()
+        try:
+            change(store)
+            self.sig_summary.emit(store.conversation_summary(conversation_id))
+        except Exception as error:
+            self.sig_error.emit(storage_error_message(error))
+
+    def delete(self, conversation_id: str) -> None:
+        store = self._require_store()
+        if self.index is not None:
+            self.index.remove_conversation(conversation_id)
+        self._stored_ids.discard(conversation_id)
+
+        def delete() -> str:
+            store.delete_conversation(conversation_id)
+            return conversation_id
+
+        self.tasks.run(delete, self.sig_removed.emit,
+                       lambda e: self.sig_error.emit(storage_error_message(e)))
+
+    def export_markdown(self, conversation_id: str, target: Path,
+                        done: Callable[[Path], None]) -> None:
+        store = self._require_store()
+
+        def export() -> Path:
+            text = store.export_markdown(conversation_id)
+            target.write_text(text, encoding="utf-8")
+            return target
+
+        self.tasks.run(export, done, lambda e: self.sig_error.emit(
+            f"Export failed: {storage_error_message(e)}"))
+
+    def search(self, query: str, done: Callable[[list[SearchHit]], None]) -> None:
+        index = self.index
+        if index is None or not self.index_ready:
+            done([])
+            return
+        self.tasks.run(lambda: index.search(query), done,
+                       lambda e: log.error("search failed: %s", type(e).__name__))
+
+    def is_stored(self, conversation_id: str) -> bool:
+        return conversation_id in self._stored_ids
+
+    # Settings --------------------------------------------------------------------------
+
+    def change_passphrase(self, old: str, new: str, done: Callable[[], None],
+                          failed: Callable[[str], None]) -> None:
+        store = self._require_store()
+        self.tasks.run(lambda: store.change_passphrase(old, new, self.kdf_params),
+                       lambda _none: done(),
+                       lambda e: failed("The current passphrase is not right."
+                                        if isinstance(e, WrongPassphrase)
+                                        else storage_error_message(e)))
+
+    def switch_key_source(self, source: KeySource, passphrase: str, done: Callable[[], None],
+                          failed: Callable[[str], None]) -> None:
+        store = self._require_store()
+
+        def switch() -> None:
+            if source is KeySource.KEYRING:
+                store.switch_to_keyring(self.keyring_timeout_s)
+            else:
+                store.switch_to_passphrase(passphrase, self.kdf_params)
+
+        self.tasks.run(switch, lambda _none: done(), lambda e: failed(
+            "The system keyring did not keep the key; nothing was changed."
+            if isinstance(e, keys.KeyringUnavailable) else storage_error_message(e)))
+
+    def close(self) -> None:
+        self.tasks.shutdown(wait=True)
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def _require_store(self) -> ConversationStore:
+        if self.store is None:
+            raise StoreError("The history is not open.")
+        return self.store
+
+    def _set_state(self, state: HistoryState, message: str = "") -> None:
+        self.state = state
+        self.sig_state.emit(state.value, message)
+
+
+def _keyring_worth_offering() -> bool:
+    try:
+        return keys.call_with_timeout(keys.keyring_is_usable, 3.0)
+    except Exception:
+        return False

@@ -1,0 +1,317 @@
+"""The sidebar: conversations (pinned first, then newest) and full-text search results."""
+
+from __future__ import annotations
+
+import enum
+import html
+import time
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QAbstractTextDocumentLayout, QFont, QKeySequence, QPainter, QTextDocument
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMenu,
+    QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cove.storage.search import SearchHit
+from cove.storage.store import ConversationSummary
+
+Index = QModelIndex | QPersistentModelIndex
+UNTITLED = "New conversation"
+DAMAGED_TITLE = "Damaged conversation"
+
+
+class ConversationRoles(enum.IntEnum):
+    ID = Qt.ItemDataRole.UserRole + 1
+    TITLE = enum.auto()
+    PINNED = enum.auto()
+    UPDATED = enum.auto()
+    COUNT = enum.auto()
+    DAMAGED = enum.auto()
+    SUMMARY = enum.auto()
+
+
+def _sort_key(summary: ConversationSummary) -> tuple[bool, float]:
+    return (not summary.pinned, -summary.updated)
+
+
+def display_title(summary: ConversationSummary) -> str:
+    if summary.damaged:
+        return DAMAGED_TITLE
+    return summary.title or UNTITLED
+
+
+class ConversationListModel(QAbstractListModel):
+    """ConversationSummary rows, kept in sidebar order."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[ConversationSummary] = []
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        summary = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return ("★ " if summary.pinned else "") + display_title(summary)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.updated))
+            return f"{summary.message_count} messages · last {when}"
+        if role == Qt.ItemDataRole.FontRole and summary.damaged:
+            font = QFont()
+            font.setItalic(True)
+            return font
+        return {
+            ConversationRoles.ID: summary.id,
+            ConversationRoles.TITLE: summary.title,
+            ConversationRoles.PINNED: summary.pinned,
+            ConversationRoles.UPDATED: summary.updated,
+            ConversationRoles.COUNT: summary.message_count,
+            ConversationRoles.DAMAGED: summary.damaged,
+            ConversationRoles.SUMMARY: summary,
+        }.get(role)  # type: ignore[call-overload]
+
+    def set_all(self, summaries: list[ConversationSummary]) -> None:
+        self.beginResetModel()
+        self._rows = sorted(summaries, key=_sort_key)
+        self.endResetModel()
+
+    def row_of(self, conversation_id: str) -> int:
+        return next((row for row, s in enumerate(self._rows) if s.id == conversation_id), -1)
+
+    def summary(self, row: int) -> ConversationSummary:
+        return self._rows[row]
+
+    def upsert(self, summary: ConversationSummary) -> None:
+        """Add or update one conversation and move it to where the order says."""
+        self.remove(summary.id)
+        key = _sort_key(summary)
+        row = next((r for r, s in enumerate(self._rows) if _sort_key(s) > key), len(self._rows))
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._rows.insert(row, summary)
+        self.endInsertRows()
+
+    def remove(self, conversation_id: str) -> None:
+        row = self.row_of(conversation_id)
+        if row >= 0:
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._rows[row]
+            self.endRemoveRows()
+
+
+class SearchResultModel(QAbstractListModel):
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.hits: list[SearchHit] = []
+        self.titles: dict[str, str] = {}
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.hits)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self.hits):
+            return None
+        hit = self.hits[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return hit.snippet
+        if role == Qt.ItemDataRole.UserRole:
+            return hit
+        return None
+
+    def set_hits(self, hits: list[SearchHit], titles: dict[str, str]) -> None:
+        self.beginResetModel()
+        self.hits = hits
+        self.titles = titles
+        self.endResetModel()
+
+
+def highlighted_html(snippet: str, matches: list[tuple[int, int]] | tuple[Any, ...]) -> str:
+    """The snippet as escaped HTML with each match in bold: user text is never markup."""
+    parts, last = [], 0
+    for start, end in sorted(matches):
+        if start < last:
+            continue
+        parts.append(html.escape(snippet[last:start]))
+        parts.append(f"<b style='background:#fff3b0'>{html.escape(snippet[start:end])}</b>")
+        last = end
+    parts.append(html.escape(snippet[last:]))
+    return "".join(parts).replace("\n", " ")
+
+
+class SearchHitDelegate(QStyledItemDelegate):
+    """Two lines per hit: the conversation's title, then the snippet with matches marked."""
+
+    def _document(self, index: Index, width: int, font: QFont) -> QTextDocument:
+        hit: SearchHit = index.data(Qt.ItemDataRole.UserRole)
+        model = index.model()
+        title = getattr(model, "titles", {}).get(hit.conversation_id, UNTITLED)
+        document = QTextDocument()
+        document.setDefaultFont(font)
+        document.setDocumentMargin(6)
+        document.setHtml(f"<div style='color:gray'>{html.escape(title)}</div>"
+                         f"<div>{highlighted_html(hit.snippet, hit.matches)}</div>")
+        document.setTextWidth(width)
+        return document
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+        document = self._document(index, option.rect.width() or 240, option.font)
+        return QSize(int(document.idealWidth()), int(document.size().height()))
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        painter.save()
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(option.rect, option.palette.highlight().color().lighter(170))
+        document = self._document(index, option.rect.width(), option.font)
+        painter.translate(option.rect.topLeft())
+        document.documentLayout().draw(painter, QAbstractTextDocumentLayout.PaintContext())
+        painter.restore()
+
+
+class Sidebar(QWidget):
+    sig_open = Signal(object)
+    """Open this ConversationSummary."""
+    sig_new = Signal()
+    """Start a new conversation."""
+    sig_rename = Signal(str)
+    """Rename the conversation with this id."""
+    sig_delete = Signal(str)
+    """Delete the conversation with this id (after confirmation)."""
+    sig_pin = Signal(str, bool)
+    """Pin (True) or unpin the conversation with this id."""
+    sig_export = Signal(str)
+    """Export the conversation with this id."""
+    sig_search = Signal(str)
+    """Search all messages for this text (empty: leave search)."""
+    sig_open_hit = Signal(object)
+    """Open the conversation of this SearchHit at its message."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.search_box = QLineEdit(self)
+        self.search_box.setPlaceholderText("Search all messages (Ctrl+F)")
+        self.search_box.setClearButtonEnabled(True)
+        self.new_button = QPushButton("New Chat", self)
+        self.new_button.setToolTip("New conversation (Ctrl+N)")
+        self.model = ConversationListModel(self)
+        self.list = QListView(self)
+        self.list.setModel(self.model)
+        self.list.setUniformItemSizes(True)
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.results = SearchResultModel(self)
+        self.result_list = QListView(self)
+        self.result_list.setModel(self.results)
+        self.result_list.setItemDelegate(SearchHitDelegate(self.result_list))
+        self.result_list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.result_list.hide()
+        self.status = QLabel(self)
+        self.status.setWordWrap(True)
+        self.status.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 4, 8)
+        layout.addWidget(self.search_box)
+        layout.addWidget(self.new_button)
+        layout.addWidget(self.status)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.result_list, 1)
+        self.setMinimumWidth(200)
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(150)  # search once typing pauses
+        self._search_timer.timeout.connect(self._search_now)
+        self.search_box.textChanged.connect(lambda _text: self._search_timer.start())
+        self.new_button.clicked.connect(self.sig_new)
+        self.list.activated.connect(self._open_index)
+        self.list.clicked.connect(self._open_index)
+        self.list.customContextMenuRequested.connect(self._menu)
+        self.result_list.activated.connect(self._open_hit)
+        self.result_list.clicked.connect(self._open_hit)
+
+    def current_id(self) -> str:
+        index = self.list.currentIndex()
+        return index.data(ConversationRoles.ID) if index.isValid() else ""
+
+    def select(self, conversation_id: str) -> None:
+        row = self.model.row_of(conversation_id)
+        if row >= 0:
+            self.list.setCurrentIndex(self.model.index(row, 0))
+        else:
+            self.list.clearSelection()
+            self.list.setCurrentIndex(QModelIndex())
+
+    def show_results(self, hits: list[SearchHit]) -> None:
+        titles = {}
+        for hit in hits:
+            row = self.model.row_of(hit.conversation_id)
+            if row >= 0:
+                titles[hit.conversation_id] = display_title(self.model.summary(row))
+        self.results.set_hits(hits, titles)
+        searching = bool(self.search_box.text().strip())
+        self.result_list.setVisible(searching)
+        self.list.setVisible(not searching)
+        self.set_status(f"{len(hits)} messages found" if searching and hits else
+                        "No message contains that." if searching else "")
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
+
+    def _search_now(self) -> None:
+        query = self.search_box.text().strip()
+        if not query:
+            self.result_list.hide()
+            self.list.show()
+            self.set_status("")
+        self.sig_search.emit(query)
+
+    def _open_index(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.sig_open.emit(index.data(ConversationRoles.SUMMARY))
+
+    def _open_hit(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.sig_open_hit.emit(index.data(Qt.ItemDataRole.UserRole))
+
+    def _menu(self, position: QPoint) -> None:
+        index = self.list.indexAt(position)
+        if not index.isValid():
+            return
+        conversation_id = index.data(ConversationRoles.ID)
+        pinned = bool(index.data(ConversationRoles.PINNED))
+        damaged = bool(index.data(ConversationRoles.DAMAGED))
+        menu = QMenu(self)
+        rename = menu.addAction("Rename…", lambda: self.sig_rename.emit(conversation_id))
+        rename.setShortcut(QKeySequence(Qt.Key.Key_F2))
+        pin = menu.addAction("Unpin" if pinned else "Pin to Top",
+                             lambda: self.sig_pin.emit(conversation_id, not pinned))
+        export = menu.addAction("Export as Markdown…",
+                                lambda: self.sig_export.emit(conversation_id))
+        menu.addSeparator()
+        delete = menu.addAction("Delete…", lambda: self.sig_delete.emit(conversation_id))
+        delete.setShortcut(QKeySequence.StandardKey.Delete)
+        for action in (rename, pin, export):
+            action.setEnabled(not damaged)
+        menu.exec(self.list.viewport().mapToGlobal(position))
