@@ -55,3 +55,11 @@ def real_engine(starter_model: Path) -> Iterator[Engine]:
     engine.load()
     yield engine
     engine.close()
+
+
+@pytest.fixture
+def open_app(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A window with a real history at tmp_path/cove.db and a fake model (tests.apphelpers)."""
+    from tests.apphelpers import open_app_fixture
+
+    yield from open_app_fixture(qtbot, tmp_path)

@@ -205,7 +205,11 @@ class MainWindow(QMainWindow):
             self.sidebar.search_box.selectAll()
 
     def show_page(self, unlock: bool) -> None:
+        """The unlock page or the chat; a hidden chat takes no keys (it could send unsaved)."""
         self.pages.setCurrentWidget(self.unlock_page if unlock else self.splitter)
+        self.splitter.setEnabled(not unlock)
+        if not unlock:
+            self.composer.edit.setFocus()
 
     def choose_model_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open Model File", str(Path.home()),
@@ -252,7 +256,8 @@ class MainWindow(QMainWindow):
         self.model_label.setToolTip(f"{name}: context length {n_ctx} tokens")
         self.chat_view.set_placeholder(READY_HINT)
         self.composer.set_ready(True)
-        self.composer.edit.setFocus()
+        if self.splitter.isEnabled():
+            self.composer.edit.setFocus()
 
     def _on_model_failed(self, message: str) -> None:
         self.load_bar.hide()

@@ -88,6 +88,8 @@ class UnlockPage(QWidget):
                        self.passphrase, self.confirm, self.strength, self.error, self.busy):
             layout.addWidget(widget)
         layout.addLayout(buttons)
+        QWidget.setTabOrder(self.passphrase, self.confirm)
+        QWidget.setTabOrder(self.confirm, self.primary)
         outer = QVBoxLayout(self)
         outer.addStretch(1)
         row = QHBoxLayout()
@@ -102,7 +104,7 @@ class UnlockPage(QWidget):
         self.passphrase.textChanged.connect(self._update)
         self.confirm.textChanged.connect(self._update)
         self.choices.buttonToggled.connect(lambda *_: self._update())
-        self.passphrase.returnPressed.connect(self._primary)
+        self.passphrase.returnPressed.connect(self._passphrase_entered)
         self.confirm.returnPressed.connect(self._primary)
         self.primary.clicked.connect(self._primary)
         self.secondary.clicked.connect(self._secondary)
@@ -126,6 +128,8 @@ class UnlockPage(QWidget):
         self.primary.setText("Continue")
         self.error.setText(message)
         self._update()
+        if self._wants_passphrase():
+            self.passphrase.setFocus()
 
     def show_locked(self, source: KeySource | None, message: str = "") -> None:
         self._keyring_source = source is KeySource.KEYRING
@@ -206,6 +210,12 @@ class UnlockPage(QWidget):
                 self.strength.setText(f"Use at least {MIN_PASSPHRASE} characters.")
         elif self._mode == "locked" and not self._keyring_source:
             self.primary.setEnabled(bool(self.passphrase.text()) and not self.busy.isVisible())
+
+    def _passphrase_entered(self) -> None:
+        if self._wants_passphrase() and not self.confirm.text():
+            self.confirm.setFocus()  # Enter moves on to the confirmation, like Tab
+            return
+        self._primary()
 
     def _primary(self) -> None:
         if not self.primary.isEnabled() or not self.primary.isVisible():
