@@ -148,7 +148,7 @@ def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeT
     controller = ChatController(params=params, load_options=options)
     window = MainWindow(controller)
     session = HistorySession(default_store_path(paths), parent=window)
-    HistoryPresenter(window, session, settings.auto_lock_minutes)
+    HistoryPresenter(window, session, settings, paths.settings_file)
     smoke = (SmokeTest(window, args.smoke_test, args.timeout, session)
              if args.smoke_test is not None else None)
     window.show()

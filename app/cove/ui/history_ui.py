@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QLineEdit, QMessageBox
 
 from cove.core.conversation import Conversation, Message
+from cove.inference.engine import GenerationParams, LoadOptions
+from cove.settings import Settings
 from cove.storage.keys import KeySource
 from cove.storage.search import SearchHit
 from cove.storage.store import ConversationSummary
 from cove.ui.history import HistorySession, HistoryState
 from cove.ui.main_window import MainWindow
+from cove.ui.settings_dialog import SettingsDialog
 from cove.ui.sidebar import display_title
 
 log = logging.getLogger(__name__)
@@ -28,16 +32,18 @@ _ACTIVITY = {QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.Whe
 
 class HistoryPresenter(QObject):
     def __init__(self, window: MainWindow, session: HistorySession,
-                 auto_lock_minutes: int = 0) -> None:
+                 settings: Settings | None = None, settings_path: Path | None = None) -> None:
         super().__init__(window)
         self.window = window
         self.session = session
         self.controller = window.controller
+        self.settings = settings or Settings()
+        self.settings_path = settings_path
         self._jump_to = ""
         self._idle = QTimer(self)
         self._idle.setSingleShot(True)
         self._idle.timeout.connect(self._idle_lock)
-        self.set_auto_lock(auto_lock_minutes)
+        self.set_auto_lock(self.settings.auto_lock_minutes)
 
         session.sig_state.connect(self._on_state)
         session.sig_conversations.connect(self._on_conversations)
@@ -74,6 +80,7 @@ class HistoryPresenter(QObject):
         window.rename_action.triggered.connect(lambda: self.rename(self._current_id()))
         window.delete_action.triggered.connect(lambda: self.delete(self._current_id()))
         window.pin_action.triggered.connect(self._toggle_pin)
+        window.settings_action.triggered.connect(self.open_settings)
         window.sig_closed.connect(session.close)
         QApplication.instance().installEventFilter(self)
         window.show_page(unlock=True)
@@ -127,13 +134,45 @@ class HistoryPresenter(QObject):
         self.session.lock()
         log.info("history locked")
 
-    def set_auto_lock(self, minutes: int) -> None:
+    def open_settings(self) -> SettingsDialog:
+        store = self.session.store
+        session = self.session
+
+        def switch(_old: str, new: str, done: Callable[[], None],
+                   failed: Callable[[str], None]) -> None:
+            source = KeySource.PASSPHRASE if new else KeySource.KEYRING
+            session.switch_key_source(source, new, done, failed)
+
+        dialog = SettingsDialog(
+            self.settings, store.key_source if store else None, session.keyring_offered,
+            lambda old, new, done, failed: session.change_passphrase(old, new, done, failed),
+            switch, self.lock, self.window)
+        dialog.accepted.connect(self.apply_settings)
+        dialog.open()
+        return dialog
+
+    def apply_settings(self) -> None:
+        settings = self.settings
+        self.controller.params = GenerationParams(
+            temperature=settings.temperature, top_p=settings.top_p,
+            max_tokens=settings.max_tokens, seed=self.controller.params.seed)
+        self.controller.load_options = LoadOptions(n_ctx=settings.n_ctx,
+                                                   n_threads=settings.n_threads or None)
+        self.set_auto_lock(settings.auto_lock_minutes)
+        if self.settings_path is not None:
+            try:
+                settings.save(self.settings_path)
+            except OSError as error:
+                self.window.banner.show_message(
+                    f"Settings could not be saved ({error.strerror or error}).")
+
+    def set_auto_lock(self, minutes: float) -> None:
         self._idle_minutes = max(0, minutes)
         self._idle_restart()
 
     def _idle_restart(self) -> None:
         if self._idle_minutes and self.session.unlocked:
-            self._idle.start(self._idle_minutes * 60_000)
+            self._idle.start(int(self._idle_minutes * 60_000))
         else:
             self._idle.stop()
 
