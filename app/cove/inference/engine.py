@@ -14,7 +14,8 @@ from typing import Any
 
 from cove.core.budget import Budget, PromptTooLong, fit_history
 from cove.core.conversation import ReplyStats
-from cove.models.gguf import ModelFileError, check_gguf_file
+from cove.models.chat_format import BUILT_IN_FORMATS, chat_format_for
+from cove.models.gguf import ModelFileError, inspect_gguf
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class LoadOptions:
     n_threads: int | None = None  # None: one per physical core
     n_gpu_layers: int = 0
     seed: int = 0xFFFFFFFF  # llama.cpp's "random seed" value
+    chat_format: str | None = None  # None: the file's own template, else a built-in by kind
 
     def threads(self) -> int:
         return self.n_threads or physical_cores()
@@ -158,6 +160,7 @@ class Engine:
         self.path = Path(model_path).expanduser()
         self.options = options or LoadOptions()
         self._llm: Any = None
+        self.chat_format_label = ""
 
     @property
     def name(self) -> str:
@@ -173,9 +176,13 @@ class Engine:
 
     def load(self, on_progress: ProgressCallback | None = None) -> None:
         try:
-            check_gguf_file(self.path)
+            info = inspect_gguf(self.path)  # the whole header, before llama.cpp reads a byte
         except ModelFileError as error:
             raise EngineError(str(error)) from None
+        chat_format, self.chat_format_label = chat_format_for(info)
+        if self.options.chat_format:
+            chat_format = self.options.chat_format
+            self.chat_format_label = BUILT_IN_FORMATS.get(chat_format, chat_format)
         aborted = False
 
         def progress(value: float) -> bool:
@@ -200,6 +207,7 @@ class Engine:
                     n_threads_batch=self.options.threads(),
                     n_gpu_layers=self.options.n_gpu_layers,
                     seed=self.options.seed,
+                    chat_format=chat_format,
                     verbose=False,
                 )
         except Exception as error:
@@ -211,8 +219,9 @@ class Engine:
                 "incomplete, or made for a newer llama.cpp; download it again or choose "
                 "another model."
             ) from None
-        log.info("loaded %s in %.2f s (n_ctx=%d, threads=%d)", self.path.name,
-                 time.perf_counter() - started, self.options.n_ctx, self.options.threads())
+        log.info("loaded %s in %.2f s (n_ctx=%d, threads=%d, chat format %s)", self.path.name,
+                 time.perf_counter() - started, self.options.n_ctx, self.options.threads(),
+                 chat_format or "from the file")
 
     def count_tokens(self, text: str) -> int:
         self._require_loaded()

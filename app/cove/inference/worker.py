@@ -39,8 +39,8 @@ class LlmWorker(QObject):
 
     sig_load_progress = Signal(float)
     """Model load progress, 0.0 to 1.0."""
-    sig_loaded = Signal(str, int)
-    """A model is ready: its name and context length."""
+    sig_loaded = Signal(str, int, str)
+    """A model is ready: its name, context length and the chat format it uses."""
     sig_load_failed = Signal(str)
     """Loading failed; the argument says why in words a person can act on."""
     sig_unloaded = Signal()
@@ -97,7 +97,8 @@ class LlmWorker(QObject):
             self.sig_load_failed.emit(f"Loading failed unexpectedly ({type(error).__name__}).")
             return
         self._engine = engine
-        self.sig_loaded.emit(engine.name, int(getattr(engine, "n_ctx", options.n_ctx)))
+        self.sig_loaded.emit(engine.name, int(getattr(engine, "n_ctx", options.n_ctx)),
+                             str(getattr(engine, "chat_format_label", "")))
 
     @Slot(int, object, object)
     def generate(self, request_id: int, messages: list[dict[str, str]],
@@ -152,7 +153,7 @@ class WorkerHost(QObject):
 
     sig_load_progress = Signal(float)
     """Relayed LlmWorker.sig_load_progress."""
-    sig_loaded = Signal(str, int)
+    sig_loaded = Signal(str, int, str)
     """Relayed LlmWorker.sig_loaded."""
     sig_load_failed = Signal(str)
     """Relayed LlmWorker.sig_load_failed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -51,6 +52,8 @@ class ChatController(QObject):
         self.model = MessageListModel(Conversation(), self)
         self.host = WorkerHost(engine_factory, self)
         self.model_name = ""
+        self.model_path: Path | None = None
+        self.chat_format_label = ""
         self.ready = False
         self._request = 0
         self._row = -1
@@ -77,13 +80,15 @@ class ChatController(QObject):
     def busy(self) -> bool:
         return self._row >= 0
 
-    def load_model(self, path: str | Path) -> None:
-        """Load a model in the background, stopping any reply first."""
+    def load_model(self, path: str | Path, chat_format: str | None = None) -> None:
+        """Load a model in the background (the old one is unloaded first), stopping any
+        reply first. chat_format None: the file's own template, or a built-in by its kind."""
         self.stop()
         self.ready = False
+        self.model_path = Path(path)
         self.model_name = Path(path).stem
         self.sig_model_loading.emit(self.model_name)
-        self.host.load(path, self.load_options)
+        self.host.load(path, replace(self.load_options, chat_format=chat_format))
 
     def send(self, text: str) -> bool:
         """Add the user's message and start the reply. False if a reply is already running."""
@@ -133,8 +138,9 @@ class ChatController(QObject):
 
     # Worker signals (queued onto the GUI thread) -------------------------------------------
 
-    def _on_loaded(self, name: str, n_ctx: int) -> None:
+    def _on_loaded(self, name: str, n_ctx: int, chat_format_label: str = "") -> None:
         self.model_name = name
+        self.chat_format_label = chat_format_label
         self.ready = True
         self.sig_model_ready.emit(name, n_ctx)
 

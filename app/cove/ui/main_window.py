@@ -253,7 +253,9 @@ class MainWindow(QMainWindow):
     def _on_model_ready(self, name: str, n_ctx: int) -> None:
         self.load_bar.hide()
         self.model_label.setText(name)
-        self.model_label.setToolTip(f"{name}: context length {n_ctx} tokens")
+        label = self.controller.chat_format_label
+        self.model_label.setToolTip(f"{name}: context length {n_ctx} tokens"
+                                    + (f"; chat format: {label}" if label else ""))
         self.chat_view.set_placeholder(READY_HINT)
         self.composer.set_ready(True)
         if self.splitter.isEnabled():

@@ -67,7 +67,7 @@ def test_truncated_gguf_is_a_clear_error(tmp_path: Path, starter_model: Path) ->
     cut = tmp_path / "cut.gguf"
     with starter_model.open("rb") as source:
         cut.write_bytes(source.read(2_000_000))
-    with pytest.raises(EngineError, match=r"could not load cut\.gguf"):
+    with pytest.raises(EngineError, match=r"cut\.gguf is damaged.*Download it again"):
         Engine(cut).load()
 
 
@@ -101,3 +101,18 @@ def test_load_progress_reported_and_can_abort(starter_model: Path) -> None:
 def test_threads_default_to_physical_cores() -> None:
     assert LoadOptions().threads() == physical_cores() >= 1
     assert LoadOptions(n_threads=3).threads() == 3
+
+
+def test_model_without_template_gets_a_builtin_format(gemma_model: Path) -> None:
+    engine = Engine(gemma_model, LoadOptions(n_ctx=512))
+    engine.load()
+    try:
+        assert engine.chat_format_label.startswith("Gemma")
+        reply = "".join(engine.stream_chat(ASK, GenerationParams(max_tokens=12, seed=1)))
+        assert reply.strip()
+    finally:
+        engine.close()
+
+
+def test_starter_uses_its_own_template(real_engine: Engine) -> None:
+    assert real_engine.chat_format_label == "Model's own template"

