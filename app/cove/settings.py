@@ -26,6 +26,7 @@ class Settings:
     top_p: float = 0.95
     max_tokens: int = 1024  # longest reply, in tokens
     auto_lock_minutes: int = 0  # lock the history after this long without input; 0: never
+    offline_mode: bool = False  # forbid even model downloads
 
     @classmethod
     def load(cls, path: Path) -> Settings:

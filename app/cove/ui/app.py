@@ -15,7 +15,8 @@ from PySide6.QtWidgets import QApplication
 from cove import APP_NAME
 from cove.core.conversation import ReplyStats
 from cove.inference.engine import GenerationParams, LoadOptions
-from cove.models.starter import INSTALL_HINT, starter_model_path
+from cove.models.registry import ModelRegistry
+from cove.models.starter import INSTALL_HINT, STARTER_NAME, starter_model_path
 from cove.paths import AppPaths, resources_dir
 from cove.settings import Settings
 from cove.storage.store import default_store_path
@@ -23,6 +24,7 @@ from cove.ui.chat_controller import ChatController
 from cove.ui.history import HistorySession, HistoryState
 from cove.ui.history_ui import HistoryPresenter
 from cove.ui.main_window import MainWindow
+from cove.ui.models_ui import ModelsPresenter, find_model
 
 log = logging.getLogger(__name__)
 qt_log = logging.getLogger("qt")
@@ -41,10 +43,24 @@ def _qt_message(kind: QtMsgType, _context: QMessageLogContext, message: str) -> 
         print(f"Qt: {message}", file=sys.stderr, flush=True)
 
 
-def resolve_model(requested: str | None, settings: Settings) -> Path | None:
-    """The model to load: --model, else the one in settings, else the starter model."""
+def resolve_model(requested: str | None, settings: Settings,
+                  registry: ModelRegistry) -> Path | None:
+    """The model to load: --model (a path or an installed model's name), else the one in
+    settings, else the starter model. Raises ValueError when --model names nothing."""
     if requested:
-        return Path(requested).expanduser()
+        path = Path(requested).expanduser()
+        if path.exists() or path.suffix.lower() == ".gguf" or "/" in requested:
+            return path  # a path: the engine explains a missing or wrong file
+        model = find_model(registry, requested)
+        starter = starter_model_path()
+        if model is None and starter is not None and requested.lower() in (
+                STARTER_NAME.lower(), starter.stem.lower()):
+            return starter
+        if model is None:
+            names = ", ".join(m.name for m in registry.models()) or STARTER_NAME
+            raise ValueError(f"No installed model is called {requested!r}. Give a path to a "
+                             f".gguf file, or one of: {names}.")
+        return model.file
     if settings.model_path and Path(settings.model_path).is_file():
         return Path(settings.model_path)
     return starter_model_path()
@@ -149,12 +165,21 @@ def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeT
     window = MainWindow(controller)
     session = HistorySession(default_store_path(paths), parent=window)
     HistoryPresenter(window, session, settings, paths.settings_file)
+    registry = ModelRegistry.for_paths(paths)
+    models = ModelsPresenter(window, registry, settings, paths.settings_file)
     smoke = (SmokeTest(window, args.smoke_test, args.timeout, session)
              if args.smoke_test is not None else None)
     window.show()
     session.open()
+    models.start()
 
-    model = resolve_model(args.model, settings)
+    try:
+        model = resolve_model(args.model, settings, registry)
+    except ValueError as error:
+        window.banner.show_message(str(error))
+        if smoke is not None:
+            smoke.fail(str(error))
+        return window, smoke
     if model is None:
         log.info("no model found")
         window.show_no_model()

@@ -7,8 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QGuiApplication,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -73,12 +79,15 @@ class Banner(QFrame):
 class MainWindow(QMainWindow):
     sig_closed = Signal()
     """The window closed and the worker has been shut down."""
+    sig_files_dropped = Signal(list)
+    """Local files (list of Path) were dropped on the window."""
 
     def __init__(self, controller: ChatController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.setWindowTitle(APP_NAME)
         self.resize(900, 700)
+        self.setAcceptDrops(True)
 
         self.banner = Banner(self)
         self.chat_view = ChatView(self)
@@ -87,10 +96,20 @@ class MainWindow(QMainWindow):
         self.sidebar = Sidebar(self)
         self.sidebar.hide()  # shown once a history is unlocked
         self.unlock_page = UnlockPage(self)
+        self.model_combo = QComboBox(self)
+        self.model_combo.setToolTip("Switch model (the reply being written stops first)")
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.model_combo.setEnabled(False)
+        header = QHBoxLayout()
+        header.setContentsMargins(8, 6, 8, 2)
+        header.addWidget(QLabel("Model:", self))
+        header.addWidget(self.model_combo)
+        header.addStretch(1)
         chat_column = QWidget(self)
         column = QVBoxLayout(chat_column)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
+        column.addLayout(header)
         column.addWidget(self.chat_view, 1)
         column.addWidget(self.composer)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -143,7 +162,9 @@ class MainWindow(QMainWindow):
         self.export_action = self._action("&Export Conversation as Markdown…",
                                           QKeySequence("Ctrl+E"), None)
         self.settings_action = self._action("&Settings…", QKeySequence("Ctrl+,"), None)
+        self.models_action = self._action("&Models…", QKeySequence("Ctrl+M"), None)
         self.lock_action = self._action("&Lock", QKeySequence("Ctrl+L"), None)
+        file_menu.addAction(self.models_action)
         file_menu.addAction(self.open_action)
         file_menu.addAction(self.export_action)
         file_menu.addSeparator()

@@ -1,0 +1,58 @@
+"""Switching models in a running window: the starter and Gemma 3 270M (no chat template)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from cove.inference.engine import Engine, GenerationParams, LoadOptions
+from cove.models.registry import ModelRegistry
+from cove.ui.chat_controller import ChatController
+from cove.ui.main_window import MainWindow
+from cove.ui.models_ui import ModelsPresenter, find_model
+
+
+def test_switch_between_two_real_models_in_a_running_window(
+        qtbot: QtBot, tmp_path: Path, starter_model: Path, gemma_model: Path) -> None:
+    made: list[Engine] = []
+
+    def factory(path: Path, options: LoadOptions) -> Engine:
+        made.append(Engine(path, options))
+        return made[-1]
+
+    controller = ChatController(factory, GenerationParams(max_tokens=16, seed=3),
+                                LoadOptions(n_ctx=512))
+    window = MainWindow(controller)
+    qtbot.addWidget(window)
+    registry = ModelRegistry(tmp_path / "models.json", tmp_path / "models")
+    registry.ensure_starter(starter_model)
+    registry.import_file(gemma_model, copy=False)
+    presenter = ModelsPresenter(window, registry)
+    window.show()
+    combo = window.model_combo
+    assert combo.count() == 2 and combo.isEnabled()
+
+    def chat_with(row: int) -> str:
+        with qtbot.waitSignal(controller.sig_model_ready, timeout=60_000):
+            combo.activated.emit(row)
+        window.composer.set_text("Say something short.")
+        with qtbot.waitSignal(controller.sig_reply_finished, timeout=60_000):
+            window.composer.send_button.click()
+        reply = controller.last_reply()
+        assert reply is not None
+        return reply.text
+
+    starter_row = combo.findData(find_model(registry, "SmolLM2-135M-Instruct").id)  # type: ignore[union-attr]
+    gemma_row = 1 - starter_row
+    assert chat_with(starter_row).strip()
+    assert controller.chat_format_label == "Model's own template"
+    assert chat_with(gemma_row).strip()
+    assert controller.chat_format_label.startswith("Gemma")
+    assert "Gemma" in window.model_label.toolTip()
+    assert combo.currentIndex() == gemma_row
+    assert not made[0].loaded, "the first model's memory was released before the second loaded"
+    assert made[1].loaded
+    window.close()
+    assert not made[1].loaded
+    del presenter
