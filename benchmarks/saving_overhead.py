@@ -1,0 +1,117 @@
+"""Generation speed with the encrypted history saving the reply, against no saving at all.
+
+Each run is a fresh child process (see throughput.py for why) that opens the real window,
+sends one prompt and reports the reply's decode rate; "on" runs save the reply to a real
+encrypted store (once a second while it streams, and at the end). Prints one JSON line.
+Target: speed with saving on within 2% of saving off (ratio >= 0.98).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+PROMPT = "Write a long, detailed story about a lighthouse keeper."
+
+
+def measure(saving: bool, tokens: int, seed: int) -> dict:
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from cove.inference.engine import GenerationParams, LoadOptions
+    from cove.models.starter import starter_model_path
+    from cove.storage.crypto import KdfParams
+    from cove.ui.chat_controller import ChatController
+    from cove.ui.history import HistorySession, HistoryState
+    from cove.ui.history_ui import HistoryPresenter
+    from cove.ui.main_window import MainWindow
+
+    _app = QApplication.instance() or QApplication(sys.argv[:1])
+    controller = ChatController(params=GenerationParams(max_tokens=tokens, seed=seed),
+                                load_options=LoadOptions(n_ctx=2048, seed=seed))
+    window = MainWindow(controller)
+    loop = QEventLoop()
+    QTimer.singleShot(600_000, loop.quit)
+    with tempfile.TemporaryDirectory() as home:
+        session = None
+        if saving:
+            session = HistorySession(Path(home) / "cove.db", parent=window,
+                                     kdf_params=KdfParams.at_floor())
+            HistoryPresenter(window, session)
+            session.sig_state.connect(lambda state, _m: loop.quit()
+                                      if state in (HistoryState.SETUP,
+                                                   HistoryState.UNLOCKED) else None)
+            session.open()
+            loop.exec()
+            session.setup_with_passphrase("benchmark passphrase")
+            loop.exec()
+            assert session.unlocked
+        controller.sig_model_ready.connect(loop.quit)
+        controller.load_model(str(starter_model_path()))
+        loop.exec()
+        controller.sig_reply_finished.connect(lambda *_: loop.quit())
+        window.composer.set_text(PROMPT)
+        window.composer.send_button.click()
+        loop.exec()
+        reply = controller.last_reply()
+        saved = 0
+        if session is not None and session.store is not None:
+            stored = session.store.load_messages(controller.model.conversation.id)
+            saved = len(stored[-1].text) if stored else 0  # type: ignore[union-attr]
+        window.close()
+    stats = reply.stats if reply else None
+    return {"rate": stats.tokens_per_second if stats else 0.0,
+            "tokens": stats.tokens if stats else 0, "saved_chars": saved}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tokens", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--quick", action="store_true", help="one short round")
+    parser.add_argument("--one", choices=("on", "off"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.tokens = 1, 64
+    if args.one:
+        print(json.dumps(measure(args.one == "on", args.tokens, args.seed)))
+        return 0
+    runs: dict[str, list[dict]] = {"on": [], "off": []}
+    for _ in range(args.rounds):
+        for mode in ("off", "on"):
+            result = subprocess.run(
+                [sys.executable, __file__, "--one", mode, "--tokens", str(args.tokens),
+                 "--seed", str(args.seed)],
+                capture_output=True, text=True, timeout=900, check=False)
+            if result.returncode != 0:
+                print(json.dumps({"benchmark": "saving_overhead",
+                                  "error": result.stderr.strip()[-400:]}))
+                return 1
+            runs[mode].append(json.loads(result.stdout.strip().splitlines()[-1]))
+    on = statistics.median(r["rate"] for r in runs["on"])
+    off = statistics.median(r["rate"] for r in runs["off"])
+    ratio = on / off if off else 0.0
+    print(json.dumps({
+        "benchmark": "saving_overhead",
+        "tokens": runs["on"][-1]["tokens"],
+        "saving_on_tokens_per_second": round(on, 2),
+        "saving_off_tokens_per_second": round(off, 2),
+        "ratio": round(ratio, 4),
+        "saved_chars": runs["on"][-1]["saved_chars"],
+        "target_ratio": 0.98,
+        "ratio_ok": ratio >= 0.98,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
