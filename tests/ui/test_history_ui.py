@@ -295,3 +295,27 @@ def test_locked_chat_takes_no_keys(qtbot: QtBot, open_app: Opener) -> None:
     app.window.composer.set_text("sneak")
     composer.send_button.click()
     assert app.window.controller.model.rowCount() == 0
+
+
+def test_long_conversation_opens_with_its_newest_messages_then_loads_older(
+        qtbot: QtBot, open_app: Opener, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cove.ui.history.PAGE", 4)
+    app = open_app()
+    set_up_with_passphrase(qtbot, app)
+    for n in range(5):
+        chat(qtbot, app, f"question {n}")
+    app.window.new_action.trigger()
+    sidebar = app.window.sidebar
+    controller = app.window.controller
+    with qtbot.waitSignal(controller.sig_conversation_changed, timeout=5_000):
+        sidebar.list.clicked.emit(sidebar.model.index(0, 0))
+    assert controller.model.rowCount() == 4 and controller.loaded_from == 6
+    assert controller.model.message(0).text == "question 3"
+    with qtbot.waitSignal(controller.model.rowsInserted, timeout=5_000):
+        app.window.chat_view.sig_reached_top.emit()
+    assert controller.model.rowCount() == 8 and controller.loaded_from == 2
+    assert controller.model.message(0).text == "question 1"
+    with qtbot.waitSignal(controller.model.rowsInserted, timeout=5_000):
+        app.window.chat_view.sig_reached_top.emit()
+    assert controller.model.rowCount() == 10 and controller.loaded_from == 0
+    assert controller.model.message(0).text == "question 0"
