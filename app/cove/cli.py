@@ -44,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from cove.models.probe import PROBE_FLAG
+
+    if argv[:1] == [PROBE_FLAG]:
+        # A frozen Cove is its own Python: the model probe's child process lands here.
+        from cove.models.probe import child_main
+
+        return child_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.home:
         os.environ[HOME_ENV] = os.path.abspath(os.path.expanduser(args.home))

@@ -56,3 +56,25 @@ def test_switch_between_two_real_models_in_a_running_window(
     window.close()
     assert not made[1].loaded
     del presenter
+
+
+def test_models_window_opens_from_the_menu_and_use_switches(
+        qtbot: QtBot, tmp_path: Path, starter_model: Path, gemma_model: Path) -> None:
+    controller = ChatController(params=GenerationParams(max_tokens=8, seed=1),
+                                load_options=LoadOptions(n_ctx=512))
+    window = MainWindow(controller)
+    qtbot.addWidget(window)
+    registry = ModelRegistry(tmp_path / "models.json", tmp_path / "models")
+    registry.ensure_starter(starter_model)
+    gemma = registry.import_file(gemma_model, copy=False)
+    presenter = ModelsPresenter(window, registry)
+    window.show()
+    window.models_action.trigger()
+    dialog = presenter.dialog
+    assert dialog is not None and dialog.isVisible()
+    assert len(dialog.installed_rows()) == 2
+    with qtbot.waitSignal(controller.sig_model_ready, timeout=60_000):
+        dialog.sig_use.emit(gemma)
+    assert controller.model_path == gemma.file
+    assert window.model_combo.currentText().startswith(gemma.name)
+    window.close()

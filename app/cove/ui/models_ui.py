@@ -47,7 +47,7 @@ class ModelsPresenter(QObject):
         window.model_combo.activated.connect(self._on_combo)
         window.models_action.triggered.connect(self.open_manager)
         window.sig_files_dropped.connect(self._on_dropped)
-        window.sig_closed.connect(lambda: self.tasks.shutdown(wait=False))
+        window.sig_closed.connect(self._close)
         self.controller.sig_model_loading.connect(lambda _name: self._select_current())
         self.refresh()
 
@@ -113,6 +113,7 @@ class ModelsPresenter(QObject):
                                     offline=self.settings.offline_mode)
         dialog.sig_use.connect(self.switch_to)
         dialog.sig_removed.connect(lambda _id: self.refresh())
+        dialog.sig_added.connect(lambda _model: self.refresh())
         dialog.finished.connect(lambda _result: self.refresh())
         dialog.open()
         self.dialog = dialog
@@ -124,5 +125,9 @@ class ModelsPresenter(QObject):
             self.window.banner.show_message("Only GGUF model files (.gguf) can be added.")
             return
         dialog = self.open_manager()
-        for path in models:
-            dialog.import_file(path, copy=False)
+        dialog.ask_copy_then_import(models[0])  # copy in, or use where it is: the user's call
+
+    def _close(self) -> None:
+        if self.dialog is not None:
+            self.dialog.stop_work()
+        self.tasks.shutdown(wait=False)

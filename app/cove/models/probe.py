@@ -1,0 +1,325 @@
+"""Trying a model file in llama.cpp inside a child process, so a hostile file cannot crash Cove."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cove.models.gguf import ModelFileError, check_gguf_file, inspect_gguf
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 120.0
+# A frozen app's sys.executable is Cove itself, not Python: the entry point must hand
+# `Cove PROBE_FLAG PATH` to child_main() before anything else starts (no Qt, no logging).
+PROBE_FLAG = "--cove-probe-model"
+# The child's answer is the one stdout line starting with this, so anything llama.cpp prints
+# to stdout cannot be mistaken for it.
+RESULT_MARKER = "COVE-PROBE-RESULT "
+# A fixed prompt: the probe never sees anything a person typed.
+_PROBE_PROMPT = "Hello"
+_PROBE_CTX = 256
+_POLL_S = 0.1  # how often the parent looks at the cancel flag while the child works
+_STDERR_TAIL = 2000  # characters of the child's stderr kept for diagnosis, never shown
+
+
+class ProbeCancelled(Exception):
+    """The cancel flag was set; the child was stopped and nothing is known about the file."""
+
+
+class ProbeFailed(ModelFileError):
+    """llama.cpp could not use the file (or crashed on it); the message says what to do.
+
+    `exit_code` is the child's return code (negative: the signal that ended it; None: it was
+    stopped after the time limit); `detail` is the tail of its stderr, for the log or a bug
+    report, never for the person.
+    """
+
+    def __init__(self, message: str, *, exit_code: int | None, detail: str = "") -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """llama.cpp loaded the file in a child process and generated one token with it."""
+
+    path: Path
+    architecture: str
+    n_vocab: int
+    context_length: int | None  # what the file says it was trained for
+    seconds: float  # the child's whole life: start, header check, load, one token, exit
+
+
+def probe_model_file(
+    path: str | os.PathLike[str],
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    *,
+    cancel: threading.Event | None = None,
+) -> ProbeResult:
+    """Load `path` with llama.cpp in a separate process and generate one token.
+
+    The first load of a file from outside (an import) runs here rather than in the app, so a
+    file that makes llama.cpp crash, hang or run out of memory costs a child process, not
+    Cove. Raises ModelFileError (ProbeFailed when the child failed, crashed or timed out) with
+    a message a person can act on, ProbeCancelled when `cancel` is set. Blocking: call it off
+    the GUI thread.
+    """
+    path = check_gguf_file(Path(path)).resolve()  # missing file, folder, not GGUF: no child needed
+    started = time.monotonic()
+    try:
+        process = subprocess.Popen(
+            _probe_command(path),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_child_environment(),
+            # A console window would flash up on Windows for the child of a GUI app.
+            creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+        )
+    except OSError as error:
+        raise ModelFileError(
+            f"Cove could not start a separate process to try {path.name} "
+            f"({error.strerror or error}). Restart Cove and try again."
+        ) from error
+    deadline = started + timeout_s
+    while True:
+        try:
+            stdout, stderr = process.communicate(
+                timeout=max(0.0, min(_POLL_S, deadline - time.monotonic()))
+            )
+            break
+        except subprocess.TimeoutExpired:
+            # communicate() may be called again after a timeout without losing output.
+            if cancel is not None and cancel.is_set():
+                _stop(process)
+                raise ProbeCancelled from None
+            if time.monotonic() >= deadline:
+                _, stderr = _stop(process)
+                log.warning("model probe timed out after %.0f s", timeout_s)
+                raise ProbeFailed(
+                    f"Cove tried {path.name} in a separate process and gave up after "
+                    f"{timeout_s:g} seconds: llama.cpp did not finish loading it. The file may "
+                    "be damaged, or too large for this computer's memory.",
+                    exit_code=None,
+                    detail=_tail(stderr),
+                ) from None
+    return _interpret(path, process.returncode, stdout, stderr, time.monotonic() - started)
+
+
+def _probe_command(path: Path) -> list[str]:
+    """The child's command line (tests replace this to make a child that hangs or crashes)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, PROBE_FLAG, str(path)]
+    # -I: no user site-packages, no PYTHON* variables, no current folder on sys.path, so
+    # nothing beside the model file can be imported in its place. Cove's own folder is put
+    # back explicitly, which also covers running from a source checkout.
+    package_root = str(Path(__file__).resolve().parents[2])
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from cove.models.probe import child_main; sys.exit(child_main(sys.argv[2:]))"
+    )
+    return [sys.executable, "-I", "-c", code, package_root, str(path)]
+
+
+def _child_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    # The child has no business on the network, whatever the parent's mode.
+    env["HF_HUB_OFFLINE"] = "1"
+    env["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+    process.kill()
+    stdout, stderr = process.communicate()
+    return stdout or "", stderr or ""
+
+
+def _tail(text: str | None) -> str:
+    return (text or "")[-_STDERR_TAIL:]
+
+
+def _interpret(
+    path: Path, returncode: int, stdout: str, stderr: str, seconds: float
+) -> ProbeResult:
+    answer = _find_answer(stdout)
+    detail = _tail(stderr)
+    if returncode == 0 and answer is not None and answer.get("ok") is True:
+        try:
+            return ProbeResult(
+                path=path,
+                architecture=str(answer["architecture"]),
+                n_vocab=_required_int(answer.get("n_vocab")),
+                context_length=_optional_int(answer.get("context_length")),
+                seconds=seconds,
+            )
+        except (KeyError, TypeError, ValueError):
+            answer = None  # fall through: an answer Cove cannot read is a failure
+    if answer is not None and answer.get("ok") is False:
+        log.info(
+            "model probe: the file was refused at the %s step (%s)",
+            answer.get("stage"),
+            answer.get("error", "header check"),
+        )
+        raise ProbeFailed(_failure_message(path, answer), exit_code=returncode, detail=detail)
+    if returncode < 0:
+        number = -returncode
+        log.warning("model probe: the child was ended by signal %d", number)
+        if number == getattr(signal, "SIGKILL", 9):
+            raise ProbeFailed(
+                f"Cove tried {path.name} in a separate process and the system stopped it "
+                f"(signal {number}), most likely because it ran out of memory. The model may "
+                "be too large for this computer; choose a smaller one.",
+                exit_code=returncode,
+                detail=detail,
+            )
+        raise ProbeFailed(
+            f"Cove tried {path.name} in a separate process and llama.cpp crashed on it "
+            f"(signal {number}{_signal_name(number)}). The file is damaged or made for a "
+            "different program.",
+            exit_code=returncode,
+            detail=detail,
+        )
+    log.warning("model probe: the child exited with code %d and no answer", returncode)
+    raise ProbeFailed(
+        f"Cove tried {path.name} in a separate process and llama.cpp stopped without an answer "
+        f"(exit code {returncode}). The file is damaged or made for a different program.",
+        exit_code=returncode,
+        detail=detail,
+    )
+
+
+def _required_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("not an integer")
+    return value
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None else _required_int(value)
+
+
+def _find_answer(stdout: str) -> dict[str, object] | None:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(RESULT_MARKER):
+            try:
+                answer = json.loads(line[len(RESULT_MARKER) :])
+            except ValueError:
+                return None
+            return answer if isinstance(answer, dict) else None
+    return None
+
+
+def _failure_message(path: Path, answer: dict[str, object]) -> str:
+    stage = answer.get("stage")
+    if stage == "header":
+        # inspect_gguf's own sentence, already written for people.
+        return str(answer.get("message") or f"{path.name} is not a usable GGUF model file.")
+    if stage == "load":
+        return (
+            f"llama.cpp could not load {path.name} (tried in a separate process). The file may "
+            "be damaged or incomplete, made for a different program, or need a newer Cove."
+        )
+    if stage == "generate":
+        return (
+            f"llama.cpp loaded {path.name} but could not generate text with it (tried in a "
+            "separate process). The file is damaged or not a text-generation model."
+        )
+    if stage == "import":
+        return (
+            "Cove could not start llama.cpp in a separate process to try the file. "
+            "Reinstall Cove and try again."
+        )
+    return f"Cove could not try {path.name} in a separate process. Try again."
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f", {signal.Signals(number).name}"
+    except ValueError:
+        return ""
+
+
+# -- the child -------------------------------------------------------------------------------
+
+
+def child_main(argv: Sequence[str]) -> int:
+    """Run in the child: check the header, load the file, generate one token, print the answer.
+
+    Prints exactly one RESULT_MARKER line. A crash inside llama.cpp prints nothing and ends
+    the process by a signal, which the parent reports.
+    """
+    if len(argv) != 1:
+        print("usage: child_main(PATH)", file=sys.stderr)
+        return 2
+    path = argv[0]
+    try:
+        info = inspect_gguf(path)
+    except ModelFileError as error:
+        return _answer({"ok": False, "stage": "header", "message": str(error)})
+    try:
+        import llama_cpp
+    except Exception as error:
+        return _answer({"ok": False, "stage": "import", "error": type(error).__name__})
+    try:
+        llm = llama_cpp.Llama(
+            model_path=path,
+            n_ctx=_PROBE_CTX,
+            # One thread: the probe needs a single token, and the app may be busy
+            # generating with another model on the other cores.
+            n_threads=1,
+            n_threads_batch=1,
+            verbose=False,
+            vocab_only=False,
+        )
+    except Exception as error:
+        return _answer({"ok": False, "stage": "load", "error": type(error).__name__})
+    try:
+        llm.create_completion(_PROBE_PROMPT, max_tokens=1, temperature=0.0)
+        answer: dict[str, object] = {
+            "ok": True,
+            "architecture": info.architecture,
+            "n_vocab": int(llm.n_vocab()),
+            "context_length": info.context_length,
+        }
+    except Exception as error:
+        answer = {"ok": False, "stage": "generate", "error": type(error).__name__}
+    finally:
+        llm.close()
+    return _answer(answer)
+
+
+def _answer(answer: dict[str, object]) -> int:
+    sys.stdout.write(RESULT_MARKER + json.dumps(answer) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":  # python -m cove.models.probe PATH
+    sys.exit(child_main(sys.argv[1:]))
+
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "PROBE_FLAG",
+    "ProbeCancelled",
+    "ProbeFailed",
+    "ProbeResult",
+    "child_main",
+    "probe_model_file",
+]

@@ -1,0 +1,911 @@
+"""The Models window: installed models, adding a model file, and downloads from the catalogue."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QMimeData, QObject, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cove.models.catalogue import CatalogueEntry, estimate_ram_bytes
+from cove.models.chat_format import OWN_TEMPLATE_LABEL
+from cove.models.gguf import ModelFileError, inspect_gguf
+from cove.models.hashing import HashCancelled
+from cove.models.probe import ProbeCancelled, probe_model_file
+from cove.models.registry import (
+    FileState,
+    InstalledModel,
+    ModelRegistry,
+    RegistryError,
+    Source,
+    Storage,
+)
+from cove.ui.tasks import TaskRunner
+
+if TYPE_CHECKING:  # the downloader pulls in huggingface_hub (a third of a second): see below
+    from cove.models.download import DownloadProgress
+
+log = logging.getLogger(__name__)
+
+# fit_label() thresholds, as shares of this computer's memory. The rest is left to the system
+# and other programs: above 60% a model still runs but the machine swaps when anything else
+# is busy; above 90% it pages the model in and out and replies crawl, or the load fails.
+FIT_SHARE = 0.6
+TIGHT_SHARE = 0.9
+FITS = "fits"
+TIGHT = "tight"
+WONT_FIT = "won't fit"
+UNKNOWN_FIT = "unknown"
+
+OFFLINE_TEXT = "Offline mode is on: downloads are turned off in Settings."
+CLOSE_WAIT_S = 2.0  # how long closing waits for a cancelled download or import to stop
+_PROGRESS_INTERVAL_S = 0.1  # hashing and copying report at most this often
+_ERROR_STYLE = "color: #c62828;"
+_FIT_COLUMN = 5  # the same place in both lists
+
+_SOURCE_LABELS = {
+    (Source.STARTER, Storage.BUNDLED): "starter",
+    (Source.CATALOGUE, Storage.OWNED): "downloaded",
+    (Source.IMPORTED, Storage.OWNED): "imported (copied)",
+    (Source.IMPORTED, Storage.REFERENCED): "imported (used in place)",
+}
+
+
+def fit_label(ram_needed: int | None, total_ram: int) -> str:
+    """How a model that needs `ram_needed` bytes fits in `total_ram` bytes of memory.
+
+    "fits" up to FIT_SHARE (60%) of the memory, "tight" up to TIGHT_SHARE (90%), "won't fit"
+    above that, and "unknown" when the need is not known (a catalogue entry without a size).
+    """
+    if ram_needed is None or total_ram <= 0:
+        return UNKNOWN_FIT
+    if ram_needed <= total_ram * FIT_SHARE:
+        return FITS
+    if ram_needed <= total_ram * TIGHT_SHARE:
+        return TIGHT
+    return WONT_FIT
+
+
+def format_bytes(size: int | float | None) -> str:
+    """Decimal units, as disks and the hub count: 98362432 -> "98.4 MB"."""
+    if size is None:
+        return "—"
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def format_memory(size: int | None) -> str:
+    """Binary units, as operating systems count memory: 8 GiB -> "8.0 GB"."""
+    if size is None:
+        return "—"
+    value = float(size)
+    for unit in ("bytes", "KB", "MB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def format_duration(seconds: float) -> str:
+    """A rough time for people: "45 s", "3 min", "1 h 5 min"."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def total_memory_bytes() -> int:
+    """This computer's physical memory."""
+    import psutil
+
+    return int(psutil.virtual_memory().total)
+
+
+class _Relay(QObject):
+    """Carries progress from worker threads to the GUI thread (connections are queued)."""
+
+    sig_import = Signal(str, object, object)
+    """An import step: what is happening, bytes done and total (None, None: no figures)."""
+    sig_download = Signal(object)
+    """A DownloadProgress report from the downloader's thread."""
+
+
+class ModelManagerDialog(QDialog):
+    """Lists installed models, adds model files, downloads catalogue models.
+
+    Everything slow runs on two TaskRunners, so the window never freezes: one for the
+    registry (measuring, importing, removing) and one for downloads. Build a new dialog each
+    time the window is opened; closing it cancels a download or import in progress.
+    """
+
+    sig_use = Signal(object)
+    """The person chose an InstalledModel to use now."""
+    sig_removed = Signal(str)
+    """A model (by id) was removed from the registry, and its file deleted if Cove owned it."""
+    sig_added = Signal(object)
+    """An InstalledModel was added by an import or a download."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        catalogue_entries: Sequence[CatalogueEntry],
+        current_model_id: str | None,
+        total_ram_bytes: int | None = None,
+        parent: QWidget | None = None,
+        offline: bool = False,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Models")
+        self.setAcceptDrops(True)
+        self.resize(920, 620)
+        self._registry = registry
+        self._entries = list(catalogue_entries)
+        self._current_id = current_model_id
+        self._total_ram = total_ram_bytes if total_ram_bytes is not None else total_memory_bytes()
+        self._offline = offline
+        # Formula estimates until the files' own headers are read (in the background).
+        self._measured_ram: dict[str, int] = {}
+        self._removing: set[str] = set()
+        self._import_future: Future[Any] | None = None
+        self._import_cancel: threading.Event | None = None
+        self._download_future: Future[Any] | None = None
+        self._download_cancel: threading.Event | None = None
+        self._download_entry: CatalogueEntry | None = None
+        self._tasks = TaskRunner("cove-models", 1, self)
+        self._downloads = TaskRunner("cove-download", 1, self)
+        # No Qt parent: the worker closures keep it alive, so a report from a worker that
+        # outlives the dialog goes nowhere instead of hitting a deleted object.
+        self._relay = _Relay()
+        # Explicitly queued: both are emitted from worker threads.
+        self._relay.sig_import.connect(
+            self._show_import_progress, Qt.ConnectionType.QueuedConnection
+        )
+        self._relay.sig_download.connect(
+            self._show_download_progress, Qt.ConnectionType.QueuedConnection
+        )
+        self._build()
+        self.refresh()
+        self._measure_installed()
+
+    # -- building ------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.memory_label = QLabel(
+            f"This computer has {format_memory(self._total_ram)} of memory. A model fits when it "
+            f"needs at most {FIT_SHARE:.0%} of it, is tight up to {TIGHT_SHARE:.0%}, and won't "
+            "fit above that.",
+            self,
+        )
+        self.memory_label.setWordWrap(True)
+
+        self.installed_view = self._tree(
+            ("Name", "Size", "Quantization", "Parameters", "RAM needed", "Fit", "Source",
+             "Chat format")
+        )
+        self.installed_view.itemSelectionChanged.connect(self._update_buttons)
+        self.installed_view.itemActivated.connect(lambda *_: self._use_selected())
+        self.use_button = QPushButton("Use", self)
+        self.use_button.clicked.connect(self._use_selected)
+        self.remove_button = QPushButton("Remove…", self)
+        self.remove_button.clicked.connect(self._ask_remove)
+        self.add_button = QPushButton("Add Model File…", self)
+        self.add_button.setToolTip("Add a .gguf file from this computer (or drop one here).")
+        self.add_button.clicked.connect(self.choose_file)
+        self.import_status = QLabel(self)
+        self.import_progress = QProgressBar(self)
+        self.import_cancel_button = QPushButton("Cancel", self)
+        self.import_cancel_button.clicked.connect(self.cancel_import)
+        self.installed_message = self._message_label()
+
+        installed_buttons = QHBoxLayout()
+        installed_buttons.addWidget(self.use_button)
+        installed_buttons.addWidget(self.remove_button)
+        installed_buttons.addStretch(1)
+        installed_buttons.addWidget(self.add_button)
+        import_row = QHBoxLayout()
+        import_row.addWidget(self.import_status, 2)
+        import_row.addWidget(self.import_progress, 1)
+        import_row.addWidget(self.import_cancel_button)
+        installed_box = QGroupBox("On this computer", self)
+        installed_layout = QVBoxLayout(installed_box)
+        installed_layout.addWidget(self.installed_view)
+        installed_layout.addLayout(installed_buttons)
+        installed_layout.addLayout(import_row)
+        installed_layout.addWidget(self.installed_message)
+
+        self.catalogue_view = self._tree(
+            ("Name", "Parameters", "Quantization", "Download size", "RAM needed", "Fit",
+             "Licence")
+        )
+        self.catalogue_view.itemSelectionChanged.connect(self._update_buttons)
+        self.download_button = QPushButton("Download", self)
+        self.download_button.clicked.connect(self._download_selected)
+        self.download_status = QLabel(self)
+        self.download_progress = QProgressBar(self)
+        self.download_cancel_button = QPushButton("Cancel", self)
+        self.download_cancel_button.clicked.connect(self.cancel_download)
+        self.offline_label = QLabel(OFFLINE_TEXT, self)
+        self.offline_label.setWordWrap(True)
+        self.download_message = self._message_label()
+
+        download_row = QHBoxLayout()
+        download_row.addWidget(self.download_button)
+        download_row.addWidget(self.download_status, 2)
+        download_row.addWidget(self.download_progress, 1)
+        download_row.addWidget(self.download_cancel_button)
+        download_row.addStretch(1)  # keeps the Download button its own size when idle
+        catalogue_box = QGroupBox("Available to download", self)
+        catalogue_layout = QVBoxLayout(catalogue_box)
+        catalogue_layout.addWidget(self.catalogue_view)
+        catalogue_layout.addWidget(self.offline_label)
+        catalogue_layout.addLayout(download_row)
+        catalogue_layout.addWidget(self.download_message)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.memory_label)
+        layout.addWidget(installed_box, 2)
+        layout.addWidget(catalogue_box, 3)
+        layout.addWidget(buttons)
+
+        self.offline_label.setVisible(self._offline)
+        for widget in (self.import_status, self.import_progress, self.import_cancel_button,
+                       self.download_status, self.download_progress,
+                       self.download_cancel_button):
+            widget.setVisible(False)
+
+    def _tree(self, columns: tuple[str, ...]) -> QTreeWidget:
+        tree = QTreeWidget(self)
+        tree.setColumnCount(len(columns))
+        tree.setHeaderLabels(list(columns))
+        tree.setRootIsDecorated(False)
+        tree.setUniformRowHeights(True)
+        tree.setAlternatingRowColors(True)
+        tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        return tree
+
+    def _message_label(self) -> QLabel:
+        label = QLabel(self)
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        return label
+
+    # -- reading the lists ---------------------------------------------------------------
+
+    @property
+    def current_model_id(self) -> str | None:
+        return self._current_id
+
+    @property
+    def import_busy(self) -> bool:
+        return self._import_future is not None
+
+    @property
+    def download_busy(self) -> bool:
+        return self._download_future is not None
+
+    def set_current_model(self, model_id: str | None) -> None:
+        """Mark the model in use (the main window calls this when a load fails, say)."""
+        self._current_id = model_id
+        self.refresh()
+
+    def installed_rows(self) -> list[list[str]]:
+        """The installed list as shown: one list of column texts per row."""
+        return _rows(self.installed_view)
+
+    def catalogue_rows(self) -> list[list[str]]:
+        """The download list as shown: one list of column texts per row."""
+        return _rows(self.catalogue_view)
+
+    def selected_model(self) -> InstalledModel | None:
+        item = self.installed_view.currentItem()
+        if item is None or not item.isSelected():
+            return None
+        return self._registry.get(item.data(0, Qt.ItemDataRole.UserRole))
+
+    def selected_entry(self) -> CatalogueEntry | None:
+        item = self.catalogue_view.currentItem()
+        if item is None or not item.isSelected():
+            return None
+        entry_id = item.data(0, Qt.ItemDataRole.UserRole)
+        return next((entry for entry in self._entries if entry.id == entry_id), None)
+
+    def select_model(self, model_id: str) -> None:
+        _select(self.installed_view, model_id)
+
+    def select_entry(self, entry_id: str) -> None:
+        _select(self.catalogue_view, entry_id)
+
+    def ram_needed(self, model: InstalledModel) -> int:
+        """From the file's own header once measured; the catalogue's formula until then."""
+        return self._measured_ram.get(model.id) or estimate_ram_bytes(model.size)
+
+    def refresh(self) -> None:
+        """Rebuild both lists from the registry, keeping the selections."""
+        models = self._registry.models()
+        selected_model = _selected_key(self.installed_view)
+        selected_entry = _selected_key(self.catalogue_view)
+        self.installed_view.clear()
+        for model in models:
+            self.installed_view.addTopLevelItem(self._installed_item(model))
+        self.catalogue_view.clear()
+        installed = _installed_entry_ids(self._entries, models)
+        for entry in self._entries:
+            if entry.id not in installed:
+                self.catalogue_view.addTopLevelItem(self._catalogue_item(entry))
+        if selected_model:
+            _select(self.installed_view, selected_model)
+        if selected_entry:
+            _select(self.catalogue_view, selected_entry)
+        self._update_buttons()
+
+    def _installed_item(self, model: InstalledModel) -> QTreeWidgetItem:
+        ram = self.ram_needed(model)
+        missing = self._registry.file_state(model) is FileState.MISSING
+        name = model.name
+        if model.id == self._current_id:
+            name += " (in use)"
+        if missing:
+            name += " (file missing)"
+        item = QTreeWidgetItem([
+            name,
+            format_bytes(model.size),
+            str(model.metadata.get("quantization") or "—"),
+            str(model.metadata.get("parameters") or "—"),
+            format_memory(ram),
+            fit_label(ram, self._total_ram),
+            _SOURCE_LABELS.get((model.source, model.storage), model.source.value),
+            model.chat_format_label or (OWN_TEMPLATE_LABEL if model.chat_format is None
+                                        else model.chat_format),
+        ])
+        item.setData(0, Qt.ItemDataRole.UserRole, model.id)
+        item.setToolTip(0, model.path)
+        item.setToolTip(_FIT_COLUMN, self._fit_tip(ram))
+        if model.id == self._current_id:
+            font = QFont(item.font(0))
+            font.setBold(True)
+            item.setFont(0, font)
+        return item
+
+    def _catalogue_item(self, entry: CatalogueEntry) -> QTreeWidgetItem:
+        ram = entry.ram_bytes or (estimate_ram_bytes(entry.size_bytes)
+                                  if entry.size_bytes else None)
+        item = QTreeWidgetItem([
+            entry.name,
+            entry.parameters or "—",
+            entry.quantization or "—",
+            format_bytes(entry.size_bytes),
+            format_memory(ram),
+            fit_label(ram, self._total_ram),
+            entry.licence or "—",
+        ])
+        item.setData(0, Qt.ItemDataRole.UserRole, entry.id)
+        item.setToolTip(_FIT_COLUMN, self._fit_tip(ram))
+        if entry.notes:
+            item.setToolTip(0, entry.notes)
+        return item
+
+    def _fit_tip(self, ram: int | None) -> str:
+        if ram is None or self._total_ram <= 0:
+            return "The catalogue does not give this model's size."
+        return f"Needs about {ram / self._total_ram:.0%} of this computer's memory."
+
+    def _update_buttons(self) -> None:
+        model = self.selected_model()
+        usable = (
+            model is not None
+            and model.id != self._current_id
+            and model.id not in self._removing
+            and self._registry.file_state(model) is not FileState.MISSING
+        )
+        self.use_button.setEnabled(usable)
+        if model is not None and model.storage is Storage.BUNDLED:
+            self.remove_button.setEnabled(False)
+            self.remove_button.setToolTip(
+                "The starter model ships with Cove and cannot be removed."
+            )
+        elif model is not None and model.id == self._current_id:
+            self.remove_button.setEnabled(False)
+            self.remove_button.setToolTip(
+                "This model is in use: choose another model before removing it."
+            )
+        else:
+            self.remove_button.setEnabled(model is not None and model.id not in self._removing)
+            self.remove_button.setToolTip("")
+        self.add_button.setEnabled(not self.import_busy)
+        self.download_button.setEnabled(
+            not self._offline and not self.download_busy and self.selected_entry() is not None
+        )
+        self.download_button.setToolTip(OFFLINE_TEXT if self._offline else "")
+
+    def _measure_installed(self) -> None:
+        """Read each file's header in the background for a RAM figure from its own shape."""
+        models = [model for model in self._registry.models()
+                  if model.id not in self._measured_ram]
+        if not models:
+            return
+
+        def measure() -> dict[str, int]:
+            found: dict[str, int] = {}
+            for model in models:
+                # A missing or changed file keeps the formula's figure.
+                with contextlib.suppress(ModelFileError, OSError):
+                    found[model.id] = inspect_gguf(model.file).estimate_ram_bytes()
+            return found
+
+        def measured(found: dict[str, int]) -> None:
+            self._measured_ram.update(found)
+            self.refresh()
+
+        self._tasks.run(measure, measured, lambda error: log.warning(
+            "measuring the installed models failed: %s", type(error).__name__))
+
+    # -- using and removing --------------------------------------------------------------
+
+    def _use_selected(self) -> None:
+        model = self.selected_model()
+        if model is None or not self.use_button.isEnabled():
+            return
+        self._current_id = model.id
+        self.refresh()
+        self.sig_use.emit(model)
+
+    def _ask_remove(self) -> None:
+        model = self.selected_model()
+        if model is None or not self.remove_button.isEnabled():
+            return
+        if model.storage is Storage.OWNED:
+            text = (f"Remove {model.name}? Cove deletes its file ({format_bytes(model.size)}) "
+                    "from its models folder.")
+        else:
+            text = (f"Remove {model.name} from Cove's list? Your file stays where it is:\n"
+                    f"{model.path}")
+        box = QMessageBox(QMessageBox.Icon.Question, "Remove Model", text,
+                          QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("confirm-remove")
+        remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        # open(), not exec(): no nested event loop while the background work reports back.
+        box.finished.connect(
+            lambda _result: self.remove_model(model) if box.clickedButton() is remove else None
+        )
+        box.open()
+
+    def remove_model(self, model: InstalledModel) -> None:
+        """Remove `model` in the background, without asking (the button asks first)."""
+        if model.id in self._removing:
+            return
+        self._removing.add(model.id)
+        self._update_buttons()
+        self._say(self.installed_message, f"Removing {model.name}…")
+
+        def removed(_: None) -> None:
+            self._removing.discard(model.id)
+            self._measured_ram.pop(model.id, None)
+            self._say(self.installed_message, f"{model.name} was removed.")
+            self.refresh()
+            self.sig_removed.emit(model.id)
+
+        def failed(error: BaseException) -> None:
+            self._removing.discard(model.id)
+            self._say(self.installed_message, _error_text(error, f"remove {model.name}"),
+                      error=True)
+            self.refresh()
+
+        self._tasks.run(lambda: self._registry.remove(model), removed, failed)
+
+    # -- adding a file -------------------------------------------------------------------
+
+    def choose_file(self) -> None:
+        """Ask for a .gguf file, then how to keep it, then add it."""
+        name, _filter = QFileDialog.getOpenFileName(
+            self, "Add Model File", str(Path.home()),
+            "GGUF model files (*.gguf);;All files (*)",
+        )
+        if name:
+            self.ask_copy_then_import(Path(name))
+
+    def ask_copy_then_import(self, path: Path) -> None:
+        """Ask whether to copy `path` into Cove's models folder or use it where it is."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Add Model File",
+                          f"How should Cove keep {path.name}?",
+                          QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("copy-or-reference")
+        box.setInformativeText(
+            "Copy into Cove's models folder: Cove keeps its own copy, so the original can be "
+            "moved or deleted (uses the disk space twice).\n"
+            "Use where it is: no copy; the model stops working if the file moves."
+        )
+        copy = box.addButton("Copy into Cove", QMessageBox.ButtonRole.AcceptRole)
+        in_place = box.addButton("Use Where It Is", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(copy)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def chosen(_result: int) -> None:
+            clicked = box.clickedButton()
+            if clicked is copy:
+                self.import_file(path, copy=True)
+            elif clicked is in_place:
+                self.import_file(path, copy=False)
+
+        box.finished.connect(chosen)
+        box.open()
+
+    def import_file(self, path: Path, copy: bool) -> bool:
+        """Add a model file in the background: header check, trial load, then hash (and copy).
+
+        The trial load runs llama.cpp in a child process (models.probe), so a file that
+        crashes it costs that process only. Errors appear in the dialog. Returns False when
+        another import is still running.
+        """
+        path = Path(path)
+        if self.import_busy:
+            self._say(self.installed_message,
+                      "Cove is still adding another file; wait for it or cancel it first.",
+                      error=True)
+            return False
+        cancel = threading.Event()
+        relay = self._relay
+        registry = self._registry
+
+        def work() -> tuple[InstalledModel, bool]:
+            relay.sig_import.emit(f"Checking {path.name}…", None, None)
+            inspect_gguf(path)
+            if cancel.is_set():
+                raise ProbeCancelled
+            relay.sig_import.emit(f"Trying {path.name} in a separate process…", None, None)
+            probe_model_file(path, cancel=cancel)
+            step = (f"Copying {path.name} into Cove's models folder…" if copy
+                    else f"Taking the fingerprint of {path.name}…")
+            known = {model.id for model in registry.models()}
+            model = registry.import_file(
+                path, copy=copy, progress=_throttled(step, relay.sig_import.emit), cancel=cancel
+            )
+            return model, model.id in known
+
+        self._import_cancel = cancel
+        self._say(self.installed_message, "")
+        self._show_import_progress(f"Checking {path.name}…", None, None)
+        for widget in (self.import_status, self.import_progress, self.import_cancel_button):
+            widget.setVisible(True)
+        self.import_cancel_button.setEnabled(True)
+        self._import_future = self._tasks.run(
+            work, self._import_done, lambda error: self._import_failed(path, error)
+        )
+        self._update_buttons()
+        return True
+
+    def cancel_import(self) -> None:
+        if self._import_cancel is not None:
+            self._import_cancel.set()
+            self.import_cancel_button.setEnabled(False)
+            self.import_status.setText("Cancelling…")
+
+    def _show_import_progress(self, step: str, done: int | None, total: int | None) -> None:
+        if not self.import_busy and self.import_status.isHidden():
+            return  # a late report after the import ended
+        self.import_status.setText(step)
+        _set_progress(self.import_progress, done, total)
+
+    def _import_finished(self) -> None:
+        self._import_future = None
+        self._import_cancel = None
+        for widget in (self.import_status, self.import_progress, self.import_cancel_button):
+            widget.setVisible(False)
+
+    def _import_done(self, outcome: tuple[InstalledModel, bool]) -> None:
+        model, known = outcome
+        self._import_finished()
+        if known:
+            self._say(self.installed_message, f"{model.name} is already installed.")
+        else:
+            self._say(self.installed_message, f"{model.name} was added and is ready to use.")
+        self.refresh()
+        self.select_model(model.id)
+        self._measure_installed()
+        if not known:
+            self.sig_added.emit(model)
+
+    def _import_failed(self, path: Path, error: BaseException) -> None:
+        self._import_finished()
+        if isinstance(error, ProbeCancelled | HashCancelled):
+            self._say(self.installed_message,
+                      f"Adding {path.name} was cancelled; nothing was added.")
+        else:
+            self._say(self.installed_message, _error_text(error, f"add {path.name}"), error=True)
+        self.refresh()
+
+    # -- drag and drop -------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        self._judge_drag(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        self._judge_drag(event)
+
+    def _judge_drag(self, event: QDragMoveEvent) -> None:
+        if not self.import_busy and _dropped_model(event.mimeData()) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        path = _dropped_model(event.mimeData())
+        if path is None or self.import_busy:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.ask_copy_then_import(path)
+
+    # -- downloading ---------------------------------------------------------------------
+
+    def _download_selected(self) -> None:
+        entry = self.selected_entry()
+        if entry is not None:
+            self.start_download(entry)
+
+    def start_download(self, entry: CatalogueEntry) -> bool:
+        """Download `entry` in the background and add it; False when it cannot start now.
+
+        A cancelled download keeps its partial file, so starting it again resumes.
+        """
+        if self._offline:
+            self._say(self.download_message, OFFLINE_TEXT, error=True)
+            return False
+        if self.download_busy:
+            busy = self._download_entry.name if self._download_entry else "another model"
+            self._say(self.download_message,
+                      f"Cove is still downloading {busy}; wait for it or cancel it first.",
+                      error=True)
+            return False
+        cancel = threading.Event()
+        relay = self._relay
+        registry = self._registry
+
+        def work() -> InstalledModel:
+            # Imported here, on the worker thread: huggingface_hub takes a third of a second
+            # to import, which the GUI thread should not spend.
+            from cove.models.download import download_model
+
+            result = download_model(
+                entry, registry.models_dir, progress=relay.sig_download.emit, cancel=cancel
+            )
+            return registry.add_download(entry, result)
+
+        self._download_cancel = cancel
+        self._download_entry = entry
+        self._say(self.download_message, "")
+        self.download_status.setText(f"Connecting for {entry.name}…")
+        _set_progress(self.download_progress, None, None)
+        for widget in (self.download_status, self.download_progress,
+                       self.download_cancel_button):
+            widget.setVisible(True)
+        self.download_cancel_button.setEnabled(True)
+        self._download_future = self._downloads.run(
+            work, self._download_done, lambda error: self._download_failed(entry, error)
+        )
+        self._update_buttons()
+        return True
+
+    def cancel_download(self) -> None:
+        """Stop the download; what arrived so far is kept for the next attempt."""
+        if self._download_cancel is not None:
+            self._download_cancel.set()
+            self.download_cancel_button.setEnabled(False)
+            self.download_status.setText("Cancelling…")
+
+    def _show_download_progress(self, report: DownloadProgress) -> None:
+        if self._download_entry is None or (
+            self._download_cancel is not None and self._download_cancel.is_set()
+        ):
+            return  # late, or the person already asked to stop
+        name = self._download_entry.name
+        if report.phase == "connecting":
+            text = f"Connecting for {name}…"
+        elif report.phase == "checking":
+            text = f"Checking what was downloaded earlier: {_of(report.done, report.total)}"
+        elif report.phase == "verifying":
+            text = f"Checking the download of {name}…"
+        else:
+            text = _of(report.done, report.total)
+            if report.speed:
+                text += f" · {format_bytes(report.speed)}/s"
+            if report.eta is not None:
+                text += f" · about {format_duration(report.eta)} left"
+        self.download_status.setText(text)
+        busy = report.phase in ("connecting", "verifying")
+        _set_progress(self.download_progress, None if busy else report.done,
+                      None if busy else report.total)
+
+    def _download_finished(self) -> None:
+        self._download_future = None
+        self._download_cancel = None
+        self._download_entry = None
+        for widget in (self.download_status, self.download_progress,
+                       self.download_cancel_button):
+            widget.setVisible(False)
+
+    def _download_done(self, model: InstalledModel) -> None:
+        self._download_finished()
+        self._say(self.download_message, f"{model.name} is downloaded and ready to use.")
+        self.refresh()
+        self.select_model(model.id)
+        self._measure_installed()
+        self.sig_added.emit(model)
+
+    def _download_failed(self, entry: CatalogueEntry, error: BaseException) -> None:
+        self._download_finished()
+        self._say(self.download_message, _error_text(error, f"download {entry.name}"),
+                  error=not _is_download_cancelled(error))
+        self.refresh()
+
+    # -- closing -------------------------------------------------------------------------
+
+    def stop_work(self, wait_s: float = CLOSE_WAIT_S) -> None:
+        """Cancel the download and the import in progress; wait up to `wait_s` for them."""
+        for event in (self._download_cancel, self._import_cancel):
+            if event is not None:
+                event.set()
+        running = [f for f in (self._download_future, self._import_future) if f is not None]
+        if running:
+            # Both check their flag at least every chunk; a stalled connection may take
+            # longer, and then finishes on its own in the background.
+            concurrent.futures.wait(running, timeout=wait_s)
+
+    def done(self, result: int) -> None:
+        self.stop_work()
+        super().done(result)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.stop_work()  # also when closed without being shown (QDialog only rejects then)
+        super().closeEvent(event)
+
+    # -- messages ------------------------------------------------------------------------
+
+    def _say(self, label: QLabel, text: str, error: bool = False) -> None:
+        label.setStyleSheet(_ERROR_STYLE if error else "")
+        label.setText(text)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _items(tree: QTreeWidget) -> list[QTreeWidgetItem]:
+    found = (tree.topLevelItem(row) for row in range(tree.topLevelItemCount()))
+    return [item for item in found if item is not None]
+
+
+def _rows(tree: QTreeWidget) -> list[list[str]]:
+    return [[item.text(column) for column in range(tree.columnCount())] for item in _items(tree)]
+
+
+def _selected_key(tree: QTreeWidget) -> str | None:
+    item = tree.currentItem()
+    if item is None or not item.isSelected():
+        return None
+    return str(item.data(0, Qt.ItemDataRole.UserRole))
+
+
+def _select(tree: QTreeWidget, key: str) -> None:
+    for item in _items(tree):
+        if item.data(0, Qt.ItemDataRole.UserRole) == key:
+            tree.setCurrentItem(item)
+            item.setSelected(True)
+            return
+
+
+def _installed_entry_ids(
+    entries: Sequence[CatalogueEntry], models: Sequence[InstalledModel]
+) -> set[str]:
+    """Catalogue entries already on this computer: downloaded, or the same file imported."""
+    ids = {model.catalogue_id for model in models if model.catalogue_id}
+    hashes = {model.sha256 for model in models}
+    ids.update(entry.id for entry in entries if entry.sha256 and entry.sha256 in hashes)
+    return {entry_id for entry_id in ids if entry_id}
+
+
+def _dropped_model(mime: QMimeData) -> Path | None:
+    """The one local .gguf file being dragged, if that is what it is."""
+    if not mime.hasUrls():
+        return None
+    urls = mime.urls()
+    if len(urls) != 1 or not urls[0].isLocalFile():
+        return None
+    path = Path(urls[0].toLocalFile())
+    return path if path.suffix.lower() == ".gguf" else None
+
+
+def _set_progress(bar: QProgressBar, done: int | None, total: int | None) -> None:
+    if done is None or not total:
+        bar.setRange(0, 0)  # busy, no figures
+        return
+    # Per mille: byte counts overflow the bar's 32-bit range for large models.
+    bar.setRange(0, 1000)
+    bar.setValue(min(1000, int(done * 1000 / total)))
+
+
+def _of(done: int, total: int | None) -> str:
+    return f"{format_bytes(done)} of {format_bytes(total)}" if total else format_bytes(done)
+
+
+def _throttled(
+    step: str, emit: Callable[[str, object, object], None]
+) -> Callable[[int, int], None]:
+    """A hashing/copying progress callback that reports at most every 0.1 s, and the end."""
+    last = 0.0
+
+    def progress(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done >= total or now - last >= _PROGRESS_INTERVAL_S:
+            last = now
+            emit(step, done, total)
+
+    return progress
+
+
+def _download_error_type(name: str) -> type[BaseException] | None:
+    """One of the downloader's error classes, if the downloader was ever loaded.
+
+    Only a download raises them, and a download imports the module on its worker thread, so
+    the GUI thread never has to import huggingface_hub just to recognise an error.
+    """
+    module = sys.modules.get("cove.models.download")
+    found = getattr(module, name, None) if module is not None else None
+    return found if isinstance(found, type) else None
+
+
+def _is_download_cancelled(error: BaseException) -> bool:
+    cancelled = _download_error_type("DownloadCancelled")
+    return cancelled is not None and isinstance(error, cancelled)
+
+
+def _error_text(error: BaseException, action: str) -> str:
+    """A sentence for the person; the model layer's own messages are already written so."""
+    if isinstance(error, ModelFileError | RegistryError):
+        return str(error)
+    # NotEnoughSpace, DiskFull, NetworkError, ChecksumMismatch, DownloadCancelled: all
+    # DownloadError, all with a sentence that says what to do.
+    download_error = _download_error_type("DownloadError")
+    if download_error is not None and isinstance(error, download_error):
+        return str(error)
+    if isinstance(error, OSError):
+        return f"Cove could not {action} ({error.strerror or error})."
+    log.error("could not %s: %s", action.split(" ", 1)[0], type(error).__name__)
+    return f"Cove could not {action} (an unexpected {type(error).__name__}). Try again."
