@@ -162,7 +162,7 @@ class MainWindow(QMainWindow):
         self.export_action = self._action("&Export Conversation as Markdown…",
                                           QKeySequence("Ctrl+E"), None)
         self.settings_action = self._action("&Settings…", QKeySequence("Ctrl+,"), None)
-        self.models_action = self._action("&Models…", QKeySequence("Ctrl+M"), None)
+        self.models_action = self._action("&Models…", QKeySequence("Ctrl+Shift+M"), None)
         self.lock_action = self._action("&Lock", QKeySequence("Ctrl+L"), None)
         file_menu.addAction(self.models_action)
         file_menu.addAction(self.open_action)
