@@ -15,6 +15,8 @@ for pair in libEGL.so.1:libegl1 libGL.so.1:libgl1 libxkbcommon.so.0:libxkbcommon
         missing="$missing $package"
     fi
 done
+# strace lets the test suite prove that no native code opens a network connection.
+command -v strace >/dev/null 2>&1 || missing="$missing strace"
 if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list 2>/dev/null | head -n 1)" ]; then
     missing="$missing fonts-dejavu-core"
 fi

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from cove.privacy.guard import guard
+
+    guard().install()  # before anything else can open a connection
     argv = list(sys.argv[1:] if argv is None else argv)
     from cove.models.probe import PROBE_FLAG
 

@@ -71,9 +71,11 @@ def test_generation_and_auto_lock_settings_apply_and_persist(
     dialog.temperature.setValue(0.25)
     dialog.max_tokens.setValue(333)
     dialog.auto_lock.setValue(15)
+    dialog.offline.setChecked(True)
     ok(dialog)
     assert app.window.controller.params.temperature == 0.25
     assert app.window.controller.params.max_tokens == 333
     assert app.presenter._idle.isActive()
     saved = json.loads((tmp_path / "settings.json").read_text())
     assert saved["auto_lock_minutes"] == 15 and saved["temperature"] == 0.25
+    assert saved["offline_mode"] is True

@@ -548,6 +548,17 @@ class ConversationStore:
     def key_source(self) -> KeySource | None:
         return self._record.source if self._record is not None else None
 
+    def key_details(self) -> dict[str, object]:
+        """How the history is protected, for the privacy panel (nothing secret, no salt)."""
+        details: dict[str, object] = {"cipher": "AES-256-GCM",
+                                      "source": self.key_source.value if self.key_source
+                                      else None}
+        if self._record is not None and self._record.kdf:
+            details["kdf"] = {name: self._record.kdf[name]
+                              for name in ("algorithm", "memory_kib", "iterations", "lanes")
+                              if name in self._record.kdf}
+        return details
+
     def _save_record(self, record: KeyRecord) -> None:
         with self._transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QMessageLogContext, QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import QMessageLogContext, QObject, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -18,6 +18,7 @@ from cove.inference.engine import GenerationParams, LoadOptions
 from cove.models.registry import ModelRegistry
 from cove.models.starter import INSTALL_HINT, STARTER_NAME, starter_model_path
 from cove.paths import AppPaths, resources_dir
+from cove.privacy.guard import guard
 from cove.settings import Settings
 from cove.storage.store import default_store_path
 from cove.ui.chat_controller import ChatController
@@ -25,6 +26,7 @@ from cove.ui.history import HistorySession, HistoryState
 from cove.ui.history_ui import HistoryPresenter
 from cove.ui.main_window import MainWindow
 from cove.ui.models_ui import ModelsPresenter, find_model
+from cove.ui.privacy_panel import PrivacyPanel
 
 log = logging.getLogger(__name__)
 qt_log = logging.getLogger("qt")
@@ -144,6 +146,46 @@ class SmokeTest:
         QTimer.singleShot(0, self.window.close)
 
 
+class PrivacyStatus(QObject):
+    """Keeps the status bar's privacy button true, and opens the privacy panel."""
+
+    def __init__(self, window: MainWindow, session: HistorySession, registry: ModelRegistry,
+                 paths: AppPaths) -> None:
+        super().__init__(window)
+        self.window = window
+        self.session = session
+        self.registry = registry
+        self.paths = paths
+        self.panel: PrivacyPanel | None = None
+        window.privacy_button.clicked.connect(self.open_panel)
+        window.privacy_action.triggered.connect(self.open_panel)
+        timer = QTimer(self)
+        timer.timeout.connect(self.refresh)
+        timer.start(2000)
+
+    def refresh(self) -> None:
+        network = guard()
+        blocked = len(network.attempts)
+        button = self.window.privacy_button
+        if blocked:
+            button.setText(f"Blocked {blocked} connection attempt(s)")
+            button.setStyleSheet("color: #c62828;")
+        elif network.allowed_connections:
+            button.setText("Private: only your model downloads")
+            button.setStyleSheet("")
+        else:
+            button.setText("Private: no connections" if network.installed
+                           else "Network guard off")
+            button.setStyleSheet("")
+
+    def open_panel(self) -> PrivacyPanel:
+        store = self.session.store
+        details = store.key_details() if store is not None else None
+        self.panel = PrivacyPanel(guard(), self.paths, details, self.registry, self.window)
+        self.panel.open()
+        return self.panel
+
+
 def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeTest | None]:
     """Build and show the window and start loading the model; the caller runs the loop."""
     qInstallMessageHandler(_qt_message)
@@ -169,9 +211,11 @@ def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeT
     models = ModelsPresenter(window, registry, settings, paths.settings_file)
     smoke = (SmokeTest(window, args.smoke_test, args.timeout, session)
              if args.smoke_test is not None else None)
+    privacy = PrivacyStatus(window, session, registry, paths)
     window.show()
     session.open()
     models.start()
+    privacy.refresh()
 
     try:
         model = resolve_model(args.model, settings, registry)

@@ -136,10 +136,15 @@ class MainWindow(QMainWindow):
         self.load_bar.setFormat("Loading %p%")
         self.load_bar.hide()
         self.speed_label = QLabel("", self)
+        self.privacy_button = QToolButton(self)
+        self.privacy_button.setText("Private: no connections")
+        self.privacy_button.setToolTip("Cove's privacy status (Help > Privacy)")
+        self.privacy_button.setAutoRaise(True)
         status = self.statusBar()
         status.addWidget(self.model_label)
         status.addWidget(self.load_bar)
         status.addPermanentWidget(self.speed_label)
+        status.addPermanentWidget(self.privacy_button)
 
         self._build_menus()
         self.composer.sig_send.connect(self._send)
@@ -201,6 +206,8 @@ class MainWindow(QMainWindow):
             action.setEnabled(False)
 
         help_menu = self.menuBar().addMenu("&Help")
+        self.privacy_action = self._action("&Privacy…", None, None)
+        help_menu.addAction(self.privacy_action)
         help_menu.addAction(self._action("&About Cove", None, self.show_about))
 
     def _action(self, text: str, shortcut: Any, slot: Any) -> QAction:

@@ -702,9 +702,11 @@ class ModelManagerDialog(QDialog):
             # Imported here, on the worker thread: huggingface_hub takes a third of a second
             # to import, which the GUI thread should not spend.
             from cove.models.download import download_model
+            from cove.privacy.guard import download_permit
 
             result = download_model(
-                entry, registry.models_dir, progress=relay.sig_download.emit, cancel=cancel
+                entry, registry.models_dir, progress=relay.sig_download.emit, cancel=cancel,
+                permit=download_permit(),  # the guard lets this thread reach the hub, no more
             )
             return registry.add_download(entry, result)
 

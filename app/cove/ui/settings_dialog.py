@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -108,6 +109,9 @@ class SettingsDialog(QDialog):
         self.auto_lock.setSuffix(" min")
         self.auto_lock.setSpecialValueText("Never")
         self.auto_lock.setValue(settings.auto_lock_minutes)
+        self.offline = QCheckBox("Offline mode: turn off model downloads too", security)
+        self.offline.setToolTip("Cove then opens no network connection at all")
+        self.offline.setChecked(settings.offline_mode)
         lock_button = QPushButton("Lock Now", security)
         lock_button.clicked.connect(lambda: (self.accept(), lock_now()))
         key_buttons = QHBoxLayout()
@@ -118,6 +122,7 @@ class SettingsDialog(QDialog):
         security_form.addRow(self.key_label)
         security_form.addRow(key_buttons)
         security_form.addRow("Lock after no activity for:", self.auto_lock)
+        security_form.addRow(self.offline)
         security_form.addRow(lock_button)
         self.change_button.clicked.connect(self._ask_change)
         self.switch_button.clicked.connect(self._ask_switch)
@@ -195,6 +200,7 @@ class SettingsDialog(QDialog):
 
     def _apply(self) -> None:
         self.settings.auto_lock_minutes = self.auto_lock.value()
+        self.settings.offline_mode = self.offline.isChecked()
         self.settings.temperature = round(self.temperature.value(), 3)
         self.settings.top_p = round(self.top_p.value(), 3)
         self.settings.max_tokens = self.max_tokens.value()

@@ -1,0 +1,167 @@
+"""The privacy panel: network status, where data lives, encryption, and model provenance."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cove.models.registry import InstalledModel, ModelRegistry
+from cove.paths import AppPaths
+from cove.privacy.guard import NetworkGuard
+from cove.ui.tasks import TaskRunner
+
+
+def network_summary(guard: NetworkGuard) -> str:
+    if not guard.installed:
+        return "The network guard is not running."
+    if not guard.attempts and not guard.allowed_connections:
+        return "No connection opened since Cove started."
+    lines = []
+    if guard.allowed_connections:
+        lines.append(f"{guard.allowed_connections} connection(s) made for model downloads "
+                     "you started.")
+    if guard.attempts:
+        lines.append(f"{len(guard.attempts)} connection attempt(s) blocked:")
+    else:
+        lines.append("No other connection was attempted.")
+    return "\n".join(lines)
+
+
+def _section(title: str) -> QLabel:
+    label = QLabel(f"<b>{title}</b>")
+    label.setTextFormat(Qt.TextFormat.RichText)
+    return label
+
+
+class PrivacyPanel(QDialog):
+    def __init__(self, guard: NetworkGuard, paths: AppPaths, key_details: dict[str, Any] | None,
+                 registry: ModelRegistry | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Privacy")
+        self.resize(760, 620)
+        self.guard = guard
+        self.registry = registry
+        self.tasks = TaskRunner("cove-verify", parent=self)
+
+        self.network = QLabel(network_summary(guard), self)
+        self.network.setWordWrap(True)
+        self.attempts = QTreeWidget(self)
+        self.attempts.setHeaderLabels(["When", "Asked by", "Kind", "Destination"])
+        self.attempts.setRootIsDecorated(False)
+        for attempt in guard.attempts:
+            QTreeWidgetItem(self.attempts, [
+                time.strftime("%H:%M:%S", time.localtime(attempt.when)), attempt.module,
+                attempt.event.removeprefix("socket."), attempt.destination])
+        self.attempts.setVisible(bool(guard.attempts))
+
+        places = QTreeWidget(self)
+        places.setHeaderLabels(["What", "Where"])
+        places.setRootIsDecorated(False)
+        for what, where in (
+                ("Conversation history (encrypted)", paths.data / "cove.db"),
+                ("Model files", paths.models), ("Settings (no conversation text)",
+                                                paths.settings_file),
+                ("Log (events only, never text)", paths.log_file),
+                ("Cache", paths.cache)):
+            QTreeWidgetItem(places, [what, str(where)])
+        places.resizeColumnToContents(0)
+        places.setMaximumHeight(130)
+
+        self.encryption = QLabel(self._encryption_text(key_details), self)
+        self.encryption.setWordWrap(True)
+
+        self.models = QTreeWidget(self)
+        self.models.setHeaderLabels(["Model", "Source", "Licence", "SHA-256", "Verified"])
+        self.models.setRootIsDecorated(False)
+        self.verify_button = QPushButton("Verify Now", self)
+        self.verify_button.setToolTip("Hash every model file again and compare")
+        self.verify_button.clicked.connect(self.verify_now)
+        self.verify_status = QLabel(self)
+        self.verify_progress = QProgressBar(self)
+        self.verify_progress.hide()
+        self._fill_models()
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(_section("Network"))
+        layout.addWidget(self.network)
+        layout.addWidget(self.attempts)
+        layout.addWidget(_section("Where your data lives"))
+        layout.addWidget(places)
+        layout.addWidget(_section("Encryption"))
+        layout.addWidget(self.encryption)
+        layout.addWidget(_section("Models"))
+        layout.addWidget(self.models, 1)
+        layout.addWidget(self.verify_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.verify_progress)
+        layout.addWidget(self.verify_status)
+        layout.addWidget(buttons)
+        self.finished.connect(lambda _result: self.tasks.shutdown(wait=False))
+
+    @staticmethod
+    def _encryption_text(details: dict[str, Any] | None) -> str:
+        if not details or not details.get("source"):
+            return "The history is not set up or not open yet."
+        text = (f"Every saved conversation is encrypted with {details['cipher']}. The key is "
+                + ("kept in the system keyring." if details["source"] == "keyring"
+                   else "unlocked with your passphrase."))
+        kdf = details.get("kdf")
+        if isinstance(kdf, dict):
+            text += (f" Passphrase key derivation: Argon2id, {int(kdf['memory_kib']) // 1024} "
+                     f"MiB memory, {kdf['iterations']} passes, {kdf['lanes']} lane(s).")
+        return text
+
+    def _fill_models(self) -> None:
+        self.models.clear()
+        for model in self.registry.models() if self.registry else []:
+            licence = str(model.metadata.get("license") or model.metadata.get("licence") or "")
+            QTreeWidgetItem(self.models, [model.name, model.source.value, licence,
+                                          model.sha256, model.verified_at[:19]])
+        self.models.resizeColumnToContents(0)
+
+    def verify_now(self) -> None:
+        registry = self.registry
+        if registry is None:
+            return
+        models = registry.models()
+        self.verify_button.setEnabled(False)
+        self.verify_progress.setRange(0, 0)
+        self.verify_progress.show()
+        self.verify_status.setText(f"Checking {len(models)} model file(s)…")
+
+        def verify() -> list[tuple[InstalledModel, str]]:
+            problems = []
+            for model in models:
+                try:
+                    registry.recheck(model)
+                except Exception as error:  # each file's problem is reported, the rest go on
+                    problems.append((model, str(error)))
+            return problems
+
+        self.tasks.run(verify, self._verified,
+                       lambda error: self._verified([(models[0], str(error))] if models else []))
+
+    def _verified(self, problems: list[tuple[InstalledModel, str]]) -> None:
+        self.verify_progress.hide()
+        self.verify_button.setEnabled(True)
+        self._fill_models()
+        if problems:
+            self.verify_status.setText("\n".join(message for _model, message in problems))
+            self.verify_status.setStyleSheet("color: #c62828;")
+        else:
+            self.verify_status.setText("Every model file matches its recorded SHA-256.")
+            self.verify_status.setStyleSheet("color: #2e7d32;")
