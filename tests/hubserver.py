@@ -16,9 +16,12 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 _RESOLVE_RE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<revision>[^/]+)/(?P<filename>.+)$")
@@ -328,3 +331,15 @@ def make_gguf(
     )
     header += b"\0" * (-len(header) % 32)
     return header + data
+
+
+@contextmanager
+def serving(monkeypatch: Any, repo: str, filename: str, content: bytes) -> Iterator[HubServer]:
+    """A loopback hub serving one file, with HF_ENDPOINT pointing at it for the test.
+
+    The downloader reads HF_ENDPOINT at call time, as the app's users would set it.
+    """
+    with HubServer() as server:
+        server.add(repo, filename, content)
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        yield server

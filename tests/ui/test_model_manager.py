@@ -26,7 +26,7 @@ from cove.ui.model_manager import (
     ModelManagerDialog,
     fit_label,
 )
-from tests.hubserver import HubServer, make_gguf
+from tests.hubserver import HubServer, make_gguf, serving
 
 GIB = 1024**3
 NAME, SIZE, QUANT, PARAMS, RAM, FIT, SOURCE, FORMAT = range(8)
@@ -89,9 +89,7 @@ def make_dialog(qtbot: QtBot) -> Iterator[Maker]:
 
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
-    with HubServer() as server:
-        server.add(REPO, FILE, CONTENT)
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
+    with serving(monkeypatch, REPO, FILE, CONTENT) as server:
         yield server
     assert hf_constants.HF_HUB_OFFLINE is True, "a download left offline mode lifted"
 

@@ -31,7 +31,7 @@ from cove.models.download import (
 )
 from cove.models.gguf import inspect_gguf
 from cove.models.hashing import sha256_file
-from tests.hubserver import HubServer, make_gguf
+from tests.hubserver import HubServer, make_gguf, serving
 
 REPO = "cove-tests/tiny-GGUF"
 FILE = "tiny-Q8_0.gguf"
@@ -73,10 +73,7 @@ class Hosts:
 
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
-    with HubServer() as server:
-        server.add(REPO, FILE, CONTENT)
-        # The downloader reads HF_ENDPOINT at call time, as the app's users would set it.
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
+    with serving(monkeypatch, REPO, FILE, CONTENT) as server:
         yield server
 
 

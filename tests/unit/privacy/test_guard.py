@@ -19,7 +19,7 @@ from cove.models.download import (
     download_model,
 )
 from cove.privacy.guard import NetworkBlocked, NetworkGuard, guard
-from tests.hubserver import HubServer
+from tests.hubserver import HubServer, serving
 from tests.unit.models.test_download import CONTENT, FILE, REPO, entry
 
 
@@ -108,9 +108,8 @@ def test_permission_is_for_one_host_on_one_thread_and_closes(armed: NetworkGuard
 
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
-    with HubServer() as server:  # started before the guard is armed: binding looks up names
-        server.add(REPO, FILE, CONTENT)
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
+    # Started before the guard is armed (the fixture order): binding looks up names.
+    with serving(monkeypatch, REPO, FILE, CONTENT) as server:
         yield server
 
 
