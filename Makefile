@@ -20,11 +20,17 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check app tests benchmarks
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
-	@for script in benchmarks/*.py; do \
-		echo "# $$script" >&2; \
-		QT_QPA_PLATFORM=offscreen $(PY) $$script || exit 1; \
-	done
+# Every script in benchmarks/ (one JSON line each) -> benchmarks/results.json and
+# docs/performance.md with plots. About 10-15 minutes on 2 cores; BENCH_ARGS=--quick for less.
+BENCH_ARGS ?=
+BENCH_STAMP := $(VENV)/.cove-bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 # Libraries Qt needs even offscreen; installed with apt-get only when missing and root.
 system-deps:

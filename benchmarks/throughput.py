@@ -113,8 +113,11 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--quick", action="store_true", help="one round of 64 tokens")
     parser.add_argument("--one", choices=("direct", "worker"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.tokens, args.rounds = min(args.tokens, 64), 1
     model = args.model or str(starter_model_path() or "")
     if not model:
         print(json.dumps({"error": "starter model not installed"}))

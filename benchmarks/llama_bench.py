@@ -1,0 +1,465 @@
+"""Cove against llama.cpp itself: llama-bench, llama-cpp-python called directly, Cove's worker.
+
+For each model (the starter SmolLM2-135M and Gemma 3 270M), in one run and alternating the
+three paths round by round (up to five rounds, fewer when --max-seconds runs out):
+
+- llama-bench: llama.cpp's own C++ benchmark, `-p N -n N -o json`, no Python anywhere;
+- direct: llama-cpp-python's streamed chat completion on the calling thread;
+- worker: the same request through Cove's WorkerHost and LlmWorker on its QThread.
+
+Figures: prompt processing tokens/s (a ~250-token prompt; llama-bench gets the same -p),
+generation tokens/s (128 tokens; decode rate after the first token, as Cove's ReplyStats
+counts it) and time to first token (a short first message). Each speed is the best of the
+rounds (other work on a shared machine only ever slows a run down); every round's value is
+listed too. Each ratio is the median of the rounds' own ratios, since the paths of one round
+run back to back. Targets: the worker generates at least 97% as fast as direct
+llama-cpp-python, and at least 95% as fast as llama-bench. llama-bench does not sample, so
+the second target also charges Cove for llama-cpp-python's per-token Python work. The Gemma
+file carries no chat template, so both chat paths use llama-cpp-python's "gemma" format;
+Cove's LoadOptions has no chat_format yet, so the worker's child process (never the app)
+wraps llama_cpp.Llama to pass it, and the rest of the worker path is Cove's own.
+
+llama-bench is built once into ~/.cache/cove-bench (or $COVE_BENCH_CACHE) from the llama.cpp
+sources in llama-cpp-python's source distribution of the installed version (fetched with
+`pip download`, the only network use). By default only llama-bench and llama.cpp's `common`
+helpers are compiled, and linked against the libllama/libggml that llama-cpp-python itself
+built from those same sources: the C++ driver then runs exactly the kernels Cove runs, so the
+comparison isolates what Python and Cove add, and the first build takes about three minutes
+rather than eleven on two cores (at -O1: none of the timed code is compiled here).
+`--from-source` builds llama.cpp's libraries too (-O3). If the build fails, the line says
+"skipped" with the reason and the two Python paths still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import common
+
+TARGET_WORKER_VS_DIRECT = 0.97
+TARGET_WORKER_VS_LLAMA_BENCH = 0.95
+N_CTX = 2048
+WARMUP = [{"role": "system", "content": "Warm up."}, {"role": "user", "content": "Hi"}]
+
+# The wrapper project for the default build: llama.cpp's common helpers and llama-bench,
+# linked against the libraries llama-cpp-python built. No option here fetches anything.
+WRAPPER_CMAKE = r"""
+cmake_minimum_required(VERSION 3.18)
+project(cove_llama_bench C CXX)
+set(LLAMA_SRC "@LLAMA_SRC@")
+set(WHEEL_LIB "@WHEEL_LIB@")
+set(CMAKE_RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
+set(CMAKE_BUILD_RPATH "${WHEEL_LIB}")
+find_package(Threads REQUIRED)
+foreach(name ggml-base ggml-cpu ggml llama)
+    add_library(${name} SHARED IMPORTED)
+    file(GLOB found "${WHEEL_LIB}/lib${name}${CMAKE_SHARED_LIBRARY_SUFFIX}")
+    if(NOT found)
+        message(FATAL_ERROR "lib${name} not found in ${WHEEL_LIB}")
+    endif()
+    set_target_properties(${name} PROPERTIES IMPORTED_LOCATION "${found}"
+        INTERFACE_INCLUDE_DIRECTORIES "${LLAMA_SRC}/include;${LLAMA_SRC}/ggml/include")
+endforeach()
+set_property(TARGET llama PROPERTY INTERFACE_LINK_LIBRARIES "ggml;ggml-cpu;ggml-base")
+set(LLAMA_BUILD_COMMON ON)
+set(LLAMA_OPENSSL OFF)
+set(LLAMA_BUILD_NUMBER 0)
+set(LLAMA_BUILD_COMMIT "@COMMIT@")
+set(BUILD_COMPILER "${CMAKE_C_COMPILER_ID} ${CMAKE_C_COMPILER_VERSION}")
+set(BUILD_TARGET "${CMAKE_SYSTEM_NAME} ${CMAKE_SYSTEM_PROCESSOR}")
+set(LLAMA_VERSION_BASE 0.0.0)
+set(LLAMA_VERSION_MAJOR 0)
+include(${LLAMA_SRC}/cmake/license.cmake)
+# cmake/common.cmake includes ggml's by a path relative to llama.cpp's root; include that one
+# here and a copy of the rest, for llama_add_compile_flags().
+include(${LLAMA_SRC}/ggml/cmake/common.cmake)
+file(READ ${LLAMA_SRC}/cmake/common.cmake flags_text)
+string(REPLACE "include(\"ggml/cmake/common.cmake\")" "" flags_text "${flags_text}")
+file(WRITE ${CMAKE_BINARY_DIR}/llama-compile-flags.cmake "${flags_text}")
+include(${CMAKE_BINARY_DIR}/llama-compile-flags.cmake)
+add_subdirectory(${LLAMA_SRC}/vendor vendor)
+add_subdirectory(${LLAMA_SRC}/common common)
+# One unity (jumbo) build of common's ~50 files parses its heavy JSON headers a few times
+# instead of fifty; json.cpp specialises templates the others instantiate, so it stays apart.
+set_target_properties(llama-common PROPERTIES UNITY_BUILD @UNITY@ UNITY_BUILD_BATCH_SIZE 8)
+set_source_files_properties(${LLAMA_SRC}/common/json.cpp DIRECTORY ${LLAMA_SRC}/common
+    PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
+add_subdirectory(${LLAMA_SRC}/tools/llama-bench llama-bench)
+"""
+
+# Options for a whole build from source (--from-source): CPU only, nothing downloaded.
+SOURCE_OPTIONS = [
+    "-DBUILD_SHARED_LIBS=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_BUILD_SERVER=OFF", "-DLLAMA_BUILD_APP=OFF", "-DLLAMA_BUILD_TOOLS=ON",
+    "-DLLAMA_OPENSSL=OFF", "-DLLAMA_USE_PREBUILT_UI=OFF", "-DLLAMA_CURL=OFF",
+    "-DGGML_CUDA=OFF", "-DGGML_METAL=OFF", "-DGGML_VULKAN=OFF",
+]
+
+
+# Building llama-bench -----------------------------------------------------------------------
+
+
+def llama_cpp_python_version() -> str:
+    return metadata.version("llama_cpp_python")
+
+
+def wheel_lib_dir() -> Path:
+    import llama_cpp
+
+    return Path(llama_cpp.__file__).resolve().parent / "lib"
+
+
+def fetch_sdist(version: str, folder: Path) -> Path:
+    """llama-cpp-python's source distribution of `version`, downloaded once by pip."""
+    name = f"llama_cpp_python-{version}.tar.gz"
+    sdist = folder / name
+    if sdist.is_file():
+        return sdist
+    folder.mkdir(parents=True, exist_ok=True)
+    common.progress(f"downloading the llama-cpp-python {version} source distribution (pip)")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
+         "--quiet", f"llama-cpp-python=={version}", "-d", str(folder)],
+        capture_output=True, text=True, check=False, timeout=900)
+    if result.returncode != 0 or not sdist.is_file():
+        raise BuildFailed(f"pip download failed: {common.tail(result.stderr, 400)}")
+    return sdist
+
+
+def extract_llama_cpp(sdist: Path, version: str, folder: Path) -> Path:
+    """Unpack only vendor/llama.cpp of the sdist; returns its folder."""
+    source = folder / "llama.cpp"
+    if (source / "CMakeLists.txt").is_file():
+        return source
+    prefix = f"llama_cpp_python-{version}/vendor/llama.cpp/"
+    partial = folder / "unpacking"
+    shutil.rmtree(partial, ignore_errors=True)
+    with tarfile.open(sdist) as archive:
+        members = []
+        for member in archive.getmembers():
+            if member.name.startswith(prefix) and (member.isfile() or member.isdir()):
+                member.name = member.name[len(prefix):]
+                members.append(member)
+        kwargs: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        archive.extractall(partial, members=members, **kwargs)
+    partial.rename(source)
+    return source
+
+
+class BuildFailed(RuntimeError):
+    pass
+
+
+def _run_logged(command: list[str], log: Path, cwd: Path | None = None) -> None:
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(command)}\n")
+        out.flush()
+        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                check=False, timeout=1800)
+    if result.returncode != 0:
+        text = log.read_text(errors="replace")
+        raise BuildFailed(f"{Path(command[0]).name} failed: {common.tail(text, 600)}")
+
+
+def build_llama_bench(from_source: bool = False, allow_build: bool = True) -> dict[str, Any]:
+    """Build (or find) llama-bench; returns {"binary": path, ...} or {"skipped": reason}."""
+    version = llama_cpp_python_version()
+    mode = "source" if from_source else "wheel-libs"
+    root = common.cache_dir() / f"llama-cpp-python-{version}"
+    build = root / f"build-{mode}"
+    binary = build / "bin" / ("llama-bench.exe" if os.name == "nt" else "llama-bench")
+    info: dict[str, Any] = {"mode": mode, "llama_cpp_python": version, "build_seconds": 0.0}
+    stamp = build / "cove-bench-complete"
+    # the wheel-libs binary finds the libraries by their path: a moved venv needs a rebuild
+    identity = f"{version} {wheel_lib_dir() if not from_source else 'source'}"
+    if binary.is_file() and stamp.is_file() and stamp.read_text() == identity:
+        return {**info, "binary": str(binary), "cached": True}
+    if not allow_build:
+        return {**info, "skipped": "llama-bench is not built yet and --no-build was given"}
+    # cmake from PATH, else from this environment (pip install cmake ninja puts them there)
+    tools_path = os.pathsep.join([os.environ.get("PATH", ""), str(Path(sys.executable).parent)])
+    cmake = shutil.which("cmake", path=tools_path)
+    ninja = shutil.which("ninja", path=tools_path)
+    if cmake is None:
+        return {**info, "skipped": "cmake not found; install cmake and a C++ compiler"}
+    started = time.perf_counter()
+    log = root / f"build-{mode}.log"
+    try:
+        sdist = fetch_sdist(version, common.cache_dir() / "sdist")
+        source = extract_llama_cpp(sdist, version, root)
+        shutil.rmtree(build, ignore_errors=True)
+        build.mkdir(parents=True)
+        log.write_text("")
+        generator = ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"] if ninja else []
+        common_flags = ["-DCMAKE_BUILD_TYPE=Release", "-DFETCHCONTENT_FULLY_DISCONNECTED=ON",
+                        "-DLLAMA_BUILD_BORINGSSL=OFF", "-DLLAMA_BUILD_LIBRESSL=OFF"]
+        if from_source:
+            project = source
+            flags = SOURCE_OPTIONS
+        else:
+            # Only llama-bench's driver and llama.cpp's helpers are compiled here; the timed
+            # work runs in the wheel's libraries, so -O1 shortens the build, changes no figure.
+            flags = [f"-DCMAKE_{lang}_FLAGS_RELEASE=-O1 -DNDEBUG" for lang in ("C", "CXX")]
+            project = root / "wrapper"
+            project.mkdir(exist_ok=True)
+            (project / "CMakeLists.txt").write_text(
+                WRAPPER_CMAKE.replace("@LLAMA_SRC@", source.as_posix())
+                .replace("@WHEEL_LIB@", wheel_lib_dir().as_posix())
+                .replace("@COMMIT@", f"llama-cpp-python-{version}")
+                .replace("@UNITY@", "ON"))
+        common.progress(f"building llama-bench ({mode}) into {build}; log: {log}")
+        _run_logged([cmake, "-S", str(project), "-B", str(build), *generator, *common_flags,
+                     *flags], log)
+        jobs = str(max(2, os.cpu_count() or 2))
+        _run_logged([cmake, "--build", str(build), "--target", "llama-bench", "-j", jobs], log)
+        if not binary.is_file():
+            raise BuildFailed(f"the build finished without {binary}")
+    except (BuildFailed, OSError, subprocess.SubprocessError, tarfile.TarError) as error:
+        return {**info, "skipped": f"llama-bench build failed: {error}",
+                "build_seconds": round(time.perf_counter() - started, 1)}
+    stamp.write_text(identity)
+    return {**info, "binary": str(binary), "cached": False,
+            "build_seconds": round(time.perf_counter() - started, 1)}
+
+
+def run_llama_bench(binary: str, model: Path, threads: int, n_prompt: int, n_gen: int,
+                    repetitions: int) -> dict[str, float]:
+    """pp and tg tokens/s from llama-bench's JSON, with llama-cpp-python's batch settings."""
+    command = [binary, "-m", str(model), "-t", str(threads), "-p", str(n_prompt),
+               "-n", str(n_gen), "-r", str(repetitions), "-b", "512", "-ub", "512",
+               "-fa", "0", "-o", "json"]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=240,
+                                check=False)
+    except subprocess.TimeoutExpired as error:
+        raise common.ChildFailed("llama-bench timed out after 240 s") from error
+    if result.returncode != 0:
+        raise common.ChildFailed(f"llama-bench exit {result.returncode}: "
+                                 f"{common.tail(result.stderr, 600)}")
+    try:
+        return parse_llama_bench(result.stdout)
+    except (ValueError, KeyError, TypeError) as error:
+        raise common.ChildFailed(f"llama-bench printed no usable JSON: {error}") from error
+
+
+def parse_llama_bench(output: str) -> dict[str, float]:
+    """{"pp": tokens/s, "tg": tokens/s} from `llama-bench -o json` output."""
+    rates: dict[str, float] = {}
+    for test in json.loads(output):
+        if test.get("n_prompt", 0) > 0 and test.get("n_gen", 0) == 0:
+            rates["pp"] = float(test["avg_ts"])
+        elif test.get("n_gen", 0) > 0 and test.get("n_prompt", 0) == 0:
+            rates["tg"] = float(test["avg_ts"])
+    return rates
+
+
+# One measurement in a child process -------------------------------------------------------
+
+
+def measure_one(path: str, model: str, chat_format: str | None, threads: int, words: int,
+                tokens: int, seed: int) -> dict[str, Any]:
+    """Warm up, then a long prompt for prompt speed, then the story prompt for generation."""
+    session = common.open_session(path, model, threads, N_CTX, seed, chat_format)
+    try:
+        session.ask(WARMUP, max_tokens=4, seed=seed)
+        pp = session.ask(common.long_prompt(words), max_tokens=1, seed=seed)
+        pp_tokens = session.context_tokens if isinstance(session, common.DirectSession) else 0
+        tg = session.ask(common.STORY_PROMPT, max_tokens=tokens, seed=seed)
+    finally:
+        session.close()
+    return {"path": path, "pp_ttft": pp.ttft, "pp_tokens": pp_tokens, "ttft": tg.ttft,
+            "tg_rate": tg.rate, "tg_tokens": tg.tokens}
+
+
+def child(path: str, model: common.BenchModel, threads: int, words: int, tokens: int,
+          seed: int) -> dict[str, Any]:
+    args = [__file__, "--one", path, "--model-path", str(model.path), "--threads", str(threads),
+            "--words", str(words), "--tokens", str(tokens), "--seed", str(seed)]
+    if model.chat_format:
+        args += ["--chat-format", model.chat_format]
+    return common.run_child(args, timeout=240)
+
+
+# The comparison -----------------------------------------------------------------------------
+
+
+def compare_model(model: common.BenchModel, bench: dict[str, Any], threads: int, rounds: int,
+                  words: int, tokens: int, seed: int, budget: common.Budget,
+                  share: float) -> dict[str, Any]:
+    """Rounds of the three paths; a round after the first starts only while less than
+    `share` of the budget is spent."""
+    entry: dict[str, Any] = {"model": model.label}
+    if model.path is None:
+        return {**entry, "skipped": model.missing}
+    entry["file"] = model.path.name
+    entry["file_mb"] = round(model.path.stat().st_size / common.MIB, 1)
+    entry["chat_format"] = model.chat_format or "model's own template"
+    runs: dict[str, list[dict[str, Any]]] = {"llama_bench": [], "direct": [], "worker": []}
+    errors: dict[str, str] = {}
+    common.progress(f"{model.label}: {rounds} rounds of llama-bench / direct / worker")
+    try:
+        measure_rounds(model, bench, threads, rounds, words, tokens, seed, budget, share, runs,
+                       errors)
+    except common.Interrupted:
+        entry["interrupted"] = "the run's time budget ran out during this model"
+    if not any(runs.values()):
+        return {**entry, "skipped": entry.get("interrupted") or "no path ran"}
+    return {**entry, "rounds": max(len(v) for v in runs.values()), **summarise(runs, errors)}
+
+
+def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int, rounds: int,
+                   words: int, tokens: int, seed: int, budget: common.Budget, share: float,
+                   runs: dict[str, list[dict[str, Any]]], errors: dict[str, str]) -> None:
+    assert model.path is not None
+    n_prompt = 256
+    for index in range(rounds):
+        if index and not budget.allows(share):
+            common.progress(f"{model.label}: time budget spent; stopping after {index} rounds")
+            break
+        # direct first: it reads the long prompt's token count, which llama-bench's -p then uses
+        for path in ("direct", "worker", "llama_bench"):
+            if path in errors:
+                continue
+            try:
+                if path == "llama_bench":
+                    if "binary" not in bench:
+                        errors[path] = str(bench.get("skipped", "not built"))
+                        continue
+                    runs[path].append(run_llama_bench(bench["binary"], model.path, threads,
+                                                      n_prompt, tokens, 1))
+                else:
+                    result = child(path, model, threads, words, tokens, seed)
+                    runs[path].append(result)
+                    if path == "direct" and result.get("pp_tokens"):
+                        n_prompt = int(result["pp_tokens"])  # llama-bench: same prompt size
+            except common.ChildFailed as error:
+                errors[path] = str(error)
+                common.progress(f"{model.label}: {path} failed: {common.tail(str(error), 300)}")
+        common.progress(f"{model.label}: round {index + 1}/{rounds} done")
+
+
+def paired_ratio(numerators: list[float], denominators: list[float]) -> float | None:
+    """Median over rounds of each round's ratio: the two paths of one round ran minutes apart
+    at most, so pairing them cancels the machine's slow swings better than comparing bests."""
+    pairs = [n / d for n, d in zip(numerators, denominators, strict=False) if d]
+    return round(common.median(pairs), 4) if pairs else None
+
+
+def summarise(runs: dict[str, list[dict[str, Any]]], errors: dict[str, str]) -> dict[str, Any]:
+    """Best of the rounds for each path's speeds, every round's value, and the ratios the
+    targets are about (medians of per-round ratios)."""
+    out: dict[str, Any] = {}
+    bench = runs.get("llama_bench", [])
+    direct = runs.get("direct", [])
+    worker = runs.get("worker", [])
+    prompt_tokens = common.median([r["pp_tokens"] for r in direct if r.get("pp_tokens")])
+    if bench:
+        out["llama_bench_pp_tokens_per_second"] = round(common.best([r["pp"] for r in bench]), 2)
+        out["llama_bench_tg_tokens_per_second"] = round(common.best([r["tg"] for r in bench]), 2)
+        out["llama_bench_tg_samples"] = [round(r["tg"], 1) for r in bench]
+    for name, path_runs in (("direct", direct), ("worker", worker)):
+        if not path_runs:
+            continue
+        pp_ttft = common.best([r["pp_ttft"] for r in path_runs], larger=False)
+        if prompt_tokens and pp_ttft:
+            out[f"{name}_pp_tokens_per_second"] = round(prompt_tokens / pp_ttft, 2)
+        out[f"{name}_tg_tokens_per_second"] = round(
+            common.best([r["tg_rate"] for r in path_runs]), 2)
+        out[f"{name}_ttft_seconds"] = round(
+            common.best([r["ttft"] for r in path_runs], larger=False), 4)
+        out[f"{name}_tg_samples"] = [round(r["tg_rate"], 1) for r in path_runs]
+        out[f"{name}_tokens"] = int(common.median([r["tg_tokens"] for r in path_runs]))
+    if prompt_tokens:
+        out["prompt_tokens"] = int(prompt_tokens)
+    tg = {"llama_bench": [r["tg"] for r in bench], "direct": [r["tg_rate"] for r in direct],
+          "worker": [r["tg_rate"] for r in worker]}
+    ttft = {"direct": [r["ttft"] for r in direct], "worker": [r["ttft"] for r in worker]}
+    for key, value in (("worker_vs_direct_tg", paired_ratio(tg["worker"], tg["direct"])),
+                       ("worker_vs_llama_bench_tg",
+                        paired_ratio(tg["worker"], tg["llama_bench"])),
+                       ("direct_vs_llama_bench_tg",
+                        paired_ratio(tg["direct"], tg["llama_bench"])),
+                       ("worker_vs_direct_ttft", paired_ratio(ttft["worker"], ttft["direct"]))):
+        if value is not None:
+            out[key] = value
+    for path, message in errors.items():
+        out[f"{path}_skipped"] = common.tail(message, 400)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one short round per model")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--tokens", type=int, default=None, help="tokens generated per run")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="no further rounds once measuring has taken this long "
+                             "(default 240, quick 60; the build is not counted)")
+    parser.add_argument("--from-source", action="store_true",
+                        help="build llama.cpp's libraries too instead of reusing the wheel's")
+    parser.add_argument("--no-build", action="store_true",
+                        help="use a cached llama-bench only; never build")
+    parser.add_argument("--one", choices=("direct", "worker"), help=argparse.SUPPRESS)
+    parser.add_argument("--model-path", help=argparse.SUPPRESS)
+    parser.add_argument("--chat-format", help=argparse.SUPPRESS)
+    parser.add_argument("--words", type=int, default=190, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    threads = args.threads or common.physical_cores()
+    tokens = args.tokens or (32 if args.quick else 128)
+    words = 100 if args.quick else args.words
+    if args.one:
+        common.emit(measure_one(args.one, args.model_path, args.chat_format, threads, words,
+                                tokens, args.seed))
+        return 0
+
+    rounds = args.rounds or (1 if args.quick else 5)
+    common.stop_on_sigterm()
+    try:
+        bench = build_llama_bench(from_source=args.from_source, allow_build=not args.no_build)
+    except common.Interrupted:
+        bench = {"skipped": "the run's time budget ran out while building llama-bench"}
+    if "skipped" in bench:
+        common.progress(bench["skipped"])
+    models = common.bench_models(args.quick)
+    budget = common.Budget(args.max_seconds or (60 if args.quick else 240))
+    entries: list[dict[str, Any]] = []
+    for index, model in enumerate(models):
+        if entries and "interrupted" in entries[-1]:
+            entries.append({"model": model.label, "skipped": entries[-1]["interrupted"]})
+            continue
+        entries.append(compare_model(model, bench, threads, rounds, words, tokens, args.seed,
+                                     budget, (index + 1) / len(models)))
+    result: dict[str, Any] = {
+        "benchmark": "llama_bench",
+        "threads": threads,
+        "rounds": rounds,
+        "tokens": tokens,
+        "n_ctx": N_CTX,
+        "llama_bench_build": {k: v for k, v in bench.items() if k != "skipped"},
+        "models": entries,
+        "target_worker_vs_direct_tg": TARGET_WORKER_VS_DIRECT,
+        "target_worker_vs_llama_bench_tg": TARGET_WORKER_VS_LLAMA_BENCH,
+        "target_rules": {"target_worker_vs_direct_tg": "at_least",
+                         "target_worker_vs_llama_bench_tg": "at_least"},
+    }
+    if "skipped" in bench:
+        result["skipped"] = bench["skipped"]
+    common.emit(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
