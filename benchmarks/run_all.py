@@ -34,6 +34,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import last_json_line  # benchmarks/ is not a package
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_FILE = BENCH_DIR / "results.json"
@@ -64,16 +67,10 @@ def discover(only: Sequence[str] = ()) -> list[Path]:
 
 
 def last_json_object(stdout: str) -> dict[str, Any] | None:
-    for line in reversed(stdout.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(value, dict):
-                return value
-    return None
+    try:
+        return last_json_line(stdout)
+    except ValueError:
+        return None
 
 
 def _run_once(script: Path, flags: Sequence[str],
