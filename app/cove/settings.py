@@ -7,7 +7,6 @@ import logging
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +61,3 @@ class Settings:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
