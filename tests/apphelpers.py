@@ -21,10 +21,11 @@ PASSPHRASE = "correct horse battery staple"
 
 class Opened:
     def __init__(self, window: MainWindow, session: HistorySession,
-                 presenter: HistoryPresenter) -> None:
+                 presenter: HistoryPresenter, factory: Any) -> None:
         self.window = window
         self.session = session
         self.presenter = presenter
+        self.factory = factory  # fake_factory(): the engines it made are in factory.made
 
 
 Opener = Callable[..., Opened]
@@ -35,7 +36,8 @@ def open_app_fixture(qtbot: QtBot, tmp_path: Path) -> Iterator[Opener]:
     opened: list[Opened] = []
 
     def make(wait_for: str | None = HistoryState.SETUP, **engine: Any) -> Opened:
-        controller = ChatController(fake_factory(**engine), GenerationParams(max_tokens=64))
+        factory = fake_factory(**engine)
+        controller = ChatController(factory, GenerationParams(max_tokens=64))
         window = MainWindow(controller)
         qtbot.addWidget(window)
         session = HistorySession(tmp_path / "cove.db", parent=window,
@@ -50,7 +52,7 @@ def open_app_fixture(qtbot: QtBot, tmp_path: Path) -> Iterator[Opener]:
             with qtbot.waitSignal(session.sig_state, timeout=10_000,
                                   check_params_cb=lambda state, _m: state == wait_for):
                 session.open()
-        result = Opened(window, session, presenter)
+        result = Opened(window, session, presenter, factory)
         opened.append(result)
         return result
 

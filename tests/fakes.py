@@ -46,6 +46,7 @@ class FakeEngine:
                  delay: float = 0.0, load_error: str = "", generate_error: str = "") -> None:
         self.path = path
         self.name = path.stem
+        self.options = options
         self.n_ctx = options.n_ctx
         self.chunks = chunks if chunks is not None else ["Hello", " from", " the", " fake."]
         self.delay = delay
@@ -53,6 +54,7 @@ class FakeEngine:
         self.generate_error = generate_error
         self.closed = False
         self.seen: list[list[dict[str, str]]] = []
+        self.params_seen: list[GenerationParams] = []
 
     def load(self, on_progress: Callable[[float], bool] | None = None) -> None:
         if self.load_error:
@@ -66,6 +68,7 @@ class FakeEngine:
         if self.generate_error:
             raise EngineError(self.generate_error)
         self.seen.append(list(messages))
+        self.params_seen.append(params)
         return FakeStream(self.chunks, self.delay, cancel or threading.Event(), self.name)
 
     def close(self) -> None:

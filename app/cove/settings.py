@@ -1,16 +1,92 @@
-"""Typed, versioned settings that say nothing about conversations (those are encrypted)."""
+"""Typed, versioned settings that say nothing about conversations (those are encrypted).
+
+Each installed model has its own runtime settings (`ModelSettings`: context length, threads,
+GPU layers, sampling), keyed by the model's id. A model's default system prompt is text a
+person typed, so it lives in the encrypted history (`HistorySession.system_prompts`), never
+here.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+DEFAULT_CONTEXT = 4096  # tokens; a model trained on less gets its own length
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """How one model is loaded and how it samples. Values outside LIMITS are clamped."""
+
+    n_ctx: int = DEFAULT_CONTEXT  # context length in tokens
+    n_threads: int = 0  # CPU threads; 0: one per physical core
+    n_gpu_layers: int = 0  # layers offloaded to the GPU (only with a GPU build of llama.cpp)
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40  # 0: off
+    repeat_penalty: float = 1.1  # 1.0: off
+    max_tokens: int = 1024  # longest reply, in tokens
+
+    @classmethod
+    def for_model(cls, context_length: int | None) -> ModelSettings:
+        """The defaults for a model trained on `context_length` tokens (None: unknown)."""
+        if context_length and context_length > 0:
+            return cls(n_ctx=int(max(LIMITS["n_ctx"][0], min(DEFAULT_CONTEXT, context_length))))
+        return cls()
+
+    @classmethod
+    def from_json(cls, raw: object, defaults: ModelSettings | None = None) -> ModelSettings:
+        """Read what was saved; anything missing or mistyped keeps its default."""
+        settings = defaults or cls()
+        if not isinstance(raw, dict):
+            return settings
+        changes: dict[str, Any] = {}
+        for item in fields(cls):
+            value = raw.get(item.name)
+            default = getattr(settings, item.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if isinstance(default, int) and not float(value).is_integer():
+                continue
+            changes[item.name] = type(default)(value)
+        return replace(settings, **changes).clamped()
+
+    def clamped(self) -> ModelSettings:
+        changes: dict[str, Any] = {}
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                value = getattr(ModelSettings(), name)
+            changes[name] = type(value)(min(high, max(low, value)))
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def load_differs(self, other: ModelSettings) -> bool:
+        """Whether switching between the two needs the model loaded again."""
+        return (self.n_ctx, self.n_threads, self.n_gpu_layers) != (
+            other.n_ctx, other.n_threads, other.n_gpu_layers)
+
+
+LIMITS: dict[str, tuple[float, float]] = {
+    "n_ctx": (256, 131072),
+    "n_threads": (0, 256),
+    "n_gpu_layers": (0, 999),
+    "temperature": (0.0, 2.0),
+    "top_p": (0.05, 1.0),
+    "top_k": (0, 200),
+    "repeat_penalty": (1.0, 2.0),
+    "max_tokens": (16, 32768),
+}
 
 
 @dataclass
@@ -19,13 +95,26 @@ class Settings:
 
     version: int = SCHEMA_VERSION
     model_path: str = ""  # the model to load at start; empty: the starter model
-    n_ctx: int = 4096  # context length in tokens
-    n_threads: int = 0  # CPU threads; 0: one per physical core
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_tokens: int = 1024  # longest reply, in tokens
     auto_lock_minutes: int = 0  # lock the history after this long without input; 0: never
     offline_mode: bool = False  # forbid even model downloads
+    models: dict[str, Any] = field(default_factory=dict)  # model id -> ModelSettings.to_json()
+
+    def model_settings(self, model_id: str | None,
+                       context_length: int | None = None) -> ModelSettings:
+        """The runtime settings of one model: what was saved, else its defaults."""
+        defaults = ModelSettings.for_model(context_length)
+        if not model_id:
+            return defaults
+        saved = ModelSettings.from_json(self.models.get(model_id), defaults)
+        if context_length and saved.n_ctx > context_length:
+            saved = replace(saved, n_ctx=max(int(LIMITS["n_ctx"][0]), context_length))
+        return saved
+
+    def set_model_settings(self, model_id: str, settings: ModelSettings) -> None:
+        self.models[model_id] = settings.clamped().to_json()
+
+    def forget_model(self, model_id: str) -> None:
+        self.models.pop(model_id, None)
 
     @classmethod
     def load(cls, path: Path) -> Settings:
@@ -40,15 +129,15 @@ class Settings:
         if not isinstance(raw, dict):
             return cls()
         settings = cls()
-        for field in fields(cls):
-            value = raw.get(field.name)
-            default = getattr(settings, field.name)
-            if field.name == "version" or value is None:
+        for item in fields(cls):
+            value = raw.get(item.name)
+            default = getattr(settings, item.name)
+            if item.name == "version" or value is None:
                 continue
-            if isinstance(default, float) and isinstance(value, int | float):
-                value = float(value)
             if type(value) is type(default):
-                setattr(settings, field.name, value)
+                setattr(settings, item.name, value)
+        settings.models = {str(key): value for key, value in settings.models.items()
+                           if isinstance(value, dict)}
         return settings
 
     def save(self, path: Path) -> None:

@@ -8,6 +8,7 @@ from pytestqt.qtbot import QtBot
 
 from cove.inference.engine import Engine, GenerationParams, LoadOptions
 from cove.models.registry import ModelRegistry
+from cove.settings import ModelSettings, Settings
 from cove.ui.chat_controller import ChatController
 from cove.ui.main_window import MainWindow
 from cove.ui.models_ui import ModelsPresenter, find_model
@@ -28,7 +29,7 @@ def test_switch_between_two_real_models_in_a_running_window(
     registry = ModelRegistry(tmp_path / "models.json", tmp_path / "models")
     registry.ensure_starter(starter_model)
     registry.import_file(gemma_model, copy=False)
-    presenter = ModelsPresenter(window, registry)
+    presenter = ModelsPresenter(window, registry, max_tokens=16, seed=3)
     window.show()
     combo = window.model_combo
     assert combo.count() == 2 and combo.isEnabled()
@@ -67,7 +68,7 @@ def test_models_window_opens_from_the_menu_and_use_switches(
     registry = ModelRegistry(tmp_path / "models.json", tmp_path / "models")
     registry.ensure_starter(starter_model)
     gemma = registry.import_file(gemma_model, copy=False)
-    presenter = ModelsPresenter(window, registry)
+    presenter = ModelsPresenter(window, registry, max_tokens=8, seed=1)
     window.show()
     window.models_action.trigger()
     dialog = presenter.dialog
@@ -77,4 +78,34 @@ def test_models_window_opens_from_the_menu_and_use_switches(
         dialog.sig_use.emit(gemma)
     assert controller.model_path == gemma.file
     assert window.model_combo.currentText().startswith(gemma.name)
+    window.close()
+
+
+def test_each_real_model_loads_with_its_own_settings(
+        qtbot: QtBot, tmp_path: Path, starter_model: Path, gemma_model: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models.json", tmp_path / "models")
+    starter = registry.ensure_starter(starter_model)
+    assert starter is not None
+    gemma = registry.import_file(gemma_model, copy=False)
+    settings = Settings()
+    settings.set_model_settings(starter.id, ModelSettings(n_ctx=1024, n_threads=1,
+                                                          max_tokens=16))
+    settings.set_model_settings(gemma.id, ModelSettings(n_ctx=768, max_tokens=24,
+                                                        temperature=0.0, top_k=1))
+    controller = ChatController(params=GenerationParams(seed=2))
+    window = MainWindow(controller)
+    qtbot.addWidget(window)
+    presenter = ModelsPresenter(window, registry, settings)
+    window.show()
+    for model, n_ctx, longest in ((starter, 1024, 16), (gemma, 768, 24)):
+        with qtbot.waitSignal(controller.sig_model_ready, timeout=60_000) as ready:
+            presenter.switch_to(model)
+        assert ready.args is not None and ready.args[1] == n_ctx  # llama.cpp's own n_ctx()
+        window.composer.set_text("Tell me a long story about the sea.")
+        with qtbot.waitSignal(controller.sig_reply_finished, timeout=60_000) as finished:
+            window.composer.send_button.click()
+        stats = finished.args[0] if finished.args else None
+        assert controller.params.max_tokens == longest
+        # Counted by tokenizing the reply again, which can split it a little differently.
+        assert stats is not None and 0 < stats.tokens <= 2 * longest
     window.close()

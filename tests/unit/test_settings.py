@@ -3,24 +3,55 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cove.settings import Settings
+from cove.settings import DEFAULT_CONTEXT, ModelSettings, Settings
 
 
 def test_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
-    settings = Settings(n_ctx=2048, temperature=0.2, model_path="/models/x.gguf")
+    settings = Settings(model_path="/models/x.gguf", auto_lock_minutes=5)
+    settings.set_model_settings("a" * 16, ModelSettings(n_ctx=2048, temperature=0.2))
     settings.save(path)
     assert Settings.load(path) == settings
+    assert Settings.load(path).model_settings("a" * 16).n_ctx == 2048
     assert not path.with_suffix(".tmp").exists()
 
 
 def test_bad_values_fall_back_to_defaults(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
-    path.write_text(json.dumps({"n_ctx": "lots", "temperature": 1, "unknown": 5, "top_p": None}))
+    path.write_text(json.dumps({
+        "auto_lock_minutes": "soon", "offline_mode": 1, "unknown": 5, "model_path": None,
+        "models": {"m1": {"n_ctx": "lots", "temperature": 1, "top_k": 2.5, "max_tokens": True,
+                          "top_p": 7.0, "repeat_penalty": float("nan")},
+                   "m2": "not a dict"}}))
     settings = Settings.load(path)
-    assert settings.n_ctx == Settings().n_ctx
-    assert settings.temperature == 1.0
-    assert settings.top_p == Settings().top_p
+    assert settings.auto_lock_minutes == 0 and settings.offline_mode is False
+    model = settings.model_settings("m1")
+    assert model.n_ctx == DEFAULT_CONTEXT  # mistyped: default
+    assert model.temperature == 1.0  # an int where a float belongs is fine
+    assert model.top_k == ModelSettings().top_k  # not a whole number
+    assert model.max_tokens == ModelSettings().max_tokens  # a bool is not a number here
+    assert model.top_p == 1.0  # clamped into range
+    assert model.repeat_penalty == ModelSettings().repeat_penalty
+    assert "m2" not in settings.models
+
+
+def test_model_defaults_follow_the_context_it_was_trained_on() -> None:
+    settings = Settings()
+    assert settings.model_settings("new", 2048).n_ctx == 2048
+    assert settings.model_settings("new", 32768).n_ctx == DEFAULT_CONTEXT
+    assert settings.model_settings(None, None).n_ctx == DEFAULT_CONTEXT
+    settings.set_model_settings("big", ModelSettings(n_ctx=16384))
+    assert settings.model_settings("big", 8192).n_ctx == 8192  # never above its training
+    settings.forget_model("big")
+    assert "big" not in settings.models
+
+
+def test_only_load_settings_need_a_reload() -> None:
+    base = ModelSettings()
+    assert not base.load_differs(ModelSettings(temperature=0.1, top_k=3, max_tokens=20))
+    assert base.load_differs(ModelSettings(n_ctx=1024))
+    assert base.load_differs(ModelSettings(n_threads=1))
+    assert base.load_differs(ModelSettings(n_gpu_layers=10))
 
 
 def test_unreadable_file_gives_defaults(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -14,7 +15,12 @@ from typing import Any
 
 from cove.core.budget import Budget, PromptTooLong, fit_history
 from cove.core.conversation import ReplyStats
-from cove.models.chat_format import BUILT_IN_FORMATS, chat_format_for
+from cove.models.chat_format import (
+    BUILT_IN_FORMATS,
+    NO_SYSTEM_ROLE,
+    chat_format_for,
+    fold_system_prompt,
+)
 from cove.models.gguf import ModelFileError, inspect_gguf
 
 log = logging.getLogger(__name__)
@@ -45,6 +51,19 @@ def physical_cores() -> int:
     return max(1, cores or os.cpu_count() or 1)
 
 
+@functools.cache
+def gpu_offload_supported() -> bool:
+    """Whether this llama.cpp build can put layers on a GPU (CUDA, Metal, Vulkan, ...).
+
+    Imports llama_cpp; the worker calls it while loading, so the GUI later reads the cache.
+    """
+    try:
+        import llama_cpp
+    except ImportError:
+        return False
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
 @dataclass(frozen=True)
 class LoadOptions:
     n_ctx: int = 4096
@@ -61,6 +80,8 @@ class LoadOptions:
 class GenerationParams:
     temperature: float = 0.7
     top_p: float = 0.95
+    top_k: int = 40  # 0: off
+    repeat_penalty: float = 1.1  # 1.0: off
     max_tokens: int = 1024
     seed: int | None = None
 
@@ -160,6 +181,7 @@ class Engine:
         self.path = Path(model_path).expanduser()
         self.options = options or LoadOptions()
         self._llm: Any = None
+        self.chat_format: str | None = None  # None: the file's own template
         self.chat_format_label = ""
 
     @property
@@ -183,6 +205,7 @@ class Engine:
         if self.options.chat_format:
             chat_format = self.options.chat_format
             self.chat_format_label = BUILT_IN_FORMATS.get(chat_format, chat_format)
+        self.chat_format = chat_format
         aborted = False
 
         def progress(value: float) -> bool:
@@ -197,6 +220,7 @@ class Engine:
             raise EngineError(
                 f"llama-cpp-python is not usable ({error}). Reinstall Cove with `make run`."
             ) from None
+        gpu_offload_supported()  # cached here, off the GUI thread, for the settings dialog
         started = time.perf_counter()
         try:
             with _load_progress(progress):
@@ -240,6 +264,8 @@ class Engine:
             fitted = self.fit(messages, params.max_tokens)
         except PromptTooLong as error:
             raise EngineError(str(error)) from None
+        if self.chat_format in NO_SYSTEM_ROLE:
+            fitted = fold_system_prompt(fitted)
         prompt_tokens = sum(self.count_tokens(m["content"]) for m in fitted)
         try:
             chunks = self._llm.create_chat_completion(
@@ -247,6 +273,8 @@ class Engine:
                 stream=True,
                 temperature=params.temperature,
                 top_p=params.top_p,
+                top_k=params.top_k,
+                repeat_penalty=params.repeat_penalty,
                 max_tokens=params.max_tokens,
                 seed=params.seed,
             )

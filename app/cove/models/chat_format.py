@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from cove.models.gguf import GGUFInfo
 
@@ -18,6 +18,9 @@ BUILT_IN_FORMATS: dict[str, str] = {
     "chatml": "ChatML format (built-in)",
 }
 GENERIC_FORMAT = "chatml"
+# Built-in formats that silently drop a system message; the prompt goes into the first user
+# turn instead, as Gemma's and Mistral's own templates do.
+NO_SYSTEM_ROLE = {"gemma", "mistral-instruct"}
 
 _GEMMA_ARCHITECTURES = {"gemma", "gemma2", "gemma3", "gemma3n"}
 # Qwen's models speak ChatML; so do most recent fine-tunes without a template.
@@ -38,6 +41,17 @@ def chat_format_for(model: GGUFInfo | Mapping[str, object]) -> tuple[str | None,
         return None, OWN_TEMPLATE_LABEL
     name = _builtin_for(metadata)
     return name, BUILT_IN_FORMATS[name]
+
+
+def fold_system_prompt(messages: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
+    """The messages with every system message put before the first user message's text."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    folded = [dict(m) for m in messages if m["role"] != "system"]
+    if system:
+        first = next((m for m in folded if m["role"] == "user"), None)
+        if first is not None:
+            first["content"] = f"{system}\n\n{first['content']}"
+    return folded
 
 
 def _builtin_for(metadata: Mapping[str, object]) -> str:

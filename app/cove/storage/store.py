@@ -29,6 +29,9 @@ Public API (``ConversationStore``):
 - ``iter_all_messages(batch_size=1000) -> Iterator[tuple[str, Message | DamagedMessage]]``.
 - ``export_markdown(conversation_id) -> str``.
 - ``import_conversations(conversations) -> list[str]``: many at once, one transaction.
+- ``load_preference(name) -> dict | None`` / ``save_preference(name, value)``: small sealed
+  records of things a person typed that are not conversations (a model's system prompt);
+  ``PreferenceDamaged`` when one fails authentication.
 - ``check_integrity() -> bool``: SQLite's full ``integrity_check``.
 
 Module functions: ``default_store_path(paths=None)``, ``set_aside(path) -> Path``.
@@ -36,9 +39,9 @@ Types: ``ConversationSummary`` (id, title, pinned, created, updated, message_cou
 ``DamagedMessage`` (id, conversation_id, seq, missing), ``ImportedConversation``.
 Errors (all ``StoreError``): ``StoreDamaged``, ``StoreTooNew``, ``StoreLocked``, ``StoreNotSetUp``,
 ``AlreadySetUp``, ``NotFound`` (a ``LookupError``), ``DuplicateId`` (a ``ValueError``),
-``ConversationDamaged``; key errors come from ``cove.storage.keys`` (``WrongPassphrase``,
-``KeyringUnavailable``, ...). Deleting a conversation does not touch a search index: the caller
-removes it there too (``SearchIndex.remove_conversation``).
+``ConversationDamaged``, ``PreferenceDamaged``; key errors come from ``cove.storage.keys``
+(``WrongPassphrase``, ``KeyringUnavailable``, ...). Deleting a conversation does not touch a
+search index: the caller removes it there too (``SearchIndex.remove_conversation``).
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ _CONVERSATIONS = "conversations"
 _MESSAGES = "messages"
 _META_STORE_ID = "store_id"
 _META_KEY_RECORD = "key_record"
+_PREFERENCES = "preferences"
+_PREFERENCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 
 
 class StoreError(Exception):
@@ -118,6 +123,10 @@ class DuplicateId(StoreError, ValueError):
 
 class ConversationDamaged(StoreError):
     """The conversation's summary row failed authentication, so it cannot be changed."""
+
+
+class PreferenceDamaged(StoreError):
+    """A sealed preference record failed authentication; it was left as it is."""
 
 
 class ConversationSummary(NamedTuple):
@@ -206,8 +215,17 @@ def _schema_v2(conn: sqlite3.Connection) -> None:
     )
 
 
+def _schema_v3(conn: sqlite3.Connection) -> None:
+    # Settings a person typed (a model's system prompt), sealed like every other text. The
+    # name is a fixed word from the code, never user text.
+    conn.execute(
+        "CREATE TABLE preferences (name TEXT PRIMARY KEY, key_id TEXT NOT NULL,"
+        " body BLOB NOT NULL)"
+    )
+
+
 # MIGRATIONS[n] takes a store from schema version n to n + 1; append, never edit.
-MIGRATIONS = (_schema_v1, _schema_v2)
+MIGRATIONS = (_schema_v1, _schema_v2, _schema_v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -411,6 +429,12 @@ def _check_id(value: str) -> str:
     if not _ID_PATTERN.match(value):
         raise ValueError("ids must be 16-64 lowercase hex characters from a random source")
     return value
+
+
+def _check_preference(name: str) -> str:
+    if not _PREFERENCE_NAME.match(name):
+        raise ValueError("preference names are fixed lowercase words from the code")
+    return name
 
 
 def _sort_key(summary: ConversationSummary) -> tuple[bool, float]:
@@ -942,6 +966,36 @@ class ConversationStore:
             for summary in summaries:
                 self._summaries[summary.id] = summary
         return [s.id for s in summaries]
+
+    # ---- preferences -----------------------------------------------------------------------
+
+    def load_preference(self, name: str) -> dict[str, Any] | None:
+        """The sealed record `name`, decrypted; None if it was never saved.
+
+        PreferenceDamaged when the row fails authentication (it is left untouched).
+        """
+        cipher = self._require_cipher()
+        with self._db() as conn:
+            row = conn.execute("SELECT key_id, body FROM preferences WHERE name = ?",
+                               (_check_preference(name),)).fetchone()
+        if row is None:
+            return None
+        plaintext = cipher.open_many(_PREFERENCES, [(name, name, 0, row[0], row[1])])[0]
+        try:
+            if plaintext is None:
+                raise ValueError("authentication failed")
+            return _decode(plaintext)
+        except ValueError:
+            log.warning("damaged preference row")
+            raise PreferenceDamaged("Saved preferences could not be read.") from None
+
+    def save_preference(self, name: str, value: dict[str, Any]) -> None:
+        """Seal and store `value` as the record `name` (replacing it); durable on return."""
+        cipher = self._require_cipher()
+        blob = cipher.seal(_PREFERENCES, name, name, 0, _encode(value))
+        with self._transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO preferences (name, key_id, body)"
+                         " VALUES (?, ?, ?)", (_check_preference(name), cipher.key_id, blob))
 
     def check_integrity(self) -> bool:
         """SQLite's full integrity check (reads the whole file: run it off the GUI thread)."""

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from cove import APP_NAME
 from cove.core.conversation import ReplyStats
-from cove.inference.engine import GenerationParams, LoadOptions
+from cove.inference.engine import GenerationParams
 from cove.models.registry import ModelRegistry
 from cove.models.starter import INSTALL_HINT, STARTER_NAME, starter_model_path
 from cove.paths import AppPaths, resources_dir
@@ -196,19 +196,14 @@ def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeT
     app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "cove.png")))
 
     settings = Settings.load(paths.settings_file)
-    params = GenerationParams(
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        max_tokens=args.max_tokens or settings.max_tokens,
-        seed=args.seed,
-    )
-    options = LoadOptions(n_ctx=settings.n_ctx, n_threads=settings.n_threads or None)
-    controller = ChatController(params=params, load_options=options)
+    controller = ChatController(params=GenerationParams(seed=args.seed))
     window = MainWindow(controller)
     session = HistorySession(default_store_path(paths), parent=window)
-    HistoryPresenter(window, session, settings, paths.settings_file)
+    history = HistoryPresenter(window, session, settings, paths.settings_file)
     registry = ModelRegistry.for_paths(paths)
-    models = ModelsPresenter(window, registry, settings, paths.settings_file)
+    models = ModelsPresenter(window, registry, settings, paths.settings_file, session,
+                             max_tokens=args.max_tokens, seed=args.seed)
+    history.extend_settings = models.add_settings_page
     smoke = (SmokeTest(window, args.smoke_test, args.timeout, session)
              if args.smoke_test is not None else None)
     privacy = PrivacyStatus(window, session, registry, paths)
@@ -230,7 +225,7 @@ def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeT
         if smoke is not None:
             smoke.fail(f"No model found. {INSTALL_HINT}")
     else:
-        controller.load_model(model)
+        models.load_path(model)
     return window, smoke
 
 

@@ -80,15 +80,17 @@ class ChatController(QObject):
     def busy(self) -> bool:
         return self._row >= 0
 
-    def load_model(self, path: str | Path, chat_format: str | None = None) -> None:
+    def load_model(self, path: str | Path, chat_format: str | None = None,
+                   options: LoadOptions | None = None) -> None:
         """Load a model in the background (the old one is unloaded first), stopping any
-        reply first. chat_format None: the file's own template, or a built-in by its kind."""
+        reply first. chat_format None: the file's own template, or a built-in by its kind;
+        options None: `load_options`."""
         self.stop()
         self.ready = False
         self.model_path = Path(path)
         self.model_name = Path(path).stem
         self.sig_model_loading.emit(self.model_name)
-        self.host.load(path, replace(self.load_options, chat_format=chat_format))
+        self.host.load(path, replace(options or self.load_options, chat_format=chat_format))
 
     def send(self, text: str) -> bool:
         """Add the user's message and start the reply. False if a reply is already running."""

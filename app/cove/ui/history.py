@@ -25,6 +25,7 @@ from cove.storage.store import (
     ConversationStore,
     ConversationSummary,
     DamagedMessage,
+    PreferenceDamaged,
     StoreDamaged,
     StoreError,
     set_aside,
@@ -33,6 +34,7 @@ from cove.ui.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
 
+SYSTEM_PROMPTS = "system_prompts"  # sealed record: {"prompts": {model id: prompt text}}
 PAGE = 200  # messages decrypted when a conversation opens; older ones load on scroll
 KEYRING_TIMEOUT_S = 10.0
 DAMAGED_TEXT = ("This message is damaged: its stored copy was changed or corrupted, so Cove "
@@ -83,6 +85,8 @@ class HistorySession(QObject):
     """A storage error a person should see; nothing on screen was lost."""
     sig_index_ready = Signal(int)
     """The search index is built; the number of messages in it."""
+    sig_system_prompts = Signal()
+    """`system_prompts` changed: read after unlocking, saved, or forgotten at lock."""
 
     def __init__(self, store_path: Path, parent: QObject | None = None,
                  kdf_params: KdfParams | None = None,
@@ -98,6 +102,7 @@ class HistorySession(QObject):
         self.keyring_offered = False
         self.index_ready = False
         self._stored_ids: set[str] = set()
+        self.system_prompts: dict[str, str] = {}  # model id -> default system prompt
 
     # Opening and keys ----------------------------------------------------------------------
 
@@ -204,6 +209,23 @@ class HistorySession(QObject):
 
         self.tasks.run(build, built,
                        lambda e: log.error("search index failed: %s", type(e).__name__))
+        self.tasks.run(lambda: store.load_preference(SYSTEM_PROMPTS), self._on_prompts,
+                       self._on_prompts_failed)
+
+    def _on_prompts(self, record: dict[str, Any] | None) -> None:
+        prompts = (record or {}).get("prompts")
+        if not isinstance(prompts, dict) or not self.store or not self.store.is_unlocked:
+            prompts = {}
+        self.system_prompts = {str(model): text for model, text in prompts.items()
+                               if isinstance(text, str) and text.strip()}
+        self.sig_system_prompts.emit()
+
+    def _on_prompts_failed(self, error: BaseException) -> None:
+        if isinstance(error, PreferenceDamaged):
+            self.sig_error.emit("Your saved system prompts are damaged and could not be read. "
+                                "Models answer without one until you set new ones in Settings.")
+        else:
+            log.error("system prompts not read: %s", type(error).__name__)
 
     def _on_listed(self, summaries: list[ConversationSummary]) -> None:
         """Unlocked means: the key is in memory and the sidebar has its list."""
@@ -217,6 +239,8 @@ class HistorySession(QObject):
             self.index = None
             self.index_ready = False
             self._stored_ids.clear()
+            self.system_prompts = {}
+            self.sig_system_prompts.emit()
             self._set_state(HistoryState.LOCKED)
 
     @property
@@ -333,6 +357,19 @@ class HistorySession(QObject):
         return conversation_id in self._stored_ids
 
     # Settings --------------------------------------------------------------------------
+
+    def save_system_prompts(self, prompts: dict[str, str]) -> None:
+        """Keep each model's default system prompt (empty ones dropped), sealed in the store."""
+        store = self._require_store()
+        kept = {model: text for model, text in prompts.items() if text.strip()}
+        if kept == self.system_prompts:
+            return
+        self.system_prompts = kept
+        self.sig_system_prompts.emit()
+        self.tasks.run(lambda: store.save_preference(SYSTEM_PROMPTS, {"prompts": kept}),
+                       None, lambda e: self.sig_error.emit(
+                           "Your system prompts could not be saved: "
+                           + storage_error_message(e)))
 
     def change_passphrase(self, old: str, new: str, done: Callable[[], None],
                           failed: Callable[[str], None]) -> None:

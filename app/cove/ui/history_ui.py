@@ -11,7 +11,6 @@ from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QLineEdit, QMessageBox
 
 from cove.core.conversation import Conversation, Message
-from cove.inference.engine import GenerationParams, LoadOptions
 from cove.settings import Settings
 from cove.storage.keys import KeySource
 from cove.storage.search import SearchHit
@@ -39,6 +38,8 @@ class HistoryPresenter(QObject):
         self.controller = window.controller
         self.settings = settings or Settings()
         self.settings_path = settings_path
+        self.extend_settings: Callable[[SettingsDialog], object] | None = None
+        """Adds another presenter's pages (the Models page) to each Settings dialog."""
         self._jump_to = ""
         self._idle = QTimer(self)
         self._idle.setSingleShot(True)
@@ -147,17 +148,14 @@ class HistoryPresenter(QObject):
             self.settings, store.key_source if store else None, session.keyring_offered,
             lambda old, new, done, failed: session.change_passphrase(old, new, done, failed),
             switch, self.lock, self.window)
+        if self.extend_settings is not None:
+            self.extend_settings(dialog)
         dialog.accepted.connect(self.apply_settings)
         dialog.open()
         return dialog
 
     def apply_settings(self) -> None:
         settings = self.settings
-        self.controller.params = GenerationParams(
-            temperature=settings.temperature, top_p=settings.top_p,
-            max_tokens=settings.max_tokens, seed=self.controller.params.seed)
-        self.controller.load_options = LoadOptions(n_ctx=settings.n_ctx,
-                                                   n_threads=settings.n_threads or None)
         self.set_auto_lock(settings.auto_lock_minutes)
         if self.settings_path is not None:
             try:

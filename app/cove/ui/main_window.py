@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,8 @@ class MainWindow(QMainWindow):
     def __init__(self, controller: ChatController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
+        self.open_model_file: Callable[[Path], None] = lambda path: controller.load_model(path)
+        """Loads a file chosen with File > Open Model File; ModelsPresenter puts its own here."""
         self.setWindowTitle(APP_NAME)
         self.resize(900, 700)
         self.setAcceptDrops(True)
@@ -243,7 +246,7 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open Model File", str(Path.home()),
                                               "GGUF models (*.gguf);;All files (*)")
         if path:
-            self.controller.load_model(path)
+            self.open_model_file(Path(path))
 
     def new_conversation(self) -> None:
         self.controller.new_conversation()

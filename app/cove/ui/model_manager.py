@@ -127,6 +127,32 @@ def format_duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60} min"
 
 
+def chat_format_text(model: InstalledModel) -> str:
+    """Which chat format the model is given, in words."""
+    return model.chat_format_label or (OWN_TEMPLATE_LABEL if model.chat_format is None
+                                       else model.chat_format)
+
+
+def memory_note(total_ram: int) -> str:
+    """What "fits" means on this computer, for the top of a model list."""
+    return (f"This computer has {format_memory(total_ram)} of memory. A model fits when it "
+            f"needs at most {FIT_SHARE:.0%} of it, is tight up to {TIGHT_SHARE:.0%}, and won't "
+            "fit above that.")
+
+
+def model_list(columns: Sequence[str], parent: QWidget) -> QTreeWidget:
+    """A flat, single-selection list with one column per fact, as both model lists use."""
+    tree = QTreeWidget(parent)
+    tree.setColumnCount(len(columns))
+    tree.setHeaderLabels(list(columns))
+    tree.setRootIsDecorated(False)
+    tree.setUniformRowHeights(True)
+    tree.setAlternatingRowColors(True)
+    tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    return tree
+
+
 def total_memory_bytes() -> int:
     """This computer's physical memory."""
     import psutil
@@ -203,12 +229,7 @@ class ModelManagerDialog(QDialog):
     # -- building ------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.memory_label = QLabel(
-            f"This computer has {format_memory(self._total_ram)} of memory. A model fits when it "
-            f"needs at most {FIT_SHARE:.0%} of it, is tight up to {TIGHT_SHARE:.0%}, and won't "
-            "fit above that.",
-            self,
-        )
+        self.memory_label = QLabel(memory_note(self._total_ram), self)
         self.memory_label.setWordWrap(True)
 
         self.installed_view = self._tree(
@@ -289,15 +310,7 @@ class ModelManagerDialog(QDialog):
             widget.setVisible(False)
 
     def _tree(self, columns: tuple[str, ...]) -> QTreeWidget:
-        tree = QTreeWidget(self)
-        tree.setColumnCount(len(columns))
-        tree.setHeaderLabels(list(columns))
-        tree.setRootIsDecorated(False)
-        tree.setUniformRowHeights(True)
-        tree.setAlternatingRowColors(True)
-        tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        return tree
+        return model_list(columns, self)
 
     def _message_label(self) -> QLabel:
         label = QLabel(self)
@@ -390,8 +403,7 @@ class ModelManagerDialog(QDialog):
             format_memory(ram),
             fit_label(ram, self._total_ram),
             _SOURCE_LABELS.get((model.source, model.storage), model.source.value),
-            model.chat_format_label or (OWN_TEMPLATE_LABEL if model.chat_format is None
-                                        else model.chat_format),
+            chat_format_text(model),
         ])
         item.setData(0, Qt.ItemDataRole.UserRole, model.id)
         item.setToolTip(0, model.path)

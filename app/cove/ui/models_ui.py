@@ -1,17 +1,28 @@
-"""ModelsPresenter: the installed models in the window: quick switcher, Models window, drops."""
+"""ModelsPresenter: the installed models in the window: quick switcher, Models window, drops,
+the Models page of Settings, and each model's own runtime settings and system prompt."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QWidget
 
+from cove.inference.engine import GenerationParams, gpu_offload_supported
+from cove.models.gguf import GGUFInfo, ModelFileError, inspect_gguf
 from cove.models.registry import InstalledModel, ModelRegistry
-from cove.settings import Settings
+from cove.settings import ModelSettings, Settings
 from cove.ui.main_window import MainWindow
+from cove.ui.model_settings import ModelSettingsPage, context_length
 from cove.ui.tasks import TaskRunner
+
+if TYPE_CHECKING:
+    from cove.ui.history import HistorySession
+    from cove.ui.settings_dialog import SettingsDialog
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +43,43 @@ def describe(model: InstalledModel) -> str:
     return f"{model.name} ({quantization})" if quantization else model.name
 
 
+def model_for_path(registry: ModelRegistry, path: Path) -> InstalledModel | None:
+    """The installed model whose file is `path`, if any."""
+    wanted = path.expanduser().resolve()
+    return next((model for model in registry.models() if model.file.resolve() == wanted), None)
+
+
 class ModelsPresenter(QObject):
+    """Which model runs, and how: loads a model with its own settings and system prompt.
+
+    `max_tokens` and `seed`, when given (command line, tests), override every model's own.
+    """
+
     def __init__(self, window: MainWindow, registry: ModelRegistry,
-                 settings: Settings | None = None, settings_path: Path | None = None) -> None:
+                 settings: Settings | None = None, settings_path: Path | None = None,
+                 session: HistorySession | None = None, *, max_tokens: int | None = None,
+                 seed: int | None = None) -> None:
         super().__init__(window)
         self.window = window
         self.registry = registry
         self.settings = settings or Settings()
         self.settings_path = settings_path
+        self.session = session
         self.controller = window.controller
         self.tasks = TaskRunner("cove-models", parent=self)
         self._models: list[InstalledModel] = []
         self.dialog: Any = None
+        self.page: ModelSettingsPage | None = None
+        self._max_tokens = max_tokens
+        self._seed = seed
+        self.current: InstalledModel | None = None  # the model loaded or loading, if installed
+        self.runtime = ModelSettings()  # the settings it was loaded with
+        if session is not None:
+            session.sig_system_prompts.connect(self._apply_runtime)
         window.model_combo.activated.connect(self._on_combo)
-        window.models_action.triggered.connect(self.open_manager)
+        window.models_action.triggered.connect(lambda: self.open_manager())
         window.sig_files_dropped.connect(self._on_dropped)
+        window.open_model_file = self.load_path
         window.sig_closed.connect(self._close)
         self.controller.sig_model_loading.connect(lambda _name: self._select_current())
         self.refresh()
@@ -58,6 +91,10 @@ class ModelsPresenter(QObject):
 
     def refresh(self) -> None:
         self._models = self.registry.models()
+        path = self.controller.model_path
+        if self.current is None and path is not None:
+            # Loaded before it was registered (the starter on a first run): now it has an id.
+            self.current = next((m for m in self._models if m.file == path), None)
         combo = self.window.model_combo
         combo.blockSignals(True)
         combo.clear()
@@ -89,16 +126,128 @@ class ModelsPresenter(QObject):
             return
         self._load(model)
 
-    def _load(self, model: InstalledModel) -> None:
-        self.controller.load_model(model.file, model.chat_format)
-        self.settings.model_path = model.path
-        if self.settings_path is not None:
-            try:
-                self.settings.save(self.settings_path)
-            except OSError as error:
-                log.warning("settings not saved: %s", type(error).__name__)
+    def load_path(self, path: Path) -> None:
+        """Load a model file (at start, or File > Open Model File): with its own settings and
+        system prompt when it is installed, else with the defaults and none."""
+        model = model_for_path(self.registry, path)
+        if model is not None:
+            self._load(model)
+        else:
+            self._start_load(None, path, None)
 
-    def open_manager(self) -> Any:
+    def _load(self, model: InstalledModel) -> None:
+        self._start_load(model, model.file, model.chat_format)
+        self.settings.model_path = model.path
+        self._save_settings()
+
+    def _start_load(self, model: InstalledModel | None, path: Path,
+                    chat_format: str | None) -> None:
+        self.current = model
+        self.runtime = self.settings.model_settings(
+            model.id if model else None, context_length(model) if model else None)
+        options = replace(self.controller.load_options, n_ctx=self.runtime.n_ctx,
+                          n_threads=self.runtime.n_threads or None,
+                          n_gpu_layers=self.runtime.n_gpu_layers)
+        self._apply_runtime()
+        self.controller.load_model(path, chat_format, options)
+
+    def _apply_runtime(self) -> None:
+        """Give the chat the current model's sampling settings and system prompt."""
+        model = self.current
+        runtime = self.settings.model_settings(model.id if model else None,
+                                               context_length(model) if model else None)
+        self.controller.params = GenerationParams(
+            temperature=runtime.temperature, top_p=runtime.top_p, top_k=runtime.top_k,
+            repeat_penalty=runtime.repeat_penalty,
+            max_tokens=self._max_tokens or runtime.max_tokens,
+            seed=self._seed if self._seed is not None else self.controller.params.seed)
+        prompts = self.session.system_prompts if self.session is not None else {}
+        self.controller.system_prompt = prompts.get(model.id, "") if model else ""
+
+    def _save_settings(self) -> None:
+        if self.settings_path is None:
+            return
+        try:
+            self.settings.save(self.settings_path)
+        except OSError as error:
+            log.warning("settings not saved: %s", type(error).__name__)
+            self.window.banner.show_message(
+                f"Settings could not be saved ({error.strerror or type(error).__name__}).")
+
+    # The Models page of Settings -------------------------------------------------------
+
+    def add_settings_page(self, dialog: SettingsDialog) -> ModelSettingsPage:
+        """Put the Models page first in the Settings dialog; OK applies its edits."""
+        from cove.ui.model_manager import total_memory_bytes
+
+        session = self.session
+        prompts = session.system_prompts if session is not None and session.unlocked else None
+        models = self.registry.models()
+        page = ModelSettingsPage(models, self.current.id if self.current else None,
+                                 self.settings, prompts, gpu_offload_supported(),
+                                 total_memory_bytes(), dialog)
+        page.sig_use.connect(lambda model: self._use_from_page(page, model))
+        page.sig_manage.connect(lambda: self.open_manager(dialog))
+        dialog.insert_page(0, "Models", page)
+        dialog.accepted.connect(lambda: self.apply_page(page))
+        self.page = page
+
+        def read_headers() -> dict[str, GGUFInfo]:
+            infos: dict[str, GGUFInfo] = {}
+            for model in models:
+                with contextlib.suppress(ModelFileError, OSError):
+                    infos[model.id] = inspect_gguf(model.file)
+            return infos
+
+        def read(infos: dict[str, GGUFInfo]) -> None:
+            if self.page is page:
+                page.set_infos(infos)
+
+        self.tasks.run(read_headers, read, lambda error: log.warning(
+            "reading model headers failed: %s", type(error).__name__))
+        dialog.finished.connect(lambda _result: setattr(self, "page", None))
+        return page
+
+    def apply_page(self, page: ModelSettingsPage, reload: bool = True) -> None:
+        """Save the page's edits; reload the model in use when how it loads has changed."""
+        edits, prompts = page.results()
+        for model_id, values in edits.items():
+            model = self.registry.get(model_id)
+            if model is None:
+                continue
+            if values != self.settings.model_settings(model_id, context_length(model)):
+                self.settings.set_model_settings(model_id, values)
+        self._save_settings()
+        if prompts is not None and self.session is not None and self.session.unlocked:
+            self.session.save_system_prompts(prompts)
+        current = self.current
+        if current is None:
+            self._apply_runtime()
+            return
+        wanted = self.settings.model_settings(current.id, context_length(current))
+        if reload and wanted.load_differs(self.runtime):
+            self.window.statusBar().showMessage(f"Loading {current.name} with its new settings…")
+            self._load(current)
+        else:
+            self._apply_runtime()
+
+    def _use_from_page(self, page: ModelSettingsPage, model: InstalledModel) -> None:
+        self.apply_page(page, reload=False)
+        self.switch_to(model)
+        page.set_current(model.id)
+
+    def _forget(self, model_id: str) -> None:
+        """A removed model's settings and system prompt go with it."""
+        self.refresh()
+        self.settings.forget_model(model_id)
+        self._save_settings()
+        session = self.session
+        if session is not None and session.unlocked and model_id in session.system_prompts:
+            session.save_system_prompts({key: text for key, text in
+                                         session.system_prompts.items() if key != model_id})
+
+    def open_manager(self, parent: QWidget | None = None) -> Any:
+        """The Models window, over `parent` (the Settings dialog) or the main window."""
         from cove.models.catalogue import CatalogueError, load_catalogue
         from cove.ui.model_manager import ModelManagerDialog
 
@@ -109,15 +258,21 @@ class ModelsPresenter(QObject):
             entries = []
         current = next((m.id for m in self._models if m.file == self.controller.model_path),
                        None)
-        dialog = ModelManagerDialog(self.registry, entries, current, parent=self.window,
+        dialog = ModelManagerDialog(self.registry, entries, current,
+                                    parent=parent or self.window,
                                     offline=self.settings.offline_mode)
         dialog.sig_use.connect(self.switch_to)
-        dialog.sig_removed.connect(lambda _id: self.refresh())
+        dialog.sig_removed.connect(self._forget)
         dialog.sig_added.connect(lambda _model: self.refresh())
-        dialog.finished.connect(lambda _result: self.refresh())
+        dialog.finished.connect(lambda _result: self._manager_closed())
         dialog.open()
         self.dialog = dialog
         return dialog
+
+    def _manager_closed(self) -> None:
+        self.refresh()
+        if self.page is not None:
+            self.page.set_models(self._models, self.settings)
 
     def _on_dropped(self, paths: list[Path]) -> None:
         models = [path for path in paths if path.suffix.lower() == ".gguf"]

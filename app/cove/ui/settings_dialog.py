@@ -1,4 +1,4 @@
-"""Settings: how the history's key is kept, auto-lock, and how replies are generated."""
+"""Settings: how the history's key is kept and auto-lock; ModelsPresenter adds its Models page."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -128,38 +127,6 @@ class SettingsDialog(QDialog):
         self.switch_button.clicked.connect(self._ask_switch)
         tabs.addTab(security, "Privacy && Security")
 
-        generation = QWidget(self)
-        self.temperature = QDoubleSpinBox(generation)
-        self.temperature.setRange(0.0, 2.0)
-        self.temperature.setSingleStep(0.05)
-        self.temperature.setValue(settings.temperature)
-        self.top_p = QDoubleSpinBox(generation)
-        self.top_p.setRange(0.05, 1.0)
-        self.top_p.setSingleStep(0.05)
-        self.top_p.setValue(settings.top_p)
-        self.max_tokens = QSpinBox(generation)
-        self.max_tokens.setRange(16, 32768)
-        self.max_tokens.setValue(settings.max_tokens)
-        self.n_ctx = QSpinBox(generation)
-        self.n_ctx.setRange(256, 131072)
-        self.n_ctx.setSingleStep(1024)
-        self.n_ctx.setValue(settings.n_ctx)
-        self.n_threads = QSpinBox(generation)
-        self.n_threads.setRange(0, 256)
-        self.n_threads.setSpecialValueText("One per physical core")
-        self.n_threads.setValue(settings.n_threads)
-        generation_form = QFormLayout(generation)
-        generation_form.addRow("Temperature:", self.temperature)
-        generation_form.addRow("Top-p:", self.top_p)
-        generation_form.addRow("Longest reply (tokens):", self.max_tokens)
-        generation_form.addRow("Context length (tokens):", self.n_ctx)
-        generation_form.addRow("CPU threads:", self.n_threads)
-        note = QLabel("Context length and threads apply the next time a model loads.",
-                      generation)
-        note.setWordWrap(True)
-        generation_form.addRow(note)
-        tabs.addTab(generation, "Generation")
-
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         buttons.accepted.connect(self._apply)
@@ -167,7 +134,14 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
         layout.addWidget(buttons)
+        self.tabs = tabs
         self._show_key_source()
+
+    def insert_page(self, index: int, title: str, page: QWidget) -> None:
+        """Another presenter's page (the Models page), shown first when index is 0."""
+        self.tabs.insertTab(index, page, title)
+        if index == 0:
+            self.tabs.setCurrentIndex(0)
 
     def _show_key_source(self) -> None:
         if self.key_source is KeySource.KEYRING:
@@ -201,11 +175,6 @@ class SettingsDialog(QDialog):
     def _apply(self) -> None:
         self.settings.auto_lock_minutes = self.auto_lock.value()
         self.settings.offline_mode = self.offline.isChecked()
-        self.settings.temperature = round(self.temperature.value(), 3)
-        self.settings.top_p = round(self.top_p.value(), 3)
-        self.settings.max_tokens = self.max_tokens.value()
-        self.settings.n_ctx = self.n_ctx.value()
-        self.settings.n_threads = self.n_threads.value()
         self.accept()
 
 

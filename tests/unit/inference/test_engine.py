@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,6 +111,28 @@ def test_model_without_template_gets_a_builtin_format(gemma_model: Path) -> None
         assert engine.chat_format_label.startswith("Gemma")
         reply = "".join(engine.stream_chat(ASK, GenerationParams(max_tokens=12, seed=1)))
         assert reply.strip()
+    finally:
+        engine.close()
+
+
+def test_a_system_prompt_reaches_gemma_inside_its_first_turn(gemma_model: Path) -> None:
+    engine = Engine(gemma_model, LoadOptions(n_ctx=512))
+    engine.load()
+    try:
+        llm = engine._llm
+        seen: list[list[dict[str, str]]] = []
+        real = llm.create_chat_completion
+
+        def watching(**kwargs: Any) -> Any:  # the real call, watched
+            seen.append(kwargs["messages"])
+            return real(**kwargs)
+
+        llm.create_chat_completion = watching
+        system = [{"role": "system", "content": "Answer in French."}]
+        reply = "".join(engine.stream_chat(system + ASK, GenerationParams(max_tokens=8, seed=1)))
+        assert reply.strip()
+        assert [m["role"] for m in seen[0]] == ["user"]
+        assert seen[0][0]["content"].startswith("Answer in French.\n\n")
     finally:
         engine.close()
 

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from cove.models.chat_format import BUILT_IN_FORMATS, OWN_TEMPLATE_LABEL, chat_format_for
+from cove.models.chat_format import (
+    BUILT_IN_FORMATS,
+    NO_SYSTEM_ROLE,
+    OWN_TEMPLATE_LABEL,
+    chat_format_for,
+    fold_system_prompt,
+)
 from cove.models.gguf import inspect_gguf
 
 
@@ -63,3 +69,35 @@ def test_gemma_replies_with_the_built_in_format(gemma_model: Path) -> None:
     text = reply["choices"][0]["message"]["content"]  # type: ignore[index]
     assert isinstance(text, str) and text.strip()
     assert "<start_of_turn>" not in text  # the format's stop marker was honoured
+
+
+def _prompt(name: str, messages: list[dict[str, str]]) -> str:
+    from llama_cpp import llama_chat_format as formats
+
+    formatter = {"gemma": formats.format_gemma, "llama-3": formats.format_llama3,
+                 "llama-2": formats.format_llama2, "chatml": formats.format_chatml,
+                 "mistral-instruct": formats.format_mistral_instruct}[name]
+    return str(formatter(messages).prompt)
+
+
+@pytest.mark.parametrize("name", sorted(BUILT_IN_FORMATS))
+def test_the_system_prompt_reaches_the_model_in_every_built_in_format(name: str) -> None:
+    """llama-cpp-python's Gemma and Mistral formats drop a system message; Cove folds it in."""
+    messages = [{"role": "system", "content": "SYSTEM-MARK"},
+                {"role": "user", "content": "USER-MARK"}]
+    dropped = "SYSTEM-MARK" not in _prompt(name, messages)
+    assert dropped == (name in NO_SYSTEM_ROLE)
+    sent = fold_system_prompt(messages) if name in NO_SYSTEM_ROLE else messages
+    prompt = _prompt(name, sent)
+    assert "SYSTEM-MARK" in prompt and prompt.index("SYSTEM-MARK") < prompt.index("USER-MARK")
+
+
+def test_folding_puts_the_system_prompt_into_the_first_user_turn_only() -> None:
+    messages = [{"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "one"}, {"role": "assistant", "content": "1"},
+                {"role": "user", "content": "two"}]
+    assert fold_system_prompt(messages) == [
+        {"role": "user", "content": "Be brief.\n\none"}, {"role": "assistant", "content": "1"},
+        {"role": "user", "content": "two"}]
+    assert messages[1]["content"] == "one"  # the caller's list is left as it was
+    assert fold_system_prompt(messages[1:]) == messages[1:]

@@ -22,6 +22,7 @@ from cove.storage.store import (
     DuplicateId,
     ImportedConversation,
     NotFound,
+    PreferenceDamaged,
     StoreDamaged,
     StoreLocked,
     StoreTooNew,
@@ -270,6 +271,7 @@ def test_only_ids_sequence_numbers_and_key_ids_are_clear_columns(store_path: Pat
     assert columns("messages") == {"id": "TEXT", "conversation_id": "TEXT", "seq": "INTEGER",
                                    "key_id": "TEXT", "body": "BLOB"}
     assert columns("notes") == {"id": "TEXT", "key_id": "TEXT", "body": "BLOB"}
+    assert columns("preferences") == {"name": "TEXT", "key_id": "TEXT", "body": "BLOB"}
     assert raw_execute(store_path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -383,13 +385,15 @@ def test_schema_version_is_stored_and_an_old_store_is_migrated(store_path: Path)
         conversation, _ = write_conversation(store, count=2)
     # Turn the file back into a version 1 store, as an older Cove left it.
     raw_execute(store_path, "DROP TABLE notes")
+    raw_execute(store_path, "DROP TABLE preferences")
     raw_execute(store_path, "PRAGMA user_version = 1")
     with reopen(store_path) as store:
         assert store.schema_version == SCHEMA_VERSION
         assert len(store.load_messages(conversation)) == 2
+        store.save_preference("system_prompts", {"prompts": {}})
     assert raw_execute(store_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    assert raw_execute(store_path, "SELECT name FROM sqlite_master WHERE name = 'notes'") == [
-        ("notes",)]
+    tables = {name for (name,) in raw_execute(store_path, "SELECT name FROM sqlite_master")}
+    assert {"notes", "preferences"} <= tables
 
 
 def test_a_store_from_a_newer_cove_is_refused_untouched(store_path: Path) -> None:
@@ -501,3 +505,40 @@ def test_a_background_reader_and_the_gui_writer_share_the_store(store: Conversat
     assert failures == []
     assert 300 <= seen[0] <= 350
     assert store.message_count(conversation) == 350
+
+
+# ---- preferences ---------------------------------------------------------------------------
+
+def test_preferences_are_sealed_and_round_trip(store_path: Path) -> None:
+    value = {"prompts": {"0123456789abcdef": "CANARY-pref Speak like a sailor. ⚓"}}
+    with reopen(store_path) as store:
+        assert store.load_preference("system_prompts") is None
+        store.save_preference("system_prompts", value)
+        store.save_preference("system_prompts", value)  # replaced, not duplicated
+    assert b"CANARY-pref" not in store_path.read_bytes()
+    assert raw_execute(store_path, "SELECT name FROM preferences") == [("system_prompts",)]
+    with reopen(store_path) as store:
+        assert store.load_preference("system_prompts") == value
+        with pytest.raises(ValueError):
+            store.save_preference("Has spaces, like user text", value)
+        store.lock()
+        with pytest.raises(StoreLocked):
+            store.load_preference("system_prompts")
+        with pytest.raises(StoreLocked):
+            store.save_preference("system_prompts", value)
+
+
+def test_a_damaged_preference_row_is_reported_and_left_alone(store_path: Path) -> None:
+    with reopen(store_path) as store:
+        store.save_preference("system_prompts", {"prompts": {"a": "text"}})
+        store.save_preference("other", {"x": 1})
+    # Move one sealed body onto the other name: authentication ties a body to its name.
+    body = raw_execute(store_path, "SELECT body FROM preferences WHERE name = 'other'")[0][0]
+    raw_execute(store_path, "UPDATE preferences SET body = ? WHERE name = 'system_prompts'",
+                (body,))
+    with reopen(store_path) as store:
+        with pytest.raises(PreferenceDamaged):
+            store.load_preference("system_prompts")
+        assert store.load_preference("other") == {"x": 1}
+    assert raw_execute(store_path, "SELECT body FROM preferences WHERE name = 'system_prompts'"
+                       ) == [(body,)]
