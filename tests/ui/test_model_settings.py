@@ -243,7 +243,10 @@ def test_locking_forgets_the_system_prompt_and_unlocking_brings_it_back(
     page.system_prompt.setPlainText(PROMPT)
     ok(dialog)
     assert controller.system_prompt == PROMPT
-    app.presenter.lock()
+    dialog, page = models_app.open_settings(qtbot)
+    assert page.system_prompt.toPlainText() == PROMPT
+    app.presenter.lock()  # as auto-lock does, with Settings open
+    assert not dialog.isVisible()  # it showed the decrypted prompt
     assert controller.system_prompt == "" and app.session.system_prompts == {}
     with qtbot.waitSignal(app.session.sig_system_prompts, timeout=10_000):
         app.window.unlock_page.passphrase.setText(PASSPHRASE)

@@ -38,6 +38,7 @@ class HistoryPresenter(QObject):
         self.controller = window.controller
         self.settings = settings or Settings()
         self.settings_path = settings_path
+        self.settings_dialog: SettingsDialog | None = None
         self.extend_settings: Callable[[SettingsDialog], object] | None = None
         """Adds another presenter's pages (the Models page) to each Settings dialog."""
         self._jump_to = ""
@@ -129,6 +130,8 @@ class HistoryPresenter(QObject):
         if not self.session.unlocked:
             return
         self.controller.new_conversation()  # stops and saves a running reply first
+        if self.settings_dialog is not None and self.settings_dialog.isVisible():
+            self.settings_dialog.reject()  # it may show a decrypted system prompt
         self.window.sidebar.model.set_all([])
         self.window.sidebar.search_box.clear()
         self.window.sidebar.show_results([])
@@ -152,6 +155,7 @@ class HistoryPresenter(QObject):
             self.extend_settings(dialog)
         dialog.accepted.connect(self.apply_settings)
         dialog.open()
+        self.settings_dialog = dialog
         return dialog
 
     def apply_settings(self) -> None:
