@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
 from cove.models.catalogue import CatalogueEntry, load_catalogue
+from cove.models.gguf import inspect_gguf
 from cove.models.registry import ModelRegistry, Source, Storage
 from cove.ui.model_manager import (
     FITS,
@@ -25,6 +26,7 @@ from cove.ui.model_manager import (
     WONT_FIT,
     ModelManagerDialog,
     fit_label,
+    format_memory,
 )
 from tests.hubserver import HubServer, make_gguf, serving
 
@@ -127,6 +129,16 @@ def test_fit_label_thresholds() -> None:
     assert fit_label(9 * GIB + 1, total) == WONT_FIT
     assert fit_label(None, total) == UNKNOWN_FIT
     assert (FITS, TIGHT, WONT_FIT) == ("fits", "tight", "won't fit")
+
+
+def test_ram_figures_use_each_models_own_context_length(
+    qtbot: QtBot, make_dialog: Maker, registry: ModelRegistry
+) -> None:
+    starter = registry.models()[0]
+    expected = format_memory(inspect_gguf(starter.file).estimate_ram_bytes(8192))
+    assert expected != "695.8 MB"  # the figure at 4,096 tokens
+    dialog = make_dialog(registry, context_of=lambda model: 8192)
+    qtbot.waitUntil(lambda: dialog.installed_rows()[0][RAM] == expected, timeout=10_000)
 
 
 @pytest.mark.parametrize(

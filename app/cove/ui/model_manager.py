@@ -46,6 +46,7 @@ from cove.models.registry import (
     Source,
     Storage,
 )
+from cove.settings import DEFAULT_CONTEXT
 from cove.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:  # the downloader pulls in huggingface_hub (a third of a second): see below
@@ -192,9 +193,13 @@ class ModelManagerDialog(QDialog):
         total_ram_bytes: int | None = None,
         parent: QWidget | None = None,
         offline: bool = False,
+        context_of: Callable[[InstalledModel], int] | None = None,
     ) -> None:
+        """`context_of` gives the context length a model runs with (its own settings), for
+        the RAM figures; None: the usual 4,096 tokens."""
         super().__init__(parent)
         self.setWindowTitle("Models")
+        self._context_of = context_of or (lambda _model: DEFAULT_CONTEXT)
         self.setAcceptDrops(True)
         self.resize(920, 620)
         self._registry = registry
@@ -472,12 +477,15 @@ class ModelManagerDialog(QDialog):
         if not models:
             return
 
+        contexts = {model.id: self._context_of(model) for model in models}
+
         def measure() -> dict[str, int]:
             found: dict[str, int] = {}
             for model in models:
                 # A missing or changed file keeps the formula's figure.
                 with contextlib.suppress(ModelFileError, OSError):
-                    found[model.id] = inspect_gguf(model.file).estimate_ram_bytes()
+                    found[model.id] = inspect_gguf(model.file).estimate_ram_bytes(
+                        contexts[model.id])
             return found
 
         def measured(found: dict[str, int]) -> None:

@@ -260,7 +260,9 @@ class ModelsPresenter(QObject):
                        None)
         dialog = ModelManagerDialog(self.registry, entries, current,
                                     parent=parent or self.window,
-                                    offline=self.settings.offline_mode)
+                                    offline=self.settings.offline_mode,
+                                    context_of=lambda model: self.settings.model_settings(
+                                        model.id, context_length(model)).n_ctx)
         dialog.sig_use.connect(self.switch_to)
         dialog.sig_removed.connect(self._forget)
         dialog.sig_added.connect(lambda _model: self.refresh())
