@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
+from cove.core.conversation import MessageState
 from cove.inference.engine import Engine, GenerationParams, LoadOptions
 from cove.models.registry import ModelRegistry
 from cove.settings import ModelSettings, Settings
@@ -108,4 +109,33 @@ def test_each_real_model_loads_with_its_own_settings(
         assert controller.params.max_tokens == longest
         # Counted by tokenizing the reply again, which can split it a little differently.
         assert stats is not None and 0 < stats.tokens <= 2 * longest
+    window.close()
+
+
+def test_switching_during_a_reply_stops_it_cleanly_and_keeps_its_text(
+        qtbot: QtBot, tmp_path: Path, starter_model: Path, gemma_model: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models.json", tmp_path / "models")
+    starter = registry.ensure_starter(starter_model)
+    gemma = registry.import_file(gemma_model, copy=False)
+    assert starter is not None
+    controller = ChatController(params=GenerationParams(seed=4))
+    window = MainWindow(controller)
+    qtbot.addWidget(window)
+    presenter = ModelsPresenter(window, registry, max_tokens=300)
+    window.show()
+    with qtbot.waitSignal(controller.sig_model_ready, timeout=60_000):
+        presenter.switch_to(starter)
+    window.composer.set_text("Write a very long story about a lighthouse, chapter by chapter.")
+    window.composer.send_button.click()
+    qtbot.waitUntil(lambda: len(controller.model.message(1).text) > 20, timeout=60_000)
+    with qtbot.waitSignal(controller.sig_model_ready, timeout=60_000):
+        presenter.switch_to(gemma)  # mid-reply
+    reply = controller.model.message(1)
+    assert reply.state is MessageState.STOPPED and len(reply.text) > 20
+    assert not controller.busy
+    window.composer.set_text("Say hello.")
+    with qtbot.waitSignal(controller.sig_reply_finished, timeout=60_000):
+        window.composer.send_button.click()
+    last = controller.last_reply()
+    assert last is not None and last.text.strip() and last.model.startswith("gemma")
     window.close()
