@@ -7,6 +7,7 @@ with the real models are in tests/e2e/test_model_switch.py.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -315,3 +316,23 @@ def test_open_model_file_uses_that_files_own_settings_and_prompt(
         app.window.open_action.trigger()
     assert models_app.engine().options.n_ctx == 2500  # an installed file: its own settings
     assert models_app.models.current == gemma
+
+
+def test_an_installed_file_that_changed_is_hashed_again_before_it_loads(
+        qtbot: QtBot, models_app: ModelsApp) -> None:
+    app, gemma = models_app.app, models_app.gemma
+    controller = app.window.controller
+    os.utime(gemma.file, ns=(gemma.mtime_ns + 10**9, gemma.mtime_ns + 10**9))  # same bytes
+    with qtbot.waitSignal(controller.sig_model_ready, timeout=5_000):
+        app.window.open_model_file(gemma.file)
+    assert models_app.engine().path == gemma.file
+    assert not models_app.registry.needs_recheck(gemma.id)  # re-hashed and recorded
+
+    small = models_app.small
+    with small.file.open("ab") as handle:
+        handle.write(b"\0" * 64)  # different bytes: not the file that was added
+    with qtbot.assertNotEmitted(controller.sig_model_loading, wait=500):
+        app.window.open_model_file(small.file)
+        qtbot.waitUntil(lambda: "changed since Cove checked it" in app.window.banner.label.text(),
+                        timeout=5_000)
+    assert models_app.engine().path == gemma.file  # still the model that was running

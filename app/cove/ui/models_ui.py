@@ -131,7 +131,7 @@ class ModelsPresenter(QObject):
         system prompt when it is installed, else with the defaults and none."""
         model = model_for_path(self.registry, path)
         if model is not None:
-            self._load(model)
+            self.switch_to(model)  # its hash is checked first if the file changed
         else:
             self._start_load(None, path, None)
 
