@@ -127,7 +127,8 @@ def stop_on_sigterm() -> None:
 
 
 class ChildFailed(RuntimeError):
-    """A child measurement exited non-zero or printed no JSON; the message has its stderr."""
+    """A child measurement exited non-zero, printed no JSON or ran out of time; the message
+    has its stderr tail."""
 
 
 def last_json_line(stdout: str) -> dict[str, Any]:
@@ -157,9 +158,15 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_child(args: Sequence[str], timeout: float = 600,
+def run_child(args: Sequence[str], timeout: float | None = 600,
               env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Run `python args...` and return its JSON line; raise ChildFailed with the stderr tail."""
+    """Run `python args...` (usually `[__file__, "--one", ...]`) and return its last JSON line.
+
+    The one error contract for child measurements: a child that exits non-zero, prints no JSON
+    object line or outlives `timeout` (None: no limit) raises ChildFailed with its stderr tail.
+    A script that cannot go on without the figure ends with `emit_failure`; one that can report
+    the rest (a model skipped, a path skipped) records the message instead.
+    """
     try:
         result = subprocess.run([sys.executable, *args], capture_output=True, text=True,
                                 timeout=timeout, check=False, env=child_env(env))
@@ -171,6 +178,16 @@ def run_child(args: Sequence[str], timeout: float = 600,
         return last_json_line(result.stdout)
     except ValueError:
         raise ChildFailed(f"no JSON line; stderr: {tail(result.stderr, 800)}") from None
+
+
+def emit_failure(benchmark: str, error: BaseException | str) -> int:
+    """Print the script's error line and return its exit status, 1.
+
+    run_all.py records a script that exits non-zero as failed, and takes the reason from the
+    "error" of its JSON line; without that line the report could only say "no JSON line".
+    """
+    emit({"benchmark": benchmark, "error": str(error)})
+    return 1
 
 
 # Statistics --------------------------------------------------------------------------------

@@ -132,6 +132,8 @@ def main() -> int:
             common.emit({"benchmark": "followup_latency",
                          "skipped": "the run's time budget ran out before a round finished"})
             return 0
+    except common.ChildFailed as error:
+        return common.emit_failure("followup_latency", f"round {len(results) + 1} failed: {error}")
     common.emit({
         "benchmark": "followup_latency",
         "model": starter.path.name,

@@ -12,10 +12,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import common
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -88,15 +89,13 @@ def main() -> int:
     runs: dict[str, list[dict]] = {"on": [], "off": []}
     for _ in range(args.rounds):
         for mode in ("off", "on"):
-            result = subprocess.run(
-                [sys.executable, __file__, "--one", mode, "--tokens", str(args.tokens),
-                 "--seed", str(args.seed)],
-                capture_output=True, text=True, timeout=900, check=False)
-            if result.returncode != 0:
-                print(json.dumps({"benchmark": "saving_overhead",
-                                  "error": result.stderr.strip()[-400:]}))
-                return 1
-            runs[mode].append(json.loads(result.stdout.strip().splitlines()[-1]))
+            try:
+                runs[mode].append(common.run_child(
+                    [__file__, "--one", mode, "--tokens", str(args.tokens),
+                     "--seed", str(args.seed)], timeout=900))
+            except common.ChildFailed as error:
+                return common.emit_failure("saving_overhead",
+                                           f"saving {mode} run failed: {error}")
     on = statistics.median(r["rate"] for r in runs["on"])
     off = statistics.median(r["rate"] for r in runs["off"])
     ratio = on / off if off else 0.0

@@ -21,12 +21,12 @@ import os
 import random
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import common
 import keyring
 import psutil
 from keyring.backend import KeyringBackend
@@ -214,10 +214,11 @@ def main() -> int:
         folder = Path(temp)
         built = build(folder, args.conversations, args.messages)
         say("measuring in a fresh process")
-        child = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--measure", str(folder)],
-            check=True, capture_output=True, text=True)
-        measured = json.loads(child.stdout.strip().splitlines()[-1])
+        try:
+            measured = common.run_child([os.path.abspath(__file__), "--measure", str(folder)],
+                                        timeout=None)
+        except common.ChildFailed as error:
+            return common.emit_failure("storage_scale", f"measuring failed: {error}")
     print(json.dumps({"benchmark": "storage_scale", **measured, **built}))
     return 0
 

@@ -15,12 +15,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import common
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
 from cove.inference.engine import GenerationParams, LoadOptions, physical_cores
@@ -28,10 +28,6 @@ from cove.inference.worker import WorkerHost
 from cove.models.starter import starter_model_path
 
 PROMPT = [{"role": "user", "content": "Write a long, detailed story about a lighthouse keeper."}]
-
-
-def decode_rate(tokens: int, first: float, last: float) -> float:
-    return (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0
 
 
 def run_direct(model_path: str, threads: int, n_ctx: int, max_tokens: int, seed: int) -> dict:
@@ -53,7 +49,7 @@ def run_direct(model_path: str, threads: int, n_ctx: int, max_tokens: int, seed:
         tokens = len(llm.tokenize(text.encode(), add_bos=False, special=True))
     finally:
         llm.close()
-    return {"tokens": tokens, "rate": decode_rate(tokens, first or ended, ended),
+    return {"tokens": tokens, "rate": common.decode_rate(tokens, first or ended, ended),
             "ttft": (first or ended) - started}
 
 
@@ -70,7 +66,7 @@ def run_worker(app: QCoreApplication, model_path: str, threads: int, n_ctx: int,
     def on_finished(_rid: int, stats, _stopped: bool) -> None:  # type: ignore[no-untyped-def]
         ended = time.perf_counter()
         first = times.get("first", ended)
-        result.update(tokens=stats.tokens, rate=decode_rate(stats.tokens, first, ended),
+        result.update(tokens=stats.tokens, rate=common.decode_rate(stats.tokens, first, ended),
                       ttft=first - times["start"])
         loop.quit()
 
@@ -98,12 +94,13 @@ def run_worker(app: QCoreApplication, model_path: str, threads: int, n_ctx: int,
 
 
 def measure_in_child(path: str, model: str, threads: int, tokens: int, seed: int) -> dict:
-    command = [sys.executable, __file__, "--one", path, "--model", model,
-               "--threads", str(threads), "--tokens", str(tokens), "--seed", str(seed)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    if result.returncode != 0:
-        raise SystemExit(f"{path} run failed: {result.stderr.strip()[-500:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    """One run of `path` in a fresh process; raises common.ChildFailed if it fails."""
+    try:
+        return common.run_child([__file__, "--one", path, "--model", model,
+                                 "--threads", str(threads), "--tokens", str(tokens),
+                                 "--seed", str(seed)], timeout=600)
+    except common.ChildFailed as error:
+        raise common.ChildFailed(f"{path} run failed: {error}") from error
 
 
 def main() -> int:
@@ -120,8 +117,7 @@ def main() -> int:
         args.tokens, args.rounds = min(args.tokens, 64), 1
     model = args.model or str(starter_model_path() or "")
     if not model:
-        print(json.dumps({"error": "starter model not installed"}))
-        return 1
+        return common.emit_failure("throughput", "starter model not installed")
     n_ctx = 2048
     if args.one == "direct":
         print(json.dumps(run_direct(model, args.threads, n_ctx, args.tokens, args.seed)))
@@ -132,10 +128,15 @@ def main() -> int:
         return 0
 
     worker_runs, direct_runs = [], []
-    measure_in_child("direct", model, args.threads, 16, args.seed)  # warm the page cache
-    for _ in range(args.rounds):
-        direct_runs.append(measure_in_child("direct", model, args.threads, args.tokens, args.seed))
-        worker_runs.append(measure_in_child("worker", model, args.threads, args.tokens, args.seed))
+    try:
+        measure_in_child("direct", model, args.threads, 16, args.seed)  # warm the page cache
+        for _ in range(args.rounds):
+            direct_runs.append(
+                measure_in_child("direct", model, args.threads, args.tokens, args.seed))
+            worker_runs.append(
+                measure_in_child("worker", model, args.threads, args.tokens, args.seed))
+    except common.ChildFailed as error:
+        return common.emit_failure("throughput", error)
     worker = statistics.median(r["rate"] for r in worker_runs)
     direct = statistics.median(r["rate"] for r in direct_runs)
     print(json.dumps({

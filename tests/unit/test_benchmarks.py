@@ -213,6 +213,53 @@ def test_a_script_that_fails_is_recorded_with_its_stderr_and_others_still_run(
     assert records["old"]["status"] == "ok" and records["old"]["flags_ignored"] == ["--quick"]
 
 
+def test_a_child_measurement_gives_its_last_json_line(tmp_path: Path) -> None:
+    child = write_script(tmp_path, "child.py", """
+        import json, sys
+        print("loading the model", file=sys.stderr)
+        print(json.dumps({"rate": 1.0}))
+        print("noise")
+        print(json.dumps({"rate": 12.5, "args": sys.argv[1:]}))
+    """)
+    assert common.run_child([str(child), "--one", "direct"], timeout=60) == {
+        "rate": 12.5, "args": ["--one", "direct"]}
+
+
+def test_a_child_measurement_that_fails_raises_with_its_stderr(tmp_path: Path) -> None:
+    crashed = write_script(tmp_path, "crashed.py", """
+        import json, sys
+        print(json.dumps({"rate": 12.5}))  # a figure printed before the failure is no result
+        print("x" * 2000, file=sys.stderr)  # only the stderr's tail is kept
+        sys.exit("worker run failed: the model file is gone")
+    """)
+    with pytest.raises(common.ChildFailed) as failed:
+        common.run_child([str(crashed)], timeout=60)
+    assert str(failed.value).startswith("exit 1: …")
+    assert str(failed.value).endswith("worker run failed: the model file is gone")
+    assert len(str(failed.value)) < 900
+    silent = write_script(tmp_path, "silent.py", """
+        import sys
+        print("just text")
+        print("warning: slow disk", file=sys.stderr)
+    """)
+    with pytest.raises(common.ChildFailed, match="no JSON line; stderr: warning: slow disk"):
+        common.run_child([str(silent)], timeout=60)
+    slow = write_script(tmp_path, "slow.py", "import time\ntime.sleep(30)\n")
+    with pytest.raises(common.ChildFailed, match="timed out after 1 s"):
+        common.run_child([str(slow)], timeout=1)
+
+
+def test_a_failed_child_is_the_scripts_error_line_and_run_all_records_why(
+        tmp_path: Path) -> None:
+    model = tmp_path / "missing.gguf"
+    record = run_all.run_script(BENCH_DIR / "throughput.py",
+                                ["--model", str(model), "--quick"], timeout=120)
+    assert record["status"] == "failed" and record["returncode"] == 1
+    assert record["result"]["benchmark"] == "throughput"
+    assert record["reason"].startswith("direct run failed: exit 1: ")
+    assert f"Model path does not exist: {model}" in record["reason"]
+
+
 def test_a_script_past_its_time_is_recorded_as_failed(tmp_path: Path) -> None:
     slow = write_script(tmp_path, "slow.py", "import time\ntime.sleep(30)\n")
     record = run_all.run_script(slow, [], timeout=1)
