@@ -6,14 +6,13 @@ unlock prompt), so the GUI calls it off its thread. Every keyring call goes thro
 
 Public API:
 
-- ``KeySource``: ``KEYRING`` or ``PASSPHRASE``.
+- ``KeySource`` (from ``key_choice``): ``KEYRING`` or ``PASSPHRASE``.
 - ``KeyRecord``: what is stored in clear beside the data (store id, key id, source, wrapped data
   key, Argon2id parameters); ``.to_json()`` / ``KeyRecord.from_json(text)``.
 - ``call_with_timeout(fn, timeout_s)``: run `fn` on a daemon thread; ``KeyringTimeout`` if slow.
 - ``keyring_is_usable(backend=None) -> bool``: False for the fail, null and keyrings.alt backends.
 - ``keyring_entry_name(store_id) -> str``: the keyring user name under service ``"Cove"``.
 - ``passphrase_from_environment() -> str | None``: ``COVE_PASSPHRASE``, for automation.
-- ``passphrase_strength(passphrase) -> PassphraseStrength``: weak/fair/strong and one sentence.
 - ``create_with_keyring(store_id, timeout_s) -> (KeyRecord, data_key)``: new data key, KEK in the
   keyring (stored, then read back and compared).
 - ``create_with_passphrase(store_id, passphrase, kdf_params=None) -> (KeyRecord, data_key)``.
@@ -28,7 +27,6 @@ Public API:
 from __future__ import annotations
 
 import base64
-import enum
 import json
 import logging
 import os
@@ -36,14 +34,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
-
-import keyring
-import keyring.errors
-from keyring.backend import KeyringBackend
-from keyring.backends import fail as fail_backend
-from keyring.backends import null as null_backend
-from keyring.backends.chainer import ChainerBackend
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from cove.storage.crypto import (
     KEY_BYTES,
@@ -57,6 +48,10 @@ from cove.storage.crypto import (
     unwrap_key,
     wrap_key,
 )
+from cove.storage.key_choice import KeySource
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +61,6 @@ PASSPHRASE_ENV = "COVE_PASSPHRASE"
 _DATA_KEY_PURPOSE = "data-key"
 
 T = TypeVar("T")
-
-
-class KeySource(enum.StrEnum):
-    KEYRING = "keyring"
-    PASSPHRASE = "passphrase"
 
 
 class KeyAccessError(Exception):
@@ -210,7 +200,11 @@ def keyring_is_usable(backend: KeyringBackend | None = None) -> bool:
     data, which is no better than no key. A keyring that passes this can still drop secrets,
     which is why setup reads the secret back.
     """
-    backend = backend if backend is not None else keyring.get_keyring()
+    from keyring.backends import fail as fail_backend
+    from keyring.backends import null as null_backend
+    from keyring.backends.chainer import ChainerBackend
+
+    backend = backend if backend is not None else _active_backend()
     if isinstance(backend, ChainerBackend):
         return any(keyring_is_usable(inner) for inner in backend.backends)
     if isinstance(backend, fail_backend.Keyring | null_backend.Keyring):
@@ -228,43 +222,6 @@ def passphrase_from_environment() -> str | None:
     return os.environ.get(PASSPHRASE_ENV) or None
 
 
-class Strength(enum.StrEnum):
-    WEAK = "weak"
-    FAIR = "fair"
-    STRONG = "strong"
-
-
-@dataclass(frozen=True)
-class PassphraseStrength:
-    level: Strength
-    hint: str
-
-
-def passphrase_strength(passphrase: str) -> PassphraseStrength:
-    """A rough rating for the setup dialog: length counts most, then variety."""
-    length = len(passphrase)
-    classes = sum(
-        (
-            any(c.islower() for c in passphrase),
-            any(c.isupper() for c in passphrase),
-            any(c.isdigit() for c in passphrase),
-            any(not c.isalnum() for c in passphrase),
-        )
-    )
-    distinct = len(set(passphrase.lower()))
-    if length < 8 or distinct < 5:
-        return PassphraseStrength(
-            Strength.WEAK, "Too easy to guess: use at least 12 characters, a few unrelated "
-            "words work well.")
-    if length >= 16 or (length >= 12 and classes >= 3):
-        return PassphraseStrength(Strength.STRONG, "Strong: long and hard to guess.")
-    if length >= 12 or classes >= 3:
-        return PassphraseStrength(
-            Strength.FAIR, "Fair: adding another word or two would make it much harder to guess.")
-    return PassphraseStrength(
-        Strength.WEAK, "Weak: make it longer; a few unrelated words are easy to remember.")
-
-
 def _keyring_call(fn: Callable[[], T], timeout_s: float) -> T:
     """A keyring call with a timeout; every backend failure becomes KeyringUnavailable."""
     try:
@@ -279,8 +236,16 @@ def _keyring_call(fn: Callable[[], T], timeout_s: float) -> T:
         ) from None
 
 
+def _active_backend() -> KeyringBackend:
+    # keyring is imported on first use (~70 ms), so a window that only shows a KeySource or
+    # rates a passphrase does not wait for it.
+    import keyring
+
+    return keyring.get_keyring()
+
+
 def _usable_backend() -> KeyringBackend:
-    backend = keyring.get_keyring()
+    backend = _active_backend()
     if not keyring_is_usable(backend):
         raise KeyringUnavailable("No system keyring is available.")
     return backend
@@ -322,7 +287,7 @@ def forget_keyring_secret(store_id: str, timeout_s: float = KEYRING_TIMEOUT_S) -
     """Remove this store's secret from the keyring; best effort (it no longer opens anything)."""
     name = keyring_entry_name(store_id)
     try:
-        backend = _keyring_call(keyring.get_keyring, timeout_s)
+        backend = _keyring_call(_active_backend, timeout_s)
         _keyring_call(lambda: backend.delete_password(KEYRING_SERVICE, name), timeout_s)
     except KeyringUnavailable:
         log.info("keyring secret not removed")

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QLineEdit
 
 from cove.core.conversation import Conversation, Message
 from cove.settings import Settings
-from cove.storage.keys import KeySource
+from cove.storage.key_choice import KeySource
 from cove.storage.search import SearchHit
 from cove.storage.store import ConversationSummary
 from cove.ui.history import HistorySession, HistoryState

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from cove.settings import Settings
-from cove.storage.keys import KeySource, passphrase_strength
+from cove.storage.key_choice import KeySource, passphrase_strength
 from cove.ui.unlock import MIN_PASSPHRASE
 
 # (old passphrase or "", new passphrase or "", on_done, on_failed)

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cove.storage.keys import KeySource, Strength, passphrase_strength
+from cove.storage.key_choice import KeySource, Strength, passphrase_strength
 
 MIN_PASSPHRASE = 8
 STRENGTH_COLOURS = {Strength.WEAK: "#c62828", Strength.FAIR: "#ef6c00",

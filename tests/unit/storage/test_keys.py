@@ -17,6 +17,7 @@ import pytest
 from cove.core.conversation import Message, Role
 from cove.storage import keys
 from cove.storage.crypto import KdfParams, WeakKdfParameters
+from cove.storage.key_choice import Strength, passphrase_strength
 from cove.storage.keys import (
     KEYRING_SERVICE,
     KeyringSecretMissing,
@@ -24,14 +25,12 @@ from cove.storage.keys import (
     KeyringTimeout,
     KeyringUnavailable,
     KeySource,
-    Strength,
     WrongKeySource,
     WrongPassphrase,
     call_with_timeout,
     keyring_entry_name,
     keyring_is_usable,
     passphrase_from_environment,
-    passphrase_strength,
 )
 from cove.storage.store import ConversationStore, StoreLocked
 from tests.unit.storage import MemoryKeyring, using_keyring
