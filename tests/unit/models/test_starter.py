@@ -19,5 +19,5 @@ def test_missing_distribution_gives_none(monkeypatch: pytest.MonkeyPatch) -> Non
     def missing(_name: str) -> None:
         raise metadata.PackageNotFoundError(_name)
 
-    monkeypatch.setattr(starter.metadata, "distribution", missing)
+    monkeypatch.setattr(metadata, "distribution", missing)
     assert starter.starter_model_path() is None
