@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
     QMenu,
-    QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QWidget,
@@ -111,6 +110,10 @@ class MessageDelegate(QStyledItemDelegate):
         return QSize(option.rect.width(), height + 2 * PAD + MARGIN)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        # Imported here, not at the top: QStyle's Python type takes ~15 ms to set up, and the
+        # window's first frame paints no message.
+        from PySide6.QtWidgets import QStyle
+
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette: QPalette = option.palette
@@ -236,7 +239,10 @@ class ChatView(QListView):
 
     def set_placeholder(self, text: str) -> None:
         self.placeholder = text
-        self.viewport().update()
+        # A hidden view paints the new text when it shows. Skipping the update also keeps the
+        # first viewport() call (~20 ms of binding set-up) off the path to the first frame.
+        if self.isVisible():
+            self.viewport().update()
 
     def _show_menu(self, position: QPoint) -> None:
         index = self.indexAt(position)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import html
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -25,15 +25,15 @@ from PySide6.QtWidgets import (
     QListView,
     QMenu,
     QPushButton,
-    QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
 
-from cove.storage.search import SearchHit
-from cove.storage.store import ConversationSummary
+if TYPE_CHECKING:  # the store pulls in the keyring and cryptography: not before first paint
+    from cove.storage.search import SearchHit
+    from cove.storage.store import ConversationSummary
 
 Index = QModelIndex | QPersistentModelIndex
 UNTITLED = "New conversation"
@@ -180,6 +180,10 @@ class SearchHitDelegate(QStyledItemDelegate):
         return QSize(int(document.idealWidth()), int(document.size().height()))
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        # Imported here, not at the top: QStyle's Python type takes ~15 ms to set up, and the
+        # window's first frame paints no search result.
+        from PySide6.QtWidgets import QStyle
+
         painter.save()
         if option.state & QStyle.StateFlag.State_Selected:
             painter.fillRect(option.rect, option.palette.highlight().color().lighter(170))
