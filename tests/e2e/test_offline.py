@@ -43,6 +43,8 @@ def test_a_whole_session_opens_no_connection(qtbot: QtBot, armed: NetworkGuard,
     window, _smoke = app_module.start(args, paths)
     qtbot.addWidget(window)
     controller = window.controller
+    # The history and the models are set up once the window has painted.
+    qtbot.waitUntil(lambda: bool(window.findChildren(ModelsPresenter)), timeout=5_000)
     history = window.findChildren(HistoryPresenter)[0]
     models = window.findChildren(ModelsPresenter)[0]
     qtbot.waitUntil(lambda: controller.ready and history.session.state is HistoryState.UNLOCKED,

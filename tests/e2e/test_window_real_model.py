@@ -73,6 +73,7 @@ def test_app_without_any_model_opens_and_says_how_to_get_one(
     qtbot.addWidget(window)
     assert smoke is None
     assert window.isVisible()
+    qtbot.waitUntil(window.banner.isVisible, timeout=5_000)  # start-up ends after first paint
     assert "No model found" in window.banner.label.text()
     assert "make run" in window.banner.label.text()
     assert not window.composer.send_button.isEnabled()

@@ -6,27 +6,37 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QMessageLogContext, QObject, QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import (
+    QEvent,
+    QMessageLogContext,
+    QObject,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from cove import APP_NAME
 from cove.core.conversation import ReplyStats
 from cove.inference.engine import GenerationParams
-from cove.models.registry import ModelRegistry
 from cove.models.starter import INSTALL_HINT, STARTER_NAME, starter_model_path
 from cove.paths import AppPaths, resources_dir
 from cove.privacy.guard import guard
-from cove.settings import Settings
-from cove.storage.store import default_store_path
 from cove.ui.chat_controller import ChatController
-from cove.ui.history import HistorySession, HistoryState
-from cove.ui.history_ui import HistoryPresenter
 from cove.ui.main_window import MainWindow
-from cove.ui.models_ui import ModelsPresenter, find_model
-from cove.ui.privacy_panel import PrivacyPanel
+
+# The history, the store and the models are imported after the window's first paint (see
+# start); until then only their names are needed, for annotations.
+if TYPE_CHECKING:
+    from cove.models.registry import ModelRegistry
+    from cove.settings import Settings
+    from cove.ui.history import HistorySession
+    from cove.ui.privacy_panel import PrivacyPanel
 
 log = logging.getLogger(__name__)
 qt_log = logging.getLogger("qt")
@@ -49,6 +59,8 @@ def resolve_model(requested: str | None, settings: Settings,
                   registry: ModelRegistry) -> Path | None:
     """The model to load: --model (a path or an installed model's name), else the one in
     settings, else the starter model. Raises ValueError when --model names nothing."""
+    from cove.ui.models_ui import find_model
+
     if requested:
         path = Path(requested).expanduser()
         if path.exists() or path.suffix.lower() == ".gguf" or "/" in requested:
@@ -71,22 +83,20 @@ def resolve_model(requested: str | None, settings: Settings,
 class SmokeTest:
     """Drives the real window: sends the prompt through the composer and prints the reply.
 
-    It waits for the model and for the history; a history it cannot unlock (no keyring and
-    no COVE_PASSPHRASE) is reported on stderr and the reply is simply not saved.
+    It waits for the model and for the history (`watch_history`, once start-up has made it);
+    a history it cannot unlock (no keyring and no COVE_PASSPHRASE) is reported on stderr and
+    the reply is simply not saved.
     """
 
-    def __init__(self, window: MainWindow, prompt: str, timeout_s: float,
-                 session: HistorySession | None = None) -> None:
+    def __init__(self, window: MainWindow, prompt: str, timeout_s: float) -> None:
         self.window = window
         self.prompt = prompt
         self.exit_code = 1
         self._done = False
         self._model_ready = False
-        self._history_ready = session is None
+        self._history_ready = False
         controller = window.controller
         controller.sig_model_ready.connect(self._on_model_ready)
-        if session is not None:
-            session.sig_state.connect(self._on_history)
         controller.sig_model_failed.connect(self.fail)
         controller.sig_reply_finished.connect(self._finished)
         controller.sig_reply_failed.connect(self.fail)
@@ -97,11 +107,16 @@ class SmokeTest:
         )
         self._timer.start(int(timeout_s * 1000))
 
+    def watch_history(self, session: HistorySession) -> None:
+        session.sig_state.connect(self._on_history)
+
     def _on_model_ready(self, *_args: object) -> None:
         self._model_ready = True
         self._send()
 
     def _on_history(self, state: str, message: str) -> None:
+        from cove.ui.history import HistoryState
+
         if self._history_ready or state == HistoryState.OPENING:
             return
         if state != HistoryState.UNLOCKED:
@@ -179,6 +194,8 @@ class PrivacyStatus(QObject):
             button.setStyleSheet("")
 
     def open_panel(self) -> PrivacyPanel:
+        from cove.ui.privacy_panel import PrivacyPanel
+
         store = self.session.store
         details = store.key_details() if store is not None else None
         self.panel = PrivacyPanel(guard(), self.paths, details, self.registry, self.window)
@@ -186,8 +203,46 @@ class PrivacyStatus(QObject):
         return self.panel
 
 
+class FirstPaint(QObject):
+    """Calls `then` once, as soon as `window` has painted for the first time.
+
+    A window that never paints (started minimized, on a hidden desktop) must still start up,
+    so `then` runs after `fallback_ms` at the latest. Closing the window first cancels it.
+    """
+
+    def __init__(self, window: MainWindow, then: Callable[[], None],
+                 fallback_ms: int = 500) -> None:
+        super().__init__(window)
+        self._window = window
+        self._then: Callable[[], None] | None = then
+        window.installEventFilter(self)
+        window.sig_closed.connect(self._cancel)
+        QTimer.singleShot(fallback_ms, self, self._run)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and self._then is not None:
+            # Not from inside the paint: the frame is put on screen first.
+            QTimer.singleShot(0, self, self._run)
+        return False
+
+    def _run(self) -> None:
+        then, self._then = self._then, None
+        self._cancel()
+        if then is not None:
+            then()
+
+    def _cancel(self) -> None:
+        self._then = None
+        self._window.removeEventFilter(self)
+
+
 def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeTest | None]:
-    """Build and show the window and start loading the model; the caller runs the loop."""
+    """Show the window, then (after its first paint) open the history and load the model.
+
+    The first frame needs only the window, showing "Opening your history…"; importing and
+    building the history, the models and the privacy status takes longer than drawing it, so
+    that waits for `finish_start`. The caller runs the loop.
+    """
     qInstallMessageHandler(_qt_message)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName(APP_NAME)
@@ -195,19 +250,37 @@ def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeT
     app.setDesktopFileName("cove")
     app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "cove.png")))
 
-    settings = Settings.load(paths.settings_file)
     controller = ChatController(params=GenerationParams(seed=args.seed))
     window = MainWindow(controller)
+    window.show_page(unlock=True)  # the unlock page opens showing "Opening your history…"
+    smoke = (SmokeTest(window, args.smoke_test, args.timeout)
+             if args.smoke_test is not None else None)
+    window.show()
+    FirstPaint(window, lambda: finish_start(window, smoke, args, paths))
+    return window, smoke
+
+
+def finish_start(window: MainWindow, smoke: SmokeTest | None, args: argparse.Namespace,
+                 paths: AppPaths) -> None:
+    """The rest of start-up, once the window is on screen: history, models, privacy status,
+    and the model's load. The slow parts (unlocking, hashing, loading) run off this thread."""
+    from cove.models.registry import ModelRegistry
+    from cove.settings import Settings
+    from cove.storage.store import default_store_path
+    from cove.ui.history import HistorySession
+    from cove.ui.history_ui import HistoryPresenter
+    from cove.ui.models_ui import ModelsPresenter
+
+    settings = Settings.load(paths.settings_file)
     session = HistorySession(default_store_path(paths), parent=window)
     history = HistoryPresenter(window, session, settings, paths.settings_file)
     registry = ModelRegistry.for_paths(paths)
     models = ModelsPresenter(window, registry, settings, paths.settings_file, session,
                              max_tokens=args.max_tokens, seed=args.seed)
     history.extend_settings = models.add_settings_page
-    smoke = (SmokeTest(window, args.smoke_test, args.timeout, session)
-             if args.smoke_test is not None else None)
+    if smoke is not None:
+        smoke.watch_history(session)
     privacy = PrivacyStatus(window, session, registry, paths)
-    window.show()
     session.open()
     models.start()
     privacy.refresh()
@@ -218,7 +291,7 @@ def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeT
         window.banner.show_message(str(error))
         if smoke is not None:
             smoke.fail(str(error))
-        return window, smoke
+        return
     if model is None:
         log.info("no model found")
         window.show_no_model()
@@ -226,7 +299,6 @@ def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeT
             smoke.fail(f"No model found. {INSTALL_HINT}")
     else:
         models.load_path(model)
-    return window, smoke
 
 
 def run(args: argparse.Namespace, paths: AppPaths) -> int:

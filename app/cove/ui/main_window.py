@@ -132,7 +132,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
 
-        self.model_label = QLabel("No model", self)
+        # Empty until start-up has looked for a model (the first frame comes before that).
+        self.model_label = QLabel("", self)
         self.load_bar = QProgressBar(self)
         self.load_bar.setRange(0, 100)
         self.load_bar.setMaximumWidth(160)
