@@ -89,6 +89,9 @@ LIMITS: dict[str, tuple[float, float]] = {
 }
 
 
+_GLOBAL_V1 = ("n_ctx", "n_threads", "temperature", "top_p", "max_tokens")
+
+
 @dataclass
 class Settings:
     """Non-secret settings. Never put prompt, reply or note text (or a system prompt) here."""
@@ -98,14 +101,18 @@ class Settings:
     auto_lock_minutes: int = 0  # lock the history after this long without input; 0: never
     offline_mode: bool = False  # forbid even model downloads
     models: dict[str, Any] = field(default_factory=dict)  # model id -> ModelSettings.to_json()
+    # What a model without its own settings starts from (empty: ModelSettings' defaults).
+    # Only written by the migration from version 1, whose generation settings were global.
+    model_defaults: dict[str, Any] = field(default_factory=dict)
 
     def model_settings(self, model_id: str | None,
                        context_length: int | None = None) -> ModelSettings:
         """The runtime settings of one model: what was saved, else its defaults."""
         defaults = ModelSettings.for_model(context_length)
-        if not model_id:
-            return defaults
-        saved = ModelSettings.from_json(self.models.get(model_id), defaults)
+        if self.model_defaults:
+            defaults = ModelSettings.from_json(self.model_defaults, defaults)
+        saved = ModelSettings.from_json(self.models.get(model_id), defaults) if model_id \
+            else defaults
         if context_length and saved.n_ctx > context_length:
             saved = replace(saved, n_ctx=max(int(LIMITS["n_ctx"][0]), context_length))
         return saved
@@ -138,6 +145,12 @@ class Settings:
                 setattr(settings, item.name, value)
         settings.models = {str(key): value for key, value in settings.models.items()
                            if isinstance(value, dict)}
+        if raw.get("version") == 1 and not settings.model_defaults:
+            # Version 1 kept one set of generation settings for every model: they become
+            # the starting point of each model's own, so nothing the person chose is lost.
+            legacy = {key: raw[key] for key in _GLOBAL_V1 if key in raw}
+            checked = ModelSettings.from_json(legacy).to_json()
+            settings.model_defaults = {key: checked[key] for key in legacy}
         return settings
 
     def save(self, path: Path) -> None:

@@ -268,11 +268,15 @@ def test_reset_to_defaults_and_a_locked_history_leave_the_prompt_alone(
     assert not models_app.settings_path.exists() or models_app.small.id not in saved_models(
         models_app.settings_path)
 
-    locked = ModelSettingsPage([models_app.small], None, Settings(), None, False, 0)
+    locked = ModelSettingsPage([models_app.small], None,
+                               Settings(model_defaults={"temperature": 0.3}), None, False, 0)
     qtbot.addWidget(locked)
     assert not locked.system_prompt.isEnabled()
     assert locked.system_prompt.placeholderText() == LOCKED_PROMPT_TEXT
     assert locked.results()[1] is None
+    locked.temperature.setValue(1.5)
+    locked.reset_button.click()  # back to this installation's defaults (migrated ones here)
+    assert locked.temperature.value() == pytest.approx(0.3)
 
 
 def test_removing_a_model_forgets_its_settings_and_prompt(

@@ -59,3 +59,22 @@ def test_unreadable_file_gives_defaults(tmp_path: Path) -> None:
     path.write_text("{not json")
     assert Settings.load(path) == Settings()
     assert Settings.load(tmp_path / "missing.json") == Settings()
+
+
+def test_global_generation_settings_of_version_1_become_every_models_starting_point(
+        tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"version": 1, "model_path": "/m/x.gguf", "n_ctx": 8192,
+                                "n_threads": 1, "temperature": 0.3, "top_p": 0.9,
+                                "max_tokens": 512, "auto_lock_minutes": 5}))
+    settings = Settings.load(path)
+    assert settings.model_path == "/m/x.gguf" and settings.auto_lock_minutes == 5
+    model = settings.model_settings("never-configured", 32768)
+    assert (model.n_ctx, model.n_threads, model.temperature, model.top_p, model.max_tokens) == (
+        8192, 1, 0.3, 0.9, 512)
+    assert model.top_k == ModelSettings().top_k  # not in version 1: the usual default
+    assert settings.model_settings("small", 2048).n_ctx == 2048  # still within its training
+    settings.set_model_settings("own", ModelSettings(temperature=1.2))
+    assert settings.model_settings("own", 32768).temperature == 1.2  # its own wins
+    settings.save(path)
+    assert Settings.load(path).model_settings("never-configured", 32768).temperature == 0.3

@@ -54,10 +54,6 @@ def context_length(model: InstalledModel) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-def defaults_for(model: InstalledModel) -> ModelSettings:
-    return ModelSettings.for_model(context_length(model))
-
-
 class ModelSettingsPage(QWidget):
     sig_use = Signal(object)
     """Load this InstalledModel now (its edits are applied first)."""
@@ -70,6 +66,7 @@ class ModelSettingsPage(QWidget):
         """`prompts` None: the history is locked, so system prompts cannot be shown."""
         super().__init__(parent)
         self._models = {model.id: model for model in models}
+        self._settings = settings
         self._current_id = current_id
         self._edits = {model.id: settings.model_settings(model.id, context_length(model))
                        for model in models}
@@ -335,7 +332,8 @@ class ModelSettingsPage(QWidget):
     def _reset(self) -> None:
         if self._shown is None:
             return
-        self._edits[self._shown] = defaults_for(self._models[self._shown])
+        self._edits[self._shown] = self._settings.model_settings(
+            None, context_length(self._models[self._shown]))
         if self._prompts is not None:
             self._prompts.pop(self._shown, None)
         self._fill_form(self._shown)
