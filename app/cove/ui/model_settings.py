@@ -54,6 +54,14 @@ def context_length(model: InstalledModel) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
+def settings_for(settings: Settings, model: InstalledModel | None) -> ModelSettings:
+    """A model's runtime settings: its own, else the defaults for the context it was trained
+    on; a file that is not installed (None) gets the defaults."""
+    if model is None:
+        return settings.model_settings(None)
+    return settings.model_settings(model.id, context_length(model))
+
+
 class ModelSettingsPage(QWidget):
     sig_use = Signal(object)
     """Load this InstalledModel now (its edits are applied first)."""
@@ -68,8 +76,7 @@ class ModelSettingsPage(QWidget):
         self._models = {model.id: model for model in models}
         self._settings = settings
         self._current_id = current_id
-        self._edits = {model.id: settings.model_settings(model.id, context_length(model))
-                       for model in models}
+        self._edits = {model.id: settings_for(settings, model) for model in models}
         self._prompts = dict(prompts) if prompts is not None else None
         self._infos: dict[str, GGUFInfo] = {}
         self._total_ram = total_ram
@@ -216,8 +223,8 @@ class ModelSettingsPage(QWidget):
         self._keep_form()
         shown = self._shown
         self._models = {model.id: model for model in models}
-        self._edits = {model.id: self._edits.get(model.id) or settings.model_settings(
-            model.id, context_length(model)) for model in models}
+        self._edits = {model.id: self._edits.get(model.id) or settings_for(settings, model)
+                       for model in models}
         if self._prompts is not None:
             self._prompts = {key: text for key, text in self._prompts.items()
                              if key in self._models}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from cove.models.gguf import GGUFInfo, ModelFileError, inspect_gguf
 from cove.models.registry import InstalledModel, ModelRegistry
 from cove.settings import ModelSettings, Settings
 from cove.ui.main_window import MainWindow
-from cove.ui.model_settings import ModelSettingsPage, context_length
+from cove.ui.model_settings import ModelSettingsPage, settings_for
 from cove.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
@@ -43,10 +44,13 @@ def describe(model: InstalledModel) -> str:
     return f"{model.name} ({quantization})" if quantization else model.name
 
 
-def model_for_path(registry: ModelRegistry, path: Path) -> InstalledModel | None:
-    """The installed model whose file is `path`, if any."""
+def model_for_path(models: Iterable[InstalledModel],
+                   path: Path | None) -> InstalledModel | None:
+    """The model among `models` whose file is `path`, if any."""
+    if path is None:
+        return None
     wanted = path.expanduser().resolve()
-    return next((model for model in registry.models() if model.file.resolve() == wanted), None)
+    return next((model for model in models if model.file.resolve() == wanted), None)
 
 
 class ModelsPresenter(QObject):
@@ -91,10 +95,9 @@ class ModelsPresenter(QObject):
 
     def refresh(self) -> None:
         self._models = self.registry.models()
-        path = self.controller.model_path
-        if self.current is None and path is not None:
+        if self.current is None:
             # Loaded before it was registered (the starter on a first run): now it has an id.
-            self.current = next((m for m in self._models if m.file == path), None)
+            self.current = model_for_path(self._models, self.controller.model_path)
         combo = self.window.model_combo
         combo.blockSignals(True)
         combo.clear()
@@ -105,13 +108,9 @@ class ModelsPresenter(QObject):
         self._select_current()
 
     def _select_current(self) -> None:
-        current = self.controller.model_path
+        model = model_for_path(self._models, self.controller.model_path)
         combo = self.window.model_combo
-        for row, model in enumerate(self._models):
-            if current is not None and model.file == current:
-                combo.setCurrentIndex(row)
-                return
-        combo.setCurrentIndex(-1)
+        combo.setCurrentIndex(combo.findData(model.id) if model is not None else -1)
 
     def _on_combo(self, row: int) -> None:
         if 0 <= row < len(self._models):
@@ -129,7 +128,7 @@ class ModelsPresenter(QObject):
     def load_path(self, path: Path) -> None:
         """Load a model file (at start, or File > Open Model File): with its own settings and
         system prompt when it is installed, else with the defaults and none."""
-        model = model_for_path(self.registry, path)
+        model = model_for_path(self.registry.models(), path)
         if model is not None:
             self.switch_to(model)  # its hash is checked first if the file changed
         else:
@@ -143,8 +142,7 @@ class ModelsPresenter(QObject):
     def _start_load(self, model: InstalledModel | None, path: Path,
                     chat_format: str | None) -> None:
         self.current = model
-        self.runtime = self.settings.model_settings(
-            model.id if model else None, context_length(model) if model else None)
+        self.runtime = settings_for(self.settings, model)
         options = replace(self.controller.load_options, n_ctx=self.runtime.n_ctx,
                           n_threads=self.runtime.n_threads or None,
                           n_gpu_layers=self.runtime.n_gpu_layers)
@@ -154,8 +152,7 @@ class ModelsPresenter(QObject):
     def _apply_runtime(self) -> None:
         """Give the chat the current model's sampling settings and system prompt."""
         model = self.current
-        runtime = self.settings.model_settings(model.id if model else None,
-                                               context_length(model) if model else None)
+        runtime = settings_for(self.settings, model)
         self.controller.params = GenerationParams(
             temperature=runtime.temperature, top_p=runtime.top_p, top_k=runtime.top_k,
             repeat_penalty=runtime.repeat_penalty,
@@ -215,7 +212,7 @@ class ModelsPresenter(QObject):
             model = self.registry.get(model_id)
             if model is None:
                 continue
-            if values != self.settings.model_settings(model_id, context_length(model)):
+            if values != settings_for(self.settings, model):
                 self.settings.set_model_settings(model_id, values)
         self._save_settings()
         if prompts is not None and self.session is not None and self.session.unlocked:
@@ -224,7 +221,7 @@ class ModelsPresenter(QObject):
         if current is None:
             self._apply_runtime()
             return
-        wanted = self.settings.model_settings(current.id, context_length(current))
+        wanted = settings_for(self.settings, current)
         if reload and wanted.load_differs(self.runtime):
             self.window.statusBar().showMessage(f"Loading {current.name} with its new settings…")
             self._load(current)
@@ -256,13 +253,12 @@ class ModelsPresenter(QObject):
         except CatalogueError as error:
             self.window.banner.show_message(f"The model catalogue cannot be read: {error}")
             entries = []
-        current = next((m.id for m in self._models if m.file == self.controller.model_path),
-                       None)
-        dialog = ModelManagerDialog(self.registry, entries, current,
+        current = model_for_path(self._models, self.controller.model_path)
+        dialog = ModelManagerDialog(self.registry, entries, current.id if current else None,
                                     parent=parent or self.window,
                                     offline=self.settings.offline_mode,
-                                    context_of=lambda model: self.settings.model_settings(
-                                        model.id, context_length(model)).n_ctx)
+                                    context_of=lambda model: settings_for(
+                                        self.settings, model).n_ctx)
         dialog.sig_use.connect(self.switch_to)
         dialog.sig_removed.connect(self._forget)
         dialog.sig_added.connect(lambda _model: self.refresh())
