@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+from cove.core.fsutil import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,9 @@ class Settings:
     model_path: str = ""  # the model to load at start; empty: the starter model
     auto_lock_minutes: int = 0  # lock the history after this long without input; 0: never
     offline_mode: bool = False  # forbid even model downloads
+    # llama.cpp's extra CPU buffer types (AMX, repacked weights): "auto" checks this CPU once
+    # (cove.inference.cpu_check); "on" or "off" forces it. COVE_FAST_KERNELS overrides.
+    fast_kernels: str = "auto"
     models: dict[str, Any] = field(default_factory=dict)  # model id -> ModelSettings.to_json()
     # What a model without its own settings starts from (empty: ModelSettings' defaults).
     # Only written by the migration from version 1, whose generation settings were global.
@@ -155,11 +159,4 @@ class Settings:
 
     def save(self, path: Path) -> None:
         """Write atomically, so a crash mid-write leaves the old file whole."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        data = json.dumps(asdict(self), indent=2)
-        with temporary.open("w", encoding="utf-8") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        write_json_atomic(path, asdict(self))

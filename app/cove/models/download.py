@@ -39,6 +39,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
 from cove import __version__
+from cove.core.fsutil import fsync_dir
 from cove.models.catalogue import CatalogueEntry
 from cove.models.gguf import ModelFileError, inspect_gguf
 from cove.models.hashing import HashCancelled, is_sha256, sha256_update_from_file
@@ -612,7 +613,7 @@ class _Download:
             counter += 1
         try:
             os.replace(self.part, self.target)
-            _fsync_dir(self.models_dir)
+            fsync_dir(self.models_dir)
         except OSError as error:
             raise self.file_error(error) from error
         with contextlib.suppress(FileNotFoundError):
@@ -773,17 +774,6 @@ def _headers() -> dict[str, str]:
 
 def _host(url: str) -> str:
     return urlsplit(url).hostname or url
-
-
-def _fsync_dir(folder: Path) -> None:
-    # A rename is durable only once the folder itself is flushed (POSIX; Windows has no such call).
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fmt(size: int | None) -> str:

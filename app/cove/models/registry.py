@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cove.core.fsutil import write_json_atomic
 from cove.models.chat_format import chat_format_for
 from cove.models.gguf import GGUFInfo, ModelFileError, inspect_gguf
 from cove.models.hashing import (
@@ -437,18 +438,9 @@ class ModelRegistry:
 
     def _save(self) -> None:
         data = {"version": REGISTRY_VERSION, "models": [m.to_json() for m in self._models]}
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.file.with_name(f".{self.file.name}.tmp")
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=2)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.file)
+            write_json_atomic(self.file, data)
         except OSError as error:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
             raise RegistryError(
                 f"Cove could not save its list of models ({error.strerror or error})."
             ) from error

@@ -64,6 +64,7 @@ from types import TracebackType
 from typing import Any, NamedTuple
 
 from cove.core.conversation import Message, MessageState, ReplyStats, Role, title_from
+from cove.core.fsutil import fsync_dir
 from cove.paths import AppPaths, app_paths
 from cove.storage import keys
 from cove.storage.crypto import KdfParams, RowCipher
@@ -292,19 +293,6 @@ def _configure(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA trusted_schema = OFF")
 
 
-def _fsync_directory(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # not possible on every platform (Windows); the rename is still atomic
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _create_new(path: Path) -> None:
     """Build a fresh store beside `path` and link it into place, so a crash during creation
     never leaves a half-made file that would later look damaged."""
@@ -331,7 +319,7 @@ def _create_new(path: Path) -> None:
         if not path.exists():
             os.rename(building, path)
     building.unlink(missing_ok=True)
-    _fsync_directory(path.parent)
+    fsync_dir(path.parent)
     log.info("store created")
 
 
