@@ -335,16 +335,33 @@ class Reply:
                 "seconds": self.seconds}
 
 
+def cove_kernels() -> Any:
+    """The llama.cpp CPU configuration Cove loads with on this machine (cpu_check.CpuKernels):
+    the one-time check runs here if it has not yet."""
+    from cove.inference.cpu_check import shared_check
+
+    return shared_check().kernels()
+
+
+def direct_llama(**kwargs: Any) -> Any:
+    """llama_cpp.Llama(**kwargs) with the CPU kernels Cove uses here, so direct and worker
+    compare like with like, and a CPU that faults on the fast kernels does not kill the run."""
+    from llama_cpp import Llama
+
+    from cove.models.llama_params import model_params
+
+    with model_params(extra_buffers=cove_kernels().extra_buffers):
+        return Llama(**kwargs)
+
+
 class DirectSession:
     """llama-cpp-python called directly on this thread, the way throughput.py calls it."""
 
     def __init__(self, model: str, threads: int, n_ctx: int, seed: int,
                  chat_format: str | None = None) -> None:
-        from llama_cpp import Llama
-
-        self.llm = Llama(model_path=model, n_ctx=n_ctx, n_threads=threads,
-                         n_threads_batch=threads, seed=seed, chat_format=chat_format,
-                         verbose=False)
+        self.llm = direct_llama(model_path=model, n_ctx=n_ctx, n_threads=threads,
+                                n_threads_batch=threads, seed=seed, chat_format=chat_format,
+                                verbose=False)
 
     def ask(self, messages: list[dict[str, str]], max_tokens: int, seed: int,
             temperature: float = 0.7, top_p: float = 0.95) -> Reply:

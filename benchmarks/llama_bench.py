@@ -7,6 +7,11 @@ three paths round by round (up to five rounds, fewer when --max-seconds runs out
 - direct: llama-cpp-python's streamed chat completion on the calling thread;
 - worker: the same request through Cove's WorkerHost and LlmWorker on its QThread.
 
+All three run with the llama.cpp CPU kernels Cove uses on this machine (its one-time CPU
+check: with llama.cpp's extra buffer types, or without them, llama-bench's -nr 1, on a CPU
+that faulted on them). Where the fast kernels run, llama-bench also runs once a round with
+-nr 1, and `no_repack_vs_default_tg`/`_pp` say what the fallback costs.
+
 Figures: prompt processing tokens/s (a ~250-token prompt; llama-bench gets the same -p),
 generation tokens/s (128 tokens; decode rate after the first token, as Cove's ReplyStats
 counts it) and time to first token (a short first message). Each speed is the best of the
@@ -233,11 +238,13 @@ def build_llama_bench(from_source: bool = False, allow_build: bool = True) -> di
 
 
 def run_llama_bench(binary: str, model: Path, threads: int, n_prompt: int, n_gen: int,
-                    repetitions: int) -> dict[str, float]:
-    """pp and tg tokens/s from llama-bench's JSON, with llama-cpp-python's batch settings."""
+                    repetitions: int, no_repack: bool = False) -> dict[str, float]:
+    """pp and tg tokens/s from llama-bench's JSON, with llama-cpp-python's batch settings.
+    `no_repack`: without llama.cpp's extra buffer types, as Cove loads on a CPU that faulted
+    on them (its -nr; cove.inference.cpu_check)."""
     command = [binary, "-m", str(model), "-t", str(threads), "-p", str(n_prompt),
                "-n", str(n_gen), "-r", str(repetitions), "-b", "512", "-ub", "512",
-               "-fa", "0", "-o", "json"]
+               "-fa", "0", "-nr", "1" if no_repack else "0", "-o", "json"]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=240,
                                 check=False)
@@ -295,7 +302,7 @@ def child(path: str, model: common.BenchModel, threads: int, words: int, tokens:
 
 def compare_model(model: common.BenchModel, bench: dict[str, Any], threads: int, rounds: int,
                   words: int, tokens: int, seed: int, budget: common.Budget,
-                  share: float) -> dict[str, Any]:
+                  share: float, extra_buffers: bool = True) -> dict[str, Any]:
     """Rounds of the three paths; a round after the first starts only while less than
     `share` of the budget is spent."""
     entry: dict[str, Any] = {"model": model.label}
@@ -304,12 +311,13 @@ def compare_model(model: common.BenchModel, bench: dict[str, Any], threads: int,
     entry["file"] = model.path.name
     entry["file_mb"] = round(model.path.stat().st_size / common.MIB, 1)
     entry["chat_format"] = model.chat_format or "model's own template"
-    runs: dict[str, list[dict[str, Any]]] = {"llama_bench": [], "direct": [], "worker": []}
+    runs: dict[str, list[dict[str, Any]]] = {"llama_bench": [], "direct": [], "worker": [],
+                                             "llama_bench_no_repack": []}
     errors: dict[str, str] = {}
     common.progress(f"{model.label}: {rounds} rounds of llama-bench / direct / worker")
     try:
         measure_rounds(model, bench, threads, rounds, words, tokens, seed, budget, share, runs,
-                       errors)
+                       errors, extra_buffers)
     except common.Interrupted:
         entry["interrupted"] = "the run's time budget ran out during this model"
     if not any(runs.values()):
@@ -319,24 +327,30 @@ def compare_model(model: common.BenchModel, bench: dict[str, Any], threads: int,
 
 def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int, rounds: int,
                    words: int, tokens: int, seed: int, budget: common.Budget, share: float,
-                   runs: dict[str, list[dict[str, Any]]], errors: dict[str, str]) -> None:
+                   runs: dict[str, list[dict[str, Any]]], errors: dict[str, str],
+                   extra_buffers: bool = True) -> None:
+    """llama-bench runs with the kernels Cove uses (`extra_buffers`); where those are the
+    fast ones, it also runs without them, to show what the fallback would cost."""
     assert model.path is not None
     n_prompt = 256
+    paths = ("direct", "worker", "llama_bench") + (
+        ("llama_bench_no_repack",) if extra_buffers else ())
     for index in range(rounds):
         if index and not budget.allows(share):
             common.progress(f"{model.label}: time budget spent; stopping after {index} rounds")
             break
         # direct first: it reads the long prompt's token count, which llama-bench's -p then uses
-        for path in ("direct", "worker", "llama_bench"):
+        for path in paths:
             if path in errors:
                 continue
             try:
-                if path == "llama_bench":
+                if path.startswith("llama_bench"):
                     if "binary" not in bench:
                         errors[path] = str(bench.get("skipped", "not built"))
                         continue
+                    no_repack = path == "llama_bench_no_repack" or not extra_buffers
                     runs[path].append(run_llama_bench(bench["binary"], model.path, threads,
-                                                      n_prompt, tokens, 1))
+                                                      n_prompt, tokens, 1, no_repack))
                 else:
                     result = child(path, model, threads, words, tokens, seed)
                     runs[path].append(result)
@@ -384,6 +398,16 @@ def summarise(runs: dict[str, list[dict[str, Any]]], errors: dict[str, str]) -> 
     tg = {"llama_bench": [r["tg"] for r in bench], "direct": [r["tg_rate"] for r in direct],
           "worker": [r["tg_rate"] for r in worker]}
     ttft = {"direct": [r["ttft"] for r in direct], "worker": [r["ttft"] for r in worker]}
+    fallback = runs.get("llama_bench_no_repack", [])
+    if fallback:  # what the plain kernels cost, where the fast ones run too
+        out["llama_bench_no_repack_pp_tokens_per_second"] = round(
+            common.best([r["pp"] for r in fallback]), 2)
+        out["llama_bench_no_repack_tg_tokens_per_second"] = round(
+            common.best([r["tg"] for r in fallback]), 2)
+        for kind in ("pp", "tg"):
+            ratio = paired_ratio([r[kind] for r in fallback], [r[kind] for r in bench])
+            if ratio is not None:
+                out[f"no_repack_vs_default_{kind}"] = ratio
     for key, value in (("worker_vs_direct_tg", paired_ratio(tg["worker"], tg["direct"])),
                        ("worker_vs_llama_bench_tg",
                         paired_ratio(tg["worker"], tg["llama_bench"])),
@@ -434,6 +458,8 @@ def main() -> int:
     if "skipped" in bench:
         common.progress(bench["skipped"])
     models = common.bench_models(args.quick)
+    kernels = common.cove_kernels()
+    common.progress(kernels.summary())
     budget = common.Budget(args.max_seconds or (60 if args.quick else 240))
     entries: list[dict[str, Any]] = []
     for index, model in enumerate(models):
@@ -441,7 +467,7 @@ def main() -> int:
             entries.append({"model": model.label, "skipped": entries[-1]["interrupted"]})
             continue
         entries.append(compare_model(model, bench, threads, rounds, words, tokens, args.seed,
-                                     budget, (index + 1) / len(models)))
+                                     budget, (index + 1) / len(models), kernels.extra_buffers))
     result: dict[str, Any] = {
         "benchmark": "llama_bench",
         "threads": threads,
@@ -449,6 +475,9 @@ def main() -> int:
         "tokens": tokens,
         "n_ctx": N_CTX,
         "llama_bench_build": {k: v for k, v in bench.items() if k != "skipped"},
+        # The configuration every path ran with, from Cove's CPU check.
+        "cpu_kernels": {"extra_buffers": kernels.extra_buffers,
+                        "outcome": kernels.outcome.value, "summary": kernels.summary()},
         "models": entries,
         "target_worker_vs_direct_tg": TARGET_WORKER_VS_DIRECT,
         "target_worker_vs_llama_bench_tg": TARGET_WORKER_VS_LLAMA_BENCH,

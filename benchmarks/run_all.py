@@ -431,6 +431,11 @@ def notes(runs: Sequence[Mapping[str, Any]]) -> list[str]:
             lines.append(f"`{run['script']}` partly skipped: {str(result['skipped'])[:400]}")
         if run.get("note"):
             lines.append(f"`{run['script']}`: {run['note']}")
+        kernels = result.get("cpu_kernels")
+        if isinstance(kernels, dict) and kernels.get("summary"):
+            lines.append(f"`{run['script']}` ran with llama.cpp's "
+                         f"{'fast' if kernels.get('extra_buffers') else 'plain'} CPU kernels: "
+                         f"{kernels['summary']}")
         if run.get("flags_ignored"):
             lines.append(f"`{run['script']}` does not take {' '.join(run['flags_ignored'])}; "
                          "it ran in full.")

@@ -31,10 +31,8 @@ PROMPT = [{"role": "user", "content": "Write a long, detailed story about a ligh
 
 
 def run_direct(model_path: str, threads: int, n_ctx: int, max_tokens: int, seed: int) -> dict:
-    from llama_cpp import Llama
-
-    llm = Llama(model_path=model_path, n_ctx=n_ctx, n_threads=threads,
-                n_threads_batch=threads, seed=seed, verbose=False)
+    llm = common.direct_llama(model_path=model_path, n_ctx=n_ctx, n_threads=threads,
+                              n_threads_batch=threads, seed=seed, verbose=False)
     try:
         started = time.perf_counter()
         first = None

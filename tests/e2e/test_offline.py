@@ -72,6 +72,9 @@ def test_a_whole_session_opens_no_connection(qtbot: QtBot, armed: NetworkGuard,
     assert panel.network.text() == "No connection opened since Cove started."
     assert "AES-256-GCM" in panel.encryption.text() and "Argon2id" in panel.encryption.text()
     assert panel.models.topLevelItemCount() >= 1
+    # Which llama.cpp kernels run, from the CPU check, where a curious person looks.
+    assert panel.kernels.text() == window.controller.kernels_summary
+    assert panel.kernels.text().startswith(("Fast CPU kernels are", "Fast AMX kernels are off"))
     window.close()
     assert armed.attempts == []
     assert "PySide6.QtNetwork" not in sys.modules

@@ -72,3 +72,40 @@ def test_cove_home_environment_is_honoured(tmp_path: Path, starter_model: Path) 
     )
     assert result.returncode == 0, result.stderr
     assert (home / "logs" / "cove.log").is_file()
+
+
+def test_the_cpu_is_checked_once_then_both_models_answer(
+        tmp_path: Path, starter_model: Path, gemma_model: Path) -> None:
+    home = tmp_path / "home"
+    first = run_cove(home, "--smoke-test", "Hi", "--max-tokens", "8", "--seed", "1")
+    assert first.returncode == 0, first.stderr
+    record = json.loads((home / "cache" / "cpu-check.json").read_text(encoding="utf-8"))
+    [(_key, entry)] = record["checks"].items()
+    assert entry["outcome"] in ("checked", "fallback")
+    log_file = home / "logs" / "cove.log"
+    first_log = log_file.read_text()
+    assert f"cpu check: {entry['outcome']}" in first_log
+    extra = "on" if entry["extra_buffers"] else "off"
+    assert f"extra buffers {extra})" in first_log
+
+    second = run_cove(home, "--smoke-test", "Hi", "--model", str(gemma_model),
+                      "--max-tokens", "8", "--seed", "1")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout.strip().splitlines()[-1])["tokens"] > 0
+    second_log = log_file.read_text()[len(first_log):]
+    assert "cpu check:" not in second_log  # recorded: no child at this start
+    assert "loaded gemma" in second_log.lower() and f"extra buffers {extra})" in second_log
+
+
+def test_fast_kernels_forced_off_still_answer(tmp_path: Path, starter_model: Path) -> None:
+    home = tmp_path / "home"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", COVE_FAST_KERNELS="off")
+    env.pop("COVE_HOME", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "cove", "--home", str(home), "--smoke-test", "Hi",
+         "--max-tokens", "8", "--seed", "3"],
+        capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stderr
+    log_text = (home / "logs" / "cove.log").read_text()
+    assert "extra buffers off)" in log_text and "cpu check:" not in log_text
+    assert not (home / "cache" / "cpu-check.json").exists()

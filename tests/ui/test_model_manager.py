@@ -393,3 +393,30 @@ def test_offline_mode_turns_downloads_off(
     assert not dialog.start_download(TINY)
     assert dialog.download_message.text() == OFFLINE_TEXT
     assert not dialog.download_busy
+
+
+def test_an_import_is_tried_with_the_cpu_kernels_the_app_loads_with(
+    qtbot: QtBot, make_dialog: Maker, empty_registry: ModelRegistry, starter_model: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import signal
+
+    from cove.inference import cpu_check
+    from cove.models import probe
+
+    monkeypatch.delenv(cpu_check.FAST_KERNELS_ENV, raising=False)
+    # This CPU faulted on the fast kernels (as an AMX machine in a VM does).
+    monkeypatch.setattr(cpu_check, "_shared", cpu_check.CpuCheck(
+        tmp_path / "cache", runner=lambda _model, extra: signal.SIGILL if extra else None))
+    seen: list[tuple[str, ...]] = []
+    real_command = probe._probe_command
+
+    def command(path: Path, *flags: str) -> list[str]:
+        seen.append(flags)
+        return real_command(path, *flags)
+
+    monkeypatch.setattr(probe, "_probe_command", command)
+    dialog = make_dialog(empty_registry)
+    with qtbot.waitSignal(dialog.sig_added, timeout=30_000):
+        assert dialog.import_file(starter_model, copy=False)
+    assert seen == [(probe.NO_EXTRA_BUFFERS_FLAG,)]

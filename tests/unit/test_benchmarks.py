@@ -381,6 +381,42 @@ def test_llama_bench_summary_takes_the_best_rounds_and_ratios() -> None:
     assert "worker_vs_direct_tg" not in failed and failed["worker_skipped"] == "exit 1: boom"
 
 
+def test_llama_bench_reports_what_the_plain_kernels_cost_where_both_ran() -> None:
+    summary = llama_bench.summarise(
+        {"llama_bench": [{"pp": 300.0, "tg": 100.0}, {"pp": 200.0, "tg": 80.0}],
+         "llama_bench_no_repack": [{"pp": 150.0, "tg": 90.0}, {"pp": 150.0, "tg": 76.0}]}, {})
+    assert summary["llama_bench_no_repack_tg_tokens_per_second"] == 90.0
+    assert summary["no_repack_vs_default_tg"] == round(common.median([0.9, 0.95]), 4)
+    assert summary["no_repack_vs_default_pp"] == round(common.median([0.5, 0.75]), 4)
+    alone = llama_bench.summarise({"llama_bench": [{"pp": 300.0, "tg": 100.0}]}, {})
+    assert not any(key.startswith(("no_repack", "llama_bench_no_repack")) for key in alone)
+
+
+def test_llama_bench_passes_no_repack_as_cove_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    commands: list[list[str]] = []
+
+    def run(command: list[str], **_kwargs: Any) -> subprocess.CompletedProcess[str]:
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 0, json.dumps(
+            [{"n_prompt": 8, "n_gen": 0, "avg_ts": 1.0}, {"n_prompt": 0, "n_gen": 8,
+                                                         "avg_ts": 1.0}]), "")
+
+    monkeypatch.setattr(llama_bench.subprocess, "run", run)
+    llama_bench.run_llama_bench("llama-bench", Path("m.gguf"), 2, 8, 8, 1)
+    llama_bench.run_llama_bench("llama-bench", Path("m.gguf"), 2, 8, 8, 1, no_repack=True)
+    assert [c[c.index("-nr") + 1] for c in commands] == ["0", "1"]
+
+
+def test_the_report_says_which_cpu_kernels_the_benchmark_ran_with() -> None:
+    runs = [{"script": "llama_bench.py", "status": "ok", "result": {
+        "benchmark": "llama_bench", "models": [], "cpu_kernels": {
+            "extra_buffers": False, "outcome": "fallback",
+            "summary": "Fast AMX kernels are off: this CPU reported AMX but faulted on it."}}}]
+    assert run_all.notes(runs) == [
+        "`llama_bench.py` ran with llama.cpp's plain CPU kernels: Fast AMX kernels are off: "
+        "this CPU reported AMX but faulted on it."]
+
+
 def test_followup_ratio_is_the_median_of_each_rounds_longest_over_shortest() -> None:
     rounds = [{"warm_by_turn": [0.3, 0.1 + extra, 0.1, 0.1, 0.3 + extra],
                "prompt_tokens_by_turn": [5, 10, 20, 30, 40],

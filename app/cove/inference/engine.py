@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cove.core.conversation import ReplyStats
+from cove.models.llama_params import ProgressCallback, model_params
 
 log = logging.getLogger(__name__)
 
 ChatMessage = dict[str, str]
-ProgressCallback = Callable[[float], bool]  # return False to abort the load
 
 
 class EngineError(Exception):
@@ -63,6 +62,7 @@ class LoadOptions:
     n_gpu_layers: int = 0
     seed: int = 0xFFFFFFFF  # llama.cpp's "random seed" value
     chat_format: str | None = None  # None: the file's own template, else a built-in by kind
+    fast_kernels: str = "auto"  # llama.cpp's extra CPU buffer types: auto (checked), on, off
 
     def threads(self) -> int:
         return self.n_threads or physical_cores()
@@ -76,45 +76,6 @@ class GenerationParams:
     repeat_penalty: float = 1.1  # 1.0: off
     max_tokens: int = 1024
     seed: int | None = None
-
-
-_progress_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _load_progress(callback: ProgressCallback | None) -> Iterator[None]:
-    """Give llama.cpp a load-progress callback for the next Llama() built on this thread.
-
-    Llama() builds its model parameters itself and offers no progress argument, so the
-    default-parameters factory it calls is wrapped for the length of one load. The lock keeps
-    two loads (the app has one worker, benchmarks may have more) from seeing each other's hook.
-    """
-    if callback is None:
-        yield
-        return
-    import llama_cpp.llama_cpp as lib
-
-    def on_progress(progress: float, _user_data: object) -> bool:
-        try:
-            return bool(callback(float(progress)))
-        except Exception:  # an exception cannot cross into C; keep loading
-            log.exception("load progress callback failed")
-            return True
-
-    c_callback = lib.llama_progress_callback(on_progress)  # kept alive until the load ends
-    original = lib.llama_model_default_params
-
-    def params_with_progress() -> Any:
-        params = original()
-        params.progress_callback = c_callback
-        return params
-
-    with _progress_lock:
-        lib.llama_model_default_params = params_with_progress
-        try:
-            yield
-        finally:
-            lib.llama_model_default_params = original
 
 
 class ReplyStream:
@@ -175,6 +136,7 @@ class Engine:
         self._llm: Any = None
         self.chat_format: str | None = None  # None: the file's own template
         self.chat_format_label = ""
+        self.kernels_summary = ""  # which CPU kernels run, and why (cpu_check.CpuKernels)
 
     @property
     def name(self) -> str:
@@ -218,9 +180,17 @@ class Engine:
                 f"llama-cpp-python is not usable ({error}). Reinstall Cove with `make run`."
             ) from None
         gpu_offload_supported()  # cached here, off the GUI thread, for the settings dialog
+        from cove.inference.cpu_check import shared_check
+
+        # Before llama.cpp first runs in this process: a child tries its fast kernels once
+        # per build and CPU, because a CPU that reports AMX may still fault on it (SIGILL).
+        kernels = shared_check().kernels(self.path, self.options.fast_kernels)
+        if not kernels.usable:
+            raise EngineError(kernels.message())
+        self.kernels_summary = kernels.summary()
         started = time.perf_counter()
         try:
-            with _load_progress(progress):
+            with model_params(progress, extra_buffers=kernels.extra_buffers):
                 self._llm = Llama(
                     model_path=str(self.path),
                     n_ctx=self.options.n_ctx,
@@ -240,9 +210,10 @@ class Engine:
                 "incomplete, or made for a newer llama.cpp; download it again or choose "
                 "another model."
             ) from None
-        log.info("loaded %s in %.2f s (n_ctx=%d, threads=%d, chat format %s)", self.path.name,
-                 time.perf_counter() - started, self.options.n_ctx, self.options.threads(),
-                 chat_format or "from the file")
+        log.info("loaded %s in %.2f s (n_ctx=%d, threads=%d, chat format %s, extra buffers %s)",
+                 self.path.name, time.perf_counter() - started, self.options.n_ctx,
+                 self.options.threads(), chat_format or "from the file",
+                 "on" if kernels.extra_buffers else "off")
 
     def count_tokens(self, text: str) -> int:
         self._require_loaded()

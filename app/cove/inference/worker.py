@@ -39,8 +39,9 @@ class LlmWorker(QObject):
 
     sig_load_progress = Signal(float)
     """Model load progress, 0.0 to 1.0."""
-    sig_loaded = Signal(str, int, str)
-    """A model is ready: its name, context length and the chat format it uses."""
+    sig_loaded = Signal(str, int, str, str)
+    """A model is ready: its name, context length, the chat format it uses, and which CPU
+    kernels run (a sentence from the CPU check)."""
     sig_load_failed = Signal(str)
     """Loading failed; the argument says why in words a person can act on."""
     sig_unloaded = Signal()
@@ -98,7 +99,8 @@ class LlmWorker(QObject):
             return
         self._engine = engine
         self.sig_loaded.emit(engine.name, int(getattr(engine, "n_ctx", options.n_ctx)),
-                             str(getattr(engine, "chat_format_label", "")))
+                             str(getattr(engine, "chat_format_label", "")),
+                             str(getattr(engine, "kernels_summary", "")))
 
     @Slot(int, object, object)
     def generate(self, request_id: int, messages: list[dict[str, str]],
@@ -153,7 +155,7 @@ class WorkerHost(QObject):
 
     sig_load_progress = Signal(float)
     """Relayed LlmWorker.sig_load_progress."""
-    sig_loaded = Signal(str, int, str)
+    sig_loaded = Signal(str, int, str, str)
     """Relayed LlmWorker.sig_loaded."""
     sig_load_failed = Signal(str)
     """Relayed LlmWorker.sig_load_failed."""

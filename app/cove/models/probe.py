@@ -25,8 +25,18 @@ PROBE_FLAG = "--cove-probe-model"
 # The child's answer is the one stdout line starting with this, so anything llama.cpp prints
 # to stdout cannot be mistaken for it.
 RESULT_MARKER = "COVE-PROBE-RESULT "
-# A fixed prompt: the probe never sees anything a person typed.
+# Fixed prompts: the probe never sees anything a person typed. The CPU check's is long
+# enough that the prompt is evaluated as a batch, where llama.cpp uses its matrix kernels
+# (AMX tiles among them), not only the one-row path of generating a token.
 _PROBE_PROMPT = "Hello"
+_CPU_CHECK_PROMPT = (
+    "The quick brown fox jumps over the lazy dog. A journey of a thousand miles begins with "
+    "a single step. All that glitters is not gold. Actions speak louder than words. Where "
+    "there is a will, there is a way. Knowledge is power, and practice makes perfect."
+)
+# Child flags: the load and decode the CPU check wants (see cove.inference.cpu_check).
+NO_EXTRA_BUFFERS_FLAG = "--no-extra-buffers"
+CPU_CHECK_FLAG = "--cpu-check"
 _PROBE_CTX = 256
 _POLL_S = 0.1  # how often the parent looks at the cancel flag while the child works
 _STDERR_TAIL = 2000  # characters of the child's stderr kept for diagnosis, never shown
@@ -66,6 +76,8 @@ def probe_model_file(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     *,
     cancel: threading.Event | None = None,
+    extra_buffers: bool = True,
+    cpu_check: bool = False,
 ) -> ProbeResult:
     """Load `path` with llama.cpp in a separate process and generate one token.
 
@@ -74,12 +86,16 @@ def probe_model_file(
     Cove. Raises ModelFileError (ProbeFailed when the child failed, crashed or timed out) with
     a message a person can act on, ProbeCancelled when `cancel` is set. Blocking: call it off
     the GUI thread.
+
+    `extra_buffers=False` loads without llama.cpp's extra CPU buffer types, as Cove does on a
+    CPU that faulted on them; `cpu_check` decodes a longer prompt on every core, as the CPU
+    check needs.
     """
     path = check_gguf_file(Path(path)).resolve()  # missing file, folder, not GGUF: no child needed
     started = time.monotonic()
     try:
         process = subprocess.Popen(
-            _probe_command(path),
+            _probe_command(path, *_child_flags(extra_buffers, cpu_check)),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -120,10 +136,15 @@ def probe_model_file(
     return _interpret(path, process.returncode, stdout, stderr, time.monotonic() - started)
 
 
-def _probe_command(path: Path) -> list[str]:
+def _child_flags(extra_buffers: bool, cpu_check: bool) -> list[str]:
+    return ([] if extra_buffers else [NO_EXTRA_BUFFERS_FLAG]) + (
+        [CPU_CHECK_FLAG] if cpu_check else [])
+
+
+def _probe_command(path: Path, *flags: str) -> list[str]:
     """The child's command line (tests replace this to make a child that hangs or crashes)."""
     if getattr(sys, "frozen", False):
-        return [sys.executable, PROBE_FLAG, str(path)]
+        return [sys.executable, PROBE_FLAG, *flags, str(path)]
     # -I: no user site-packages, no PYTHON* variables, no current folder on sys.path, so
     # nothing beside the model file can be imported in its place. Cove's own folder is put
     # back explicitly, which also covers running from a source checkout.
@@ -132,7 +153,7 @@ def _probe_command(path: Path) -> list[str]:
         "import sys; sys.path.insert(0, sys.argv[1]); "
         "from cove.models.probe import child_main; sys.exit(child_main(sys.argv[2:]))"
     )
-    return [sys.executable, "-I", "-c", code, package_root, str(path)]
+    return [sys.executable, "-I", "-c", code, package_root, *flags, str(path)]
 
 
 def _child_environment() -> dict[str, str]:
@@ -264,33 +285,41 @@ def child_main(argv: Sequence[str]) -> int:
     Prints exactly one RESULT_MARKER line. A crash inside llama.cpp prints nothing and ends
     the process by a signal, which the parent reports.
     """
-    if len(argv) != 1:
-        print("usage: child_main(PATH)", file=sys.stderr)
+    flags, path_args = set(argv[:-1]), argv[-1:]
+    if not path_args or flags - {NO_EXTRA_BUFFERS_FLAG, CPU_CHECK_FLAG}:
+        print(f"usage: child_main([{NO_EXTRA_BUFFERS_FLAG}] [{CPU_CHECK_FLAG}] PATH)",
+              file=sys.stderr)
         return 2
-    path = argv[0]
+    path = path_args[0]
+    cpu_check = CPU_CHECK_FLAG in flags
     try:
         info = inspect_gguf(path)
     except ModelFileError as error:
         return _answer({"ok": False, "stage": "header", "message": str(error)})
     try:
         import llama_cpp
+
+        from cove.models.llama_params import model_params
     except Exception as error:
         return _answer({"ok": False, "stage": "import", "error": type(error).__name__})
+    # One thread for an import's probe: it needs a single token, and the app may be busy
+    # generating with another model on the other cores. The CPU check runs as the app will.
+    threads = (os.cpu_count() or 1) if cpu_check else 1
     try:
-        llm = llama_cpp.Llama(
-            model_path=path,
-            n_ctx=_PROBE_CTX,
-            # One thread: the probe needs a single token, and the app may be busy
-            # generating with another model on the other cores.
-            n_threads=1,
-            n_threads_batch=1,
-            verbose=False,
-            vocab_only=False,
-        )
+        with model_params(extra_buffers=NO_EXTRA_BUFFERS_FLAG not in flags):
+            llm = llama_cpp.Llama(
+                model_path=path,
+                n_ctx=_PROBE_CTX,
+                n_threads=threads,
+                n_threads_batch=threads,
+                verbose=False,
+                vocab_only=False,
+            )
     except Exception as error:
         return _answer({"ok": False, "stage": "load", "error": type(error).__name__})
     try:
-        llm.create_completion(_PROBE_PROMPT, max_tokens=1, temperature=0.0)
+        llm.create_completion(_CPU_CHECK_PROMPT if cpu_check else _PROBE_PROMPT,
+                              max_tokens=2 if cpu_check else 1, temperature=0.0)
         answer: dict[str, object] = {
             "ok": True,
             "architecture": info.architecture,
@@ -310,7 +339,7 @@ def _answer(answer: dict[str, object]) -> int:
     return 0
 
 
-if __name__ == "__main__":  # python -m cove.models.probe PATH
+if __name__ == "__main__":  # python -m cove.models.probe [FLAGS] PATH
     sys.exit(child_main(sys.argv[1:]))
 
 

@@ -198,7 +198,8 @@ class PrivacyStatus(QObject):
 
         store = self.session.store
         details = store.key_details() if store is not None else None
-        self.panel = PrivacyPanel(guard(), self.paths, details, self.registry, self.window)
+        self.panel = PrivacyPanel(guard(), self.paths, details, self.registry, self.window,
+                                  kernels=self.window.controller.kernels_summary)
         self.panel.open()
         return self.panel
 

@@ -54,6 +54,7 @@ class ChatController(QObject):
         self.model_name = ""
         self.model_path: Path | None = None
         self.chat_format_label = ""
+        self.kernels_summary = ""  # which llama.cpp CPU kernels run (status bar, privacy panel)
         self.ready = False
         self._request = 0
         self._row = -1
@@ -140,9 +141,11 @@ class ChatController(QObject):
 
     # Worker signals (queued onto the GUI thread) -------------------------------------------
 
-    def _on_loaded(self, name: str, n_ctx: int, chat_format_label: str = "") -> None:
+    def _on_loaded(self, name: str, n_ctx: int, chat_format_label: str = "",
+                   kernels: str = "") -> None:
         self.model_name = name
         self.chat_format_label = chat_format_label
+        self.kernels_summary = kernels
         self.ready = True
         self.sig_model_ready.emit(name, n_ctx)
 

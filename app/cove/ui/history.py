@@ -297,6 +297,8 @@ class HistorySession(QObject):
             return
         try:
             self.store.update_message(message)
+            # How much, never what: crash tests wait for this line (--debug).
+            log.debug("reply saved: %d characters", len(message.text))
             if self.index is not None and message.text:
                 self.index.add(conversation.id, message.id, message.text)
         except Exception as error:

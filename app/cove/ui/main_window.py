@@ -263,7 +263,9 @@ class MainWindow(QMainWindow):
         QMessageBox.about(
             self, f"About {APP_NAME}",
             f"{APP_NAME} {__version__}\n\nChat with language models that run on this "
-            "computer. Nothing you type leaves it.",
+            "computer. Nothing you type leaves it."
+            + (f"\n\n{self.controller.kernels_summary}" if self.controller.kernels_summary
+               else ""),
         )
 
     def _send(self, text: str) -> None:
@@ -286,8 +288,10 @@ class MainWindow(QMainWindow):
         self.load_bar.hide()
         self.model_label.setText(name)
         label = self.controller.chat_format_label
+        kernels = self.controller.kernels_summary
         self.model_label.setToolTip(f"{name}: context length {n_ctx} tokens"
-                                    + (f"; chat format: {label}" if label else ""))
+                                    + (f"; chat format: {label}" if label else "")
+                                    + (f"\n{kernels}" if kernels else ""))
         self.chat_view.set_placeholder(READY_HINT)
         self.composer.set_ready(True)
         if self.splitter.isEnabled():

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cove.inference.cpu_check import shared_check
 from cove.models.catalogue import CatalogueEntry, estimate_ram_bytes
 from cove.models.chat_format import OWN_TEMPLATE_LABEL
 from cove.models.gguf import ModelFileError, inspect_gguf
@@ -194,9 +195,11 @@ class ModelManagerDialog(QDialog):
         parent: QWidget | None = None,
         offline: bool = False,
         context_of: Callable[[InstalledModel], int] | None = None,
+        fast_kernels: str = "auto",
     ) -> None:
         """`context_of` gives the context length a model runs with (its own settings), for
-        the RAM figures; None: the usual 4,096 tokens."""
+        the RAM figures; None: the usual 4,096 tokens. `fast_kernels` is Settings' choice of
+        llama.cpp's CPU kernels, which an import's probe loads with too."""
         super().__init__(parent)
         self.setWindowTitle("Models")
         self._context_of = context_of or (lambda _model: DEFAULT_CONTEXT)
@@ -207,6 +210,7 @@ class ModelManagerDialog(QDialog):
         self._current_id = current_model_id
         self._total_ram = total_ram_bytes if total_ram_bytes is not None else total_memory_bytes()
         self._offline = offline
+        self._fast_kernels = fast_kernels
         # Formula estimates until the files' own headers are read (in the background).
         self._measured_ram: dict[str, int] = {}
         self._removing: set[str] = set()
@@ -603,6 +607,7 @@ class ModelManagerDialog(QDialog):
         cancel = threading.Event()
         relay = self._relay
         registry = self._registry
+        fast_kernels = self._fast_kernels
 
         def work() -> tuple[InstalledModel, bool]:
             relay.sig_import.emit(f"Checking {path.name}…", None, None)
@@ -610,7 +615,11 @@ class ModelManagerDialog(QDialog):
             if cancel.is_set():
                 raise ProbeCancelled
             relay.sig_import.emit(f"Trying {path.name} in a separate process…", None, None)
-            probe_model_file(path, cancel=cancel)
+            # The same CPU kernels the app will load it with: none known to fault here.
+            kernels = shared_check().kernels(path, fast_kernels)
+            if not kernels.usable:
+                raise ModelFileError(kernels.message())
+            probe_model_file(path, cancel=cancel, extra_buffers=kernels.extra_buffers)
             step = (f"Copying {path.name} into Cove's models folder…" if copy
                     else f"Taking the fingerprint of {path.name}…")
             known = {model.id for model in registry.models()}

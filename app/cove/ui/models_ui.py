@@ -145,7 +145,8 @@ class ModelsPresenter(QObject):
         self.runtime = settings_for(self.settings, model)
         options = replace(self.controller.load_options, n_ctx=self.runtime.n_ctx,
                           n_threads=self.runtime.n_threads or None,
-                          n_gpu_layers=self.runtime.n_gpu_layers)
+                          n_gpu_layers=self.runtime.n_gpu_layers,
+                          fast_kernels=self.settings.fast_kernels)
         self._apply_runtime()
         self.controller.load_model(path, chat_format, options)
 
@@ -257,6 +258,7 @@ class ModelsPresenter(QObject):
         dialog = ModelManagerDialog(self.registry, entries, current.id if current else None,
                                     parent=parent or self.window,
                                     offline=self.settings.offline_mode,
+                                    fast_kernels=self.settings.fast_kernels,
                                     context_of=lambda model: settings_for(
                                         self.settings, model).n_ctx)
         dialog.sig_use.connect(self.switch_to)

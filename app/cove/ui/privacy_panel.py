@@ -48,7 +48,8 @@ def _section(title: str) -> QLabel:
 
 class PrivacyPanel(QDialog):
     def __init__(self, guard: NetworkGuard, paths: AppPaths, key_details: dict[str, Any] | None,
-                 registry: ModelRegistry | None, parent: QWidget | None = None) -> None:
+                 registry: ModelRegistry | None, parent: QWidget | None = None,
+                 kernels: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle("Privacy")
         self.resize(760, 620)
@@ -94,6 +95,9 @@ class PrivacyPanel(QDialog):
         self.verify_progress.hide()
         self._fill_models()
 
+        self.kernels = QLabel(kernels or "No model has been loaded yet.", self)
+        self.kernels.setWordWrap(True)
+
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -109,6 +113,8 @@ class PrivacyPanel(QDialog):
         layout.addWidget(self.verify_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.verify_progress)
         layout.addWidget(self.verify_status)
+        layout.addWidget(_section("llama.cpp on this CPU"))
+        layout.addWidget(self.kernels)
         layout.addWidget(buttons)
         self.finished.connect(lambda _result: self.tasks.shutdown(wait=False))
 

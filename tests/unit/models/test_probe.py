@@ -20,7 +20,7 @@ pytestmark = pytest.mark.real_model
 
 def child_running(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
     """Make the probe start `python -c code` instead of the real child."""
-    monkeypatch.setattr(probe, "_probe_command", lambda path: [sys.executable, "-c", code])
+    monkeypatch.setattr(probe, "_probe_command", lambda path, *flags: [sys.executable, "-c", code])
 
 
 def test_the_starter_model_passes(starter_model: Path) -> None:
@@ -56,7 +56,8 @@ def test_not_a_gguf_file_fails_without_a_child(
 ) -> None:
     junk = tmp_path / "notes.gguf"
     junk.write_bytes(b"this is not a model" * 100)
-    monkeypatch.setattr(probe, "_probe_command", lambda path: pytest.fail("a child started"))
+    monkeypatch.setattr(probe, "_probe_command",
+                        lambda path, *flags: pytest.fail("a child started"))
     with pytest.raises(ModelFileError, match="not a GGUF model file"):
         probe_model_file(junk)
 

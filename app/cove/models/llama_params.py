@@ -1,0 +1,62 @@
+"""The llama.cpp model parameters Llama() takes no argument for: load progress, extra buffers."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[float], bool]  # return False to abort the load
+
+_params_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def model_params(progress: ProgressCallback | None = None,
+                 extra_buffers: bool = True) -> Iterator[None]:
+    """Give the next Llama() built on this thread a progress callback and the choice of
+    llama.cpp's extra CPU buffer types.
+
+    Extra buffer types are the CPU kernels that re-lay weights for the instruction set in
+    use (AMX tiles, repacked Q4_0/IQ4_NL); `extra_buffers=False` is what llama.cpp's own
+    `--no-repack` sets. Llama() builds its model parameters itself, so the default-parameters
+    factory it calls is wrapped for the length of one load. The lock keeps two loads (the app
+    has one worker, benchmarks may have more) from seeing each other's settings.
+    """
+    if progress is None and extra_buffers:
+        yield
+        return
+    import llama_cpp.llama_cpp as lib
+
+    c_callback = None
+    if progress is not None:
+        report = progress
+
+        def on_progress(value: float, _user_data: object) -> bool:
+            try:
+                return bool(report(float(value)))
+            except Exception:  # an exception cannot cross into C; keep loading
+                log.exception("load progress callback failed")
+                return True
+
+        c_callback = lib.llama_progress_callback(on_progress)  # alive until the load ends
+    original = lib.llama_model_default_params
+
+    def params() -> Any:
+        chosen = original()
+        if c_callback is not None:
+            chosen.progress_callback = c_callback
+        if not extra_buffers and hasattr(chosen, "use_extra_bufts"):
+            chosen.use_extra_bufts = False
+        return chosen
+
+    with _params_lock:
+        lib.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            lib.llama_model_default_params = original
