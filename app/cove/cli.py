@@ -19,20 +19,6 @@ def offline_environment() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
-def no_core_dumps() -> None:
-    """A crash (llama.cpp faulting on the CPU, say) must not write memory, with decrypted
-    conversations in it, to a core file."""
-    try:
-        import resource
-    except ImportError:  # Windows: no core files
-        return
-    try:
-        _soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
-    except (OSError, ValueError):
-        logging.getLogger("cove").warning("core dumps could not be turned off")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cove",
@@ -58,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from cove.privacy.core_dumps import no_core_dumps
     from cove.privacy.guard import guard
 
     guard().install()  # before anything else can open a connection

@@ -285,6 +285,9 @@ def child_main(argv: Sequence[str]) -> int:
     Prints exactly one RESULT_MARKER line. A crash inside llama.cpp prints nothing and ends
     the process by a signal, which the parent reports.
     """
+    from cove.privacy.core_dumps import no_core_dumps
+
+    no_core_dumps()  # the CPU check's child may die by SIGILL: no core file for it either
     flags, path_args = set(argv[:-1]), argv[-1:]
     if not path_args or flags - {NO_EXTRA_BUFFERS_FLAG, CPU_CHECK_FLAG}:
         print(f"usage: child_main([{NO_EXTRA_BUFFERS_FLAG}] [{CPU_CHECK_FLAG}] PATH)",

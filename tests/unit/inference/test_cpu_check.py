@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -247,3 +248,14 @@ def test_sigill_is_a_signal_the_check_sees(tmp_path: Path, starter_model: Path,
     assert cpu_check.run_check_child(starter_model, True) == signal.SIGILL
     fake_child(monkeypatch, "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
     assert cpu_check.run_check_child(starter_model, True) == 0  # out of memory, not the CPU
+
+
+def test_the_check_child_writes_no_core_file_when_it_faults(tmp_path: Path) -> None:
+    """The child the check starts may die by SIGILL; like Cove, it turns core files off."""
+    code = ("import resource; from cove.models.probe import child_main; "
+            "child_main([sys.argv[1]]); "
+            "print('limit', resource.getrlimit(resource.RLIMIT_CORE)[0])")
+    result = subprocess.run([sys.executable, "-c", "import sys; " + code,
+                             str(tmp_path / "missing.gguf")],
+                            capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.splitlines()[-1] == "limit 0"

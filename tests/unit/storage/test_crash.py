@@ -22,10 +22,11 @@ def append_forever(path: Path, conversation: str, first_number: int, report_fd: 
     """The child: append numbered messages and report each number once append returned."""
     status = 3
     import faulthandler
-    import resource
+
+    from cove.privacy.core_dumps import no_core_dumps
 
     faulthandler.disable()  # pytest's, inherited: it would print a traceback at each SIGILL
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # as Cove does: no core files
+    no_core_dumps()  # as Cove does
     try:
         store = ConversationStore.open(path)
         store.unlock_with_keyring(timeout_s=5)
