@@ -48,6 +48,8 @@ class FakeEngine:
         self.name = path.stem
         self.options = options
         self.n_ctx = options.n_ctx
+        self.chat_format_label = ""
+        self.kernels_summary = ""
         self.chunks = chunks if chunks is not None else ["Hello", " from", " the", " fake."]
         self.delay = delay
         self.load_error = load_error

@@ -16,25 +16,42 @@ from pathlib import Path
 from typing import Any
 
 from cove.core.fsutil import write_json_atomic
+from cove.inference.engine import GenerationParams, LoadOptions
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
-DEFAULT_CONTEXT = 4096  # tokens; a model trained on less gets its own length
+DEFAULT_CONTEXT = LoadOptions.n_ctx  # tokens; a model trained on less gets its own length
 
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """How one model is loaded and how it samples. Values outside LIMITS are clamped."""
+    """How one model is loaded and how it samples. Values outside LIMITS are clamped.
+
+    The defaults are the engine's own (LoadOptions, GenerationParams): written once, there.
+    """
 
     n_ctx: int = DEFAULT_CONTEXT  # context length in tokens
-    n_threads: int = 0  # CPU threads; 0: one per physical core
-    n_gpu_layers: int = 0  # layers offloaded to the GPU (only with a GPU build of llama.cpp)
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40  # 0: off
-    repeat_penalty: float = 1.1  # 1.0: off
-    max_tokens: int = 1024  # longest reply, in tokens
+    n_threads: int = LoadOptions.n_threads  # CPU threads; 0: one per physical core
+    n_gpu_layers: int = LoadOptions.n_gpu_layers  # layers on the GPU (a GPU build only)
+    temperature: float = GenerationParams.temperature
+    top_p: float = GenerationParams.top_p
+    top_k: int = GenerationParams.top_k  # 0: off
+    repeat_penalty: float = GenerationParams.repeat_penalty  # 1.0: off
+    max_tokens: int = GenerationParams.max_tokens  # longest reply, in tokens
+
+    def load_options(self, base: LoadOptions | None = None) -> LoadOptions:
+        """How the engine loads the model with these settings; the rest from `base`."""
+        return replace(base or LoadOptions(), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                       n_gpu_layers=self.n_gpu_layers)
+
+    def generation_params(self, *, max_tokens: int | None = None,
+                          seed: int | None = None) -> GenerationParams:
+        """How the engine samples with these settings; `max_tokens` and `seed`, when given
+        (the command line, tests), win over the model's own."""
+        return GenerationParams(temperature=self.temperature, top_p=self.top_p,
+                                top_k=self.top_k, repeat_penalty=self.repeat_penalty,
+                                max_tokens=max_tokens or self.max_tokens, seed=seed)
 
     @classmethod
     def for_model(cls, context_length: int | None) -> ModelSettings:

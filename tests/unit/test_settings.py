@@ -78,3 +78,20 @@ def test_global_generation_settings_of_version_1_become_every_models_starting_po
     assert settings.model_settings("own", 32768).temperature == 1.2  # its own wins
     settings.save(path)
     assert Settings.load(path).model_settings("never-configured", 32768).temperature == 0.3
+
+
+def test_a_models_settings_become_the_engines_options_and_params() -> None:
+    from cove.inference.engine import GenerationParams, LoadOptions
+
+    assert ModelSettings().load_options() == LoadOptions()  # one set of defaults
+    assert ModelSettings().generation_params() == GenerationParams()
+    chosen = ModelSettings(n_ctx=2048, n_threads=3, n_gpu_layers=7, temperature=0.2,
+                           top_p=0.5, top_k=10, repeat_penalty=1.3, max_tokens=64)
+    options = chosen.load_options(LoadOptions(seed=9, fast_kernels="off"))
+    assert (options.n_ctx, options.n_threads, options.n_gpu_layers) == (2048, 3, 7)
+    assert (options.seed, options.fast_kernels) == (9, "off")  # the rest from the base
+    params = chosen.generation_params(seed=4)
+    assert params == GenerationParams(temperature=0.2, top_p=0.5, top_k=10,
+                                      repeat_penalty=1.3, max_tokens=64, seed=4)
+    assert chosen.generation_params(max_tokens=8).max_tokens == 8  # --max-tokens wins
+    assert ModelSettings(n_threads=0).load_options().threads() >= 1  # 0: automatic

@@ -58,7 +58,7 @@ def gpu_offload_supported() -> bool:
 @dataclass(frozen=True)
 class LoadOptions:
     n_ctx: int = 4096
-    n_threads: int | None = None  # None: one per physical core
+    n_threads: int = 0  # 0: one per physical core
     n_gpu_layers: int = 0
     seed: int = 0xFFFFFFFF  # llama.cpp's "random seed" value
     chat_format: str | None = None  # None: the file's own template, else a built-in by kind

@@ -20,6 +20,9 @@ class EngineLike(Protocol):
     """What the worker needs of an engine; the real one is inference.engine.Engine."""
 
     name: str
+    n_ctx: int  # the context length it was loaded with
+    chat_format_label: str  # which chat format it uses, in words
+    kernels_summary: str  # which llama.cpp CPU kernels run, in words
 
     def load(self, on_progress: Callable[[float], bool] | None = None) -> None: ...
     def stream_chat(self, messages: Any, params: GenerationParams,
@@ -30,12 +33,9 @@ class EngineLike(Protocol):
 EngineFactory = Callable[[Path, LoadOptions], EngineLike]
 
 
-class LlmWorker(QObject):
-    """Loads, runs and unloads one model at a time. Lives on its own thread.
-
-    The GUI reaches the slots through queued signals only, and learns everything from the
-    signals below; `cancel` and `shutdown` are the two thread-safe direct calls.
-    """
+class ModelSignals(QObject):
+    """The signals of the worker, declared once: LlmWorker emits them on its thread and
+    WorkerHost relays the same set onto the GUI thread."""
 
     sig_load_progress = Signal(float)
     """Model load progress, 0.0 to 1.0."""
@@ -44,14 +44,24 @@ class LlmWorker(QObject):
     kernels run (a sentence from the CPU check)."""
     sig_load_failed = Signal(str)
     """Loading failed; the argument says why in words a person can act on."""
-    sig_unloaded = Signal()
-    """The model was released (before a switch, or on request)."""
     sig_chunk = Signal(int, str)
     """A piece of the reply being generated for request id (first argument)."""
     sig_finished = Signal(int, object, bool)
     """A reply ended: request id, its ReplyStats, and whether the user stopped it."""
     sig_failed = Signal(int, str)
     """A reply failed: request id and a message a person can act on."""
+
+    RELAYED = ("sig_load_progress", "sig_loaded", "sig_load_failed", "sig_chunk",
+               "sig_finished", "sig_failed")
+
+
+class LlmWorker(ModelSignals):
+    """Loads and runs one model at a time (a new load releases the old one first). Lives on
+    its own thread.
+
+    The GUI reaches the slots through queued signals only, and learns everything from the
+    signals of ModelSignals; `cancel` and `shutdown` are the two thread-safe direct calls.
+    """
 
     def __init__(self, engine_factory: EngineFactory | None = None) -> None:
         super().__init__()
@@ -98,9 +108,8 @@ class LlmWorker(QObject):
             self.sig_load_failed.emit(f"Loading failed unexpectedly ({type(error).__name__}).")
             return
         self._engine = engine
-        self.sig_loaded.emit(engine.name, int(getattr(engine, "n_ctx", options.n_ctx)),
-                             str(getattr(engine, "chat_format_label", "")),
-                             str(getattr(engine, "kernels_summary", "")))
+        self.sig_loaded.emit(engine.name, engine.n_ctx, engine.chat_format_label,
+                             engine.kernels_summary)
 
     @Slot(int, object, object)
     def generate(self, request_id: int, messages: list[dict[str, str]],
@@ -129,10 +138,6 @@ class LlmWorker(QObject):
             with self._lock:
                 self._current = None
 
-    @Slot()
-    def unload(self) -> None:
-        self._release()
-
     def close_engine(self) -> None:
         """Free the model. Call on the worker thread, or after that thread has finished."""
         if self._engine is not None:
@@ -140,37 +145,19 @@ class LlmWorker(QObject):
             engine.close()
 
     def _release(self) -> None:
-        if self._engine is not None:
-            self.close_engine()
-            self.sig_unloaded.emit()
+        self.close_engine()
 
     def _on_load_progress(self, value: float) -> bool:
         self.sig_load_progress.emit(value)
         return not self._shutting_down.is_set()
 
 
-class WorkerHost(QObject):
+class WorkerHost(ModelSignals):
     """Owns the worker thread (GUI-thread side): sends it requests as queued signals and
     relays its signals, so everything connected here runs on the GUI thread."""
 
-    sig_load_progress = Signal(float)
-    """Relayed LlmWorker.sig_load_progress."""
-    sig_loaded = Signal(str, int, str, str)
-    """Relayed LlmWorker.sig_loaded."""
-    sig_load_failed = Signal(str)
-    """Relayed LlmWorker.sig_load_failed."""
-    sig_unloaded = Signal()
-    """Relayed LlmWorker.sig_unloaded."""
-    sig_chunk = Signal(int, str)
-    """Relayed LlmWorker.sig_chunk."""
-    sig_finished = Signal(int, object, bool)
-    """Relayed LlmWorker.sig_finished."""
-    sig_failed = Signal(int, str)
-    """Relayed LlmWorker.sig_failed."""
-
     _sig_load = Signal(str, object)
     _sig_generate = Signal(int, object, object)
-    _sig_unload = Signal()
 
     def __init__(self, engine_factory: EngineFactory | None = None,
                  parent: QObject | None = None) -> None:
@@ -182,9 +169,7 @@ class WorkerHost(QObject):
         queued = Qt.ConnectionType.QueuedConnection
         self._sig_load.connect(self.worker.load, queued)
         self._sig_generate.connect(self.worker.generate, queued)
-        self._sig_unload.connect(self.worker.unload, queued)
-        for name in ("sig_load_progress", "sig_loaded", "sig_load_failed", "sig_unloaded",
-                     "sig_chunk", "sig_finished", "sig_failed"):
+        for name in ModelSignals.RELAYED:
             getattr(self.worker, name).connect(getattr(self, name), queued)
         self._next_request = 0
         self.thread.start()
@@ -199,9 +184,6 @@ class WorkerHost(QObject):
 
     def cancel(self, request_id: int) -> None:
         self.worker.cancel(request_id)
-
-    def unload(self) -> None:
-        self._sig_unload.emit()
 
     def shutdown(self, timeout_ms: int = 15000) -> bool:
         """Stop the reply, end the thread, free the model. True if the thread ended in time."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QWidget
 
-from cove.inference.engine import GenerationParams, gpu_offload_supported
+from cove.inference.engine import gpu_offload_supported
 from cove.models.gguf import GGUFInfo, ModelFileError, inspect_gguf
 from cove.models.registry import InstalledModel, ModelRegistry
 from cove.settings import ModelSettings, Settings
@@ -143,9 +143,7 @@ class ModelsPresenter(QObject):
                     chat_format: str | None) -> None:
         self.current = model
         self.runtime = settings_for(self.settings, model)
-        options = replace(self.controller.load_options, n_ctx=self.runtime.n_ctx,
-                          n_threads=self.runtime.n_threads or None,
-                          n_gpu_layers=self.runtime.n_gpu_layers,
+        options = replace(self.runtime.load_options(self.controller.load_options),
                           fast_kernels=self.settings.fast_kernels)
         self._apply_runtime()
         self.controller.load_model(path, chat_format, options)
@@ -154,10 +152,8 @@ class ModelsPresenter(QObject):
         """Give the chat the current model's sampling settings and system prompt."""
         model = self.current
         runtime = settings_for(self.settings, model)
-        self.controller.params = GenerationParams(
-            temperature=runtime.temperature, top_p=runtime.top_p, top_k=runtime.top_k,
-            repeat_penalty=runtime.repeat_penalty,
-            max_tokens=self._max_tokens or runtime.max_tokens,
+        self.controller.params = runtime.generation_params(
+            max_tokens=self._max_tokens,
             seed=self._seed if self._seed is not None else self.controller.params.seed)
         prompts = self.session.system_prompts if self.session is not None else {}
         self.controller.system_prompt = prompts.get(model.id, "") if model else ""
