@@ -63,7 +63,7 @@ def child_main(kind: str) -> int:
         kept = os.environ.get(KEPT_CACHE_ENV)
         if kept:
             shutil.copytree(kept, Path(home) / "cache", dirs_exist_ok=True)
-        from cove.cli import offline_environment
+        from cove.cli.main import offline_environment
         from cove.logging_setup import setup_logging
         from cove.paths import app_paths
 

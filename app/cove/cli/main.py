@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command:
         if args.command[0] != "history":
             build_parser().error(f"unknown command {args.command[0]!r}")
-        from cove.history_cli import run_history
+        from cove.cli.history import run_history
 
         return run_history(args.command[1:], paths)
     if args.smoke_test is not None and not (

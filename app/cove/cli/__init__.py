@@ -1,0 +1,1 @@
+"""The command line: `cove` (the window, the smoke mode) and `cove history …`."""
