@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from cove.settings import Settings
     from cove.ui.history import HistorySession
     from cove.ui.privacy_panel import PrivacyPanel
+    from cove.ui.tasks import TaskManager
 
 log = logging.getLogger(__name__)
 qt_log = logging.getLogger("qt")
@@ -165,9 +166,10 @@ class PrivacyStatus(QObject):
     """Keeps the status bar's privacy button true, and opens the privacy panel."""
 
     def __init__(self, window: MainWindow, session: HistorySession, registry: ModelRegistry,
-                 paths: AppPaths) -> None:
+                 paths: AppPaths, tasks: TaskManager) -> None:
         super().__init__(window)
         self.window = window
+        self.tasks = tasks
         self.session = session
         self.registry = registry
         self.paths = paths
@@ -199,7 +201,8 @@ class PrivacyStatus(QObject):
         store = self.session.store
         details = store.key_details() if store is not None else None
         self.panel = PrivacyPanel(guard(), self.paths, details, self.registry, self.window,
-                                  kernels=self.window.controller.kernels_summary)
+                                  kernels=self.window.controller.kernels_summary,
+                                  tasks=self.tasks)
         self.panel.open()
         return self.panel
 
@@ -271,17 +274,21 @@ def finish_start(window: MainWindow, smoke: SmokeTest | None, args: argparse.Nam
     from cove.ui.history import HistorySession
     from cove.ui.history_ui import HistoryPresenter
     from cove.ui.models_ui import ModelsPresenter
+    from cove.ui.tasks import TaskManager
 
     settings = Settings.load(paths.settings_file)
-    session = HistorySession(default_store_path(paths), parent=window)
+    tasks = TaskManager(window)
+    session = HistorySession(default_store_path(paths), parent=window, tasks=tasks)
     history = HistoryPresenter(window, session, settings, paths.settings_file)
     registry = ModelRegistry.for_paths(paths)
     models = ModelsPresenter(window, registry, settings, paths.settings_file, session,
-                             max_tokens=args.max_tokens, seed=args.seed)
+                             max_tokens=args.max_tokens, seed=args.seed, tasks=tasks)
     history.extend_settings = models.add_settings_page
     if smoke is not None:
         smoke.watch_history(session)
-    privacy = PrivacyStatus(window, session, registry, paths)
+    privacy = PrivacyStatus(window, session, registry, paths, tasks)
+    # Last, after the history has written what it holds: model work in flight is abandoned.
+    window.sig_closed.connect(lambda: tasks.shutdown(wait=False))
     session.open()
     models.start()
     privacy.refresh()

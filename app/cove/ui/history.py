@@ -30,7 +30,7 @@ from cove.storage.store import (
     StoreError,
     set_aside,
 )
-from cove.ui.tasks import TaskRunner
+from cove.ui.tasks import Lane, TaskManager
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +90,16 @@ class HistorySession(QObject):
 
     def __init__(self, store_path: Path, parent: QObject | None = None,
                  kdf_params: KdfParams | None = None,
-                 keyring_timeout_s: float = KEYRING_TIMEOUT_S) -> None:
+                 keyring_timeout_s: float = KEYRING_TIMEOUT_S,
+                 tasks: TaskManager | None = None) -> None:
+        """`tasks`: the app's task manager (its storage lane runs every store call); None
+        makes one of its own (tests)."""
         super().__init__(parent)
         self.path = store_path
         self.kdf_params = kdf_params  # None: calibrate Argon2id on this machine
         self.keyring_timeout_s = keyring_timeout_s
-        self.tasks = TaskRunner("cove-storage", parent=self)
+        self._own_tasks = tasks is None
+        self.tasks = tasks if tasks is not None else TaskManager(self)
         self.store: ConversationStore | None = None
         self.index: SearchIndex | None = None
         self.state = HistoryState.OPENING
@@ -397,7 +401,11 @@ class HistorySession(QObject):
             if isinstance(e, keys.KeyringUnavailable) else storage_error_message(e)))
 
     def close(self) -> None:
-        self.tasks.shutdown(wait=True)
+        """Finish the writes already queued, then close the file."""
+        if self._own_tasks:
+            self.tasks.shutdown(wait=True)
+        else:
+            self.tasks.wait_idle(Lane.STORAGE)
         if self.store is not None:
             self.store.close()
             self.store = None

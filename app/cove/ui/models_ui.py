@@ -19,7 +19,7 @@ from cove.models.registry import InstalledModel, ModelRegistry
 from cove.settings import ModelSettings, Settings
 from cove.ui.main_window import MainWindow
 from cove.ui.model_settings import ModelSettingsPage, settings_for
-from cove.ui.tasks import TaskRunner
+from cove.ui.tasks import Lane, TaskManager
 
 if TYPE_CHECKING:
     from cove.ui.history import HistorySession
@@ -62,7 +62,7 @@ class ModelsPresenter(QObject):
     def __init__(self, window: MainWindow, registry: ModelRegistry,
                  settings: Settings | None = None, settings_path: Path | None = None,
                  session: HistorySession | None = None, *, max_tokens: int | None = None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, tasks: TaskManager | None = None) -> None:
         super().__init__(window)
         self.window = window
         self.registry = registry
@@ -70,7 +70,9 @@ class ModelsPresenter(QObject):
         self.settings_path = settings_path
         self.session = session
         self.controller = window.controller
-        self.tasks = TaskRunner("cove-models", parent=self)
+        # The registry's lane: hashing, re-checking and reading headers never overlap.
+        self._own_tasks = tasks is None
+        self.tasks = tasks if tasks is not None else TaskManager(self)
         self._models: list[InstalledModel] = []
         self.dialog: Any = None
         self.page: ModelSettingsPage | None = None
@@ -91,7 +93,8 @@ class ModelsPresenter(QObject):
     def start(self) -> None:
         """Register the starter model in the background (its hash is taken once)."""
         self.tasks.run(self.registry.ensure_starter, lambda _model: self.refresh(),
-                       lambda e: log.warning("starter not registered: %s", type(e).__name__))
+                       lambda e: log.warning("starter not registered: %s", type(e).__name__),
+                       lane=Lane.MODELS)
 
     def refresh(self) -> None:
         self._models = self.registry.models()
@@ -121,7 +124,8 @@ class ModelsPresenter(QObject):
         if self.registry.needs_recheck(model):
             self.window.statusBar().showMessage(f"Checking {model.name}…")
             self.tasks.run(lambda: self.registry.recheck(model), self._load,
-                           lambda error: self.window.banner.show_message(str(error)))
+                           lambda error: self.window.banner.show_message(str(error)),
+                           lane=Lane.MODELS)
             return
         self._load(model)
 
@@ -198,7 +202,7 @@ class ModelsPresenter(QObject):
                 page.set_infos(infos)
 
         self.tasks.run(read_headers, read, lambda error: log.warning(
-            "reading model headers failed: %s", type(error).__name__))
+            "reading model headers failed: %s", type(error).__name__), lane=Lane.MODELS)
         dialog.finished.connect(lambda _result: setattr(self, "page", None))
         return page
 
@@ -281,4 +285,5 @@ class ModelsPresenter(QObject):
     def _close(self) -> None:
         if self.dialog is not None:
             self.dialog.stop_work()
-        self.tasks.shutdown(wait=False)
+        if self._own_tasks:
+            self.tasks.shutdown(wait=False)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from cove.models.registry import InstalledModel, ModelRegistry
 from cove.paths import AppPaths
 from cove.privacy.guard import NetworkGuard
-from cove.ui.tasks import TaskRunner
+from cove.ui.tasks import Lane, Task, TaskManager
 
 
 def network_summary(guard: NetworkGuard) -> str:
@@ -49,13 +49,14 @@ def _section(title: str) -> QLabel:
 class PrivacyPanel(QDialog):
     def __init__(self, guard: NetworkGuard, paths: AppPaths, key_details: dict[str, Any] | None,
                  registry: ModelRegistry | None, parent: QWidget | None = None,
-                 kernels: str = "") -> None:
+                 kernels: str = "", tasks: TaskManager | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Privacy")
         self.resize(760, 620)
         self.guard = guard
         self.registry = registry
-        self.tasks = TaskRunner("cove-verify", parent=self)
+        self.tasks = tasks if tasks is not None else TaskManager(self)
+        self._verifying: Task | None = None
 
         self.network = QLabel(network_summary(guard), self)
         self.network.setWordWrap(True)
@@ -116,7 +117,7 @@ class PrivacyPanel(QDialog):
         layout.addWidget(_section("llama.cpp on this CPU"))
         layout.addWidget(self.kernels)
         layout.addWidget(buttons)
-        self.finished.connect(lambda _result: self.tasks.shutdown(wait=False))
+        self.finished.connect(self._closed)
 
     @staticmethod
     def _encryption_text(details: dict[str, Any] | None) -> str:
@@ -158,8 +159,14 @@ class PrivacyPanel(QDialog):
                     problems.append((model, str(error)))
             return problems
 
-        self.tasks.run(verify, self._verified,
-                       lambda error: self._verified([(models[0], str(error))] if models else []))
+        self._verifying = self.tasks.run(
+            verify, self._verified,
+            lambda error: self._verified([(models[0], str(error))] if models else []),
+            lane=Lane.MODELS)
+
+    def _closed(self, _result: int) -> None:
+        if self._verifying is not None:  # hashing goes on; nothing is shown any more
+            self._verifying.drop()
 
     def _verified(self, problems: list[tuple[InstalledModel, str]]) -> None:
         self.verify_progress.hide()
