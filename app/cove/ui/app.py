@@ -29,6 +29,7 @@ from cove.paths import AppPaths, resources_dir
 from cove.privacy.guard import guard
 from cove.ui.chat_controller import ChatController
 from cove.ui.main_window import MainWindow
+from cove.ui.messages import MessageBridge
 
 # The history, the store and the models are imported after the window's first paint (see
 # start); until then only their names are needed, for annotations.
@@ -255,7 +256,8 @@ def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeT
     app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "cove.png")))
 
     controller = ChatController(params=GenerationParams(seed=args.seed))
-    window = MainWindow(controller)
+    messages = MessageBridge()
+    window = MainWindow(controller, messages=messages)
     window.show_page(unlock=True)  # the unlock page opens showing "Opening your history…"
     smoke = (SmokeTest(window, args.smoke_test, args.timeout)
              if args.smoke_test is not None else None)
@@ -296,7 +298,7 @@ def finish_start(window: MainWindow, smoke: SmokeTest | None, args: argparse.Nam
     try:
         model = resolve_model(args.model, settings, registry)
     except ValueError as error:
-        window.banner.show_message(str(error))
+        window.messages.error(str(error))
         if smoke is not None:
             smoke.fail(str(error))
         return

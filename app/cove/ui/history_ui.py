@@ -51,7 +51,7 @@ class HistoryPresenter(QObject):
         session.sig_conversations.connect(self._on_conversations)
         session.sig_summary.connect(window.sidebar.model.upsert)
         session.sig_removed.connect(self._on_removed)
-        session.sig_error.connect(lambda message: window.banner.show_message(message))
+        session.sig_error.connect(window.messages.error)
         session.sig_index_ready.connect(lambda _count: self._search(
             window.sidebar.search_box.text().strip()))
 
@@ -165,7 +165,7 @@ class HistoryPresenter(QObject):
             try:
                 settings.save(self.settings_path)
             except OSError as error:
-                self.window.banner.show_message(
+                self.window.messages.error(
                     f"Settings could not be saved ({error.strerror or error}).")
 
     def set_auto_lock(self, minutes: float) -> None:
@@ -289,13 +289,12 @@ class HistoryPresenter(QObject):
 
     def _on_removed(self, conversation_id: str) -> None:
         self.window.sidebar.model.remove(conversation_id)
-        self.window.statusBar().showMessage("Conversation deleted", 3000)
+        self.window.messages.status("Conversation deleted", 3000)
 
     def export(self, conversation_id: str) -> None:
         summary = self._summary(conversation_id)
         if summary is None or summary.damaged:
-            self.window.banner.show_message("Send a message first: there is nothing to export.",
-                                            error=False)
+            self.window.messages.notice("Send a message first: there is nothing to export.")
             return
         answer = QMessageBox.warning(
             self.window, "Export as Plain Text", EXPORT_WARNING,
@@ -313,4 +312,4 @@ class HistoryPresenter(QObject):
 
     def export_to(self, conversation_id: str, target: Path) -> None:
         self.session.export_markdown(conversation_id, target, lambda path: (
-            self.window.statusBar().showMessage(f"Exported to {path}", 5000)))
+            self.window.messages.status(f"Exported to {path}", 5000)))

@@ -36,6 +36,7 @@ from cove.models.starter import INSTALL_HINT
 from cove.ui.chat_controller import ChatController
 from cove.ui.chat_view import ChatView
 from cove.ui.composer import Composer
+from cove.ui.messages import MessageBridge
 from cove.ui.sidebar import Sidebar
 from cove.ui.unlock import UnlockPage
 
@@ -83,7 +84,10 @@ class MainWindow(QMainWindow):
     sig_files_dropped = Signal(list)
     """Local files (list of Path) were dropped on the window."""
 
-    def __init__(self, controller: ChatController, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: ChatController, parent: QWidget | None = None,
+                 messages: MessageBridge | None = None) -> None:
+        """`messages`: the bridge presenters speak through (made before the window, so
+        nothing said during start-up is lost); None: the window makes its own."""
         super().__init__(parent)
         self.controller = controller
         self.open_model_file: Callable[[Path], None] = lambda path: controller.load_model(path)
@@ -93,6 +97,9 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
 
         self.banner = Banner(self)
+        self.messages = messages if messages is not None else MessageBridge(self)
+        if self.messages.parent() is None:
+            self.messages.setParent(self)
         self.chat_view = ChatView(self)
         self.chat_view.setModel(controller.model)
         self.composer = Composer(self)
@@ -162,6 +169,7 @@ class MainWindow(QMainWindow):
         controller.sig_reply_failed.connect(self._on_reply_failed)
         self.chat_view.set_placeholder(READY_HINT)
         self.composer.edit.setFocus()
+        self.messages.attach(self)  # what was said before the window existed shows now
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -228,7 +236,7 @@ class MainWindow(QMainWindow):
         """No model was found: say how to get one, keep the window usable."""
         self.model_label.setText("No model")
         self.chat_view.set_placeholder(f"No model is installed yet.\n\n{INSTALL_HINT}")
-        self.banner.show_message(f"No model found. {INSTALL_HINT}", error=False)
+        self.messages.notice(f"No model found. {INSTALL_HINT}")
         self.composer.set_ready(False)
 
     def focus_search(self) -> None:
@@ -257,7 +265,7 @@ class MainWindow(QMainWindow):
         reply = self.controller.last_reply()
         if reply is not None and reply.text:
             QGuiApplication.clipboard().setText(reply.text)
-            self.statusBar().showMessage("Reply copied", 2000)
+            self.messages.status("Reply copied", 2000)
 
     def show_about(self) -> None:
         QMessageBox.about(
@@ -272,10 +280,21 @@ class MainWindow(QMainWindow):
         if not self.controller.send(text):
             self.composer.set_text(text)  # never lose what the user typed
 
+    # MessageView: where the bridge's messages appear ---------------------------------------
+
+    def show_banner(self, text: str, error: bool) -> None:
+        self.banner.show_message(text, error)
+
+    def hide_banner(self) -> None:
+        self.banner.hide()
+
+    def show_status(self, text: str, timeout_ms: int) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
     # Controller signals -------------------------------------------------------------------
 
     def _on_model_loading(self, name: str) -> None:
-        self.banner.hide()
+        self.messages.clear()
         self.composer.set_ready(False)
         self.model_label.setText(f"Loading {name}…")
         self.load_bar.setValue(0)
@@ -303,14 +322,14 @@ class MainWindow(QMainWindow):
         self.chat_view.set_placeholder(
             "No model is loaded. Use File > Open Model File… (Ctrl+O) to choose a GGUF model."
         )
-        self.banner.show_message(f"{message}\n\nUse File > Open Model File… to choose another.")
+        self.messages.error(f"{message}\n\nUse File > Open Model File… to choose another.")
         self.composer.set_ready(False)
 
     def _on_busy_changed(self, busy: bool) -> None:
         self.composer.set_busy(busy)
         self.stop_action.setEnabled(busy)
         if busy:
-            self.banner.hide()
+            self.messages.clear()
 
     def _on_reply_finished(self, stats: ReplyStats, stopped: bool) -> None:
         self.speed_label.setText(f"{stats.tokens_per_second:.1f} tokens/s")
@@ -319,10 +338,10 @@ class MainWindow(QMainWindow):
             f"{stats.ttft_seconds:.2f} s"
         )
         if stopped:
-            self.statusBar().showMessage("Reply stopped", 3000)
+            self.messages.status("Reply stopped", 3000)
 
     def _on_reply_failed(self, message: str) -> None:
-        self.banner.show_message(message)
+        self.messages.error(message)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.controller.shutdown()

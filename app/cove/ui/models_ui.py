@@ -122,9 +122,9 @@ class ModelsPresenter(QObject):
     def switch_to(self, model: InstalledModel) -> None:
         """Load another model: a running reply stops, the old model is released first."""
         if self.registry.needs_recheck(model):
-            self.window.statusBar().showMessage(f"Checking {model.name}…")
+            self.window.messages.status(f"Checking {model.name}…", 0)
             self.tasks.run(lambda: self.registry.recheck(model), self._load,
-                           lambda error: self.window.banner.show_message(str(error)),
+                           lambda error: self.window.messages.error(str(error)),
                            lane=Lane.MODELS)
             return
         self._load(model)
@@ -169,7 +169,7 @@ class ModelsPresenter(QObject):
             self.settings.save(self.settings_path)
         except OSError as error:
             log.warning("settings not saved: %s", type(error).__name__)
-            self.window.banner.show_message(
+            self.window.messages.error(
                 f"Settings could not be saved ({error.strerror or type(error).__name__}).")
 
     # The Models page of Settings -------------------------------------------------------
@@ -224,7 +224,7 @@ class ModelsPresenter(QObject):
             return
         wanted = settings_for(self.settings, current)
         if reload and wanted.load_differs(self.runtime):
-            self.window.statusBar().showMessage(f"Loading {current.name} with its new settings…")
+            self.window.messages.status(f"Loading {current.name} with its new settings…", 0)
             self._load(current)
         else:
             self._apply_runtime()
@@ -252,7 +252,7 @@ class ModelsPresenter(QObject):
         try:
             entries = load_catalogue()
         except CatalogueError as error:
-            self.window.banner.show_message(f"The model catalogue cannot be read: {error}")
+            self.window.messages.error(f"The model catalogue cannot be read: {error}")
             entries = []
         current = model_for_path(self._models, self.controller.model_path)
         dialog = ModelManagerDialog(self.registry, entries, current.id if current else None,
@@ -277,7 +277,7 @@ class ModelsPresenter(QObject):
     def _on_dropped(self, paths: list[Path]) -> None:
         models = [path for path in paths if path.suffix.lower() == ".gguf"]
         if not models:
-            self.window.banner.show_message("Only GGUF model files (.gguf) can be added.")
+            self.window.messages.error("Only GGUF model files (.gguf) can be added.")
             return
         dialog = self.open_manager()
         dialog.ask_copy_then_import(models[0])  # copy in, or use where it is: the user's call
