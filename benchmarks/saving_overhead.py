@@ -30,10 +30,10 @@ def measure(saving: bool, tokens: int, seed: int) -> dict:
     from cove.inference.engine import GenerationParams, LoadOptions
     from cove.models.starter import starter_model_path
     from cove.storage.crypto import KdfParams
-    from cove.ui.chat_controller import ChatController
-    from cove.ui.history import HistorySession, HistoryState
-    from cove.ui.history_ui import HistoryPresenter
-    from cove.ui.main_window import MainWindow
+    from cove.ui.chat.controller import ChatController
+    from cove.ui.history.session import HistorySession, HistoryState
+    from cove.ui.history.presenter import HistoryPresenter
+    from cove.ui.chat.window import MainWindow
 
     _app = QApplication.instance() or QApplication(sys.argv[:1])
     controller = ChatController(params=GenerationParams(max_tokens=tokens, seed=seed),

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import QApplication
 
 from cove.inference.engine import GenerationParams, LoadOptions
 from cove.models.starter import starter_model_path
-from cove.ui.chat_controller import ChatController
-from cove.ui.main_window import MainWindow
+from cove.ui.chat.controller import ChatController
+from cove.ui.chat.window import MainWindow
 
 TICK_MS = 5
 HISTOGRAM_EDGES_MS = [0, 1, 2, 4, 8, 16, 32, 50, 100, 200]

@@ -10,10 +10,10 @@ from pytestqt.qtbot import QtBot
 
 from cove.inference.engine import GenerationParams
 from cove.storage.crypto import KdfParams
-from cove.ui.chat_controller import ChatController
-from cove.ui.history import HistorySession, HistoryState
-from cove.ui.history_ui import HistoryPresenter
-from cove.ui.main_window import MainWindow
+from cove.ui.chat.controller import ChatController
+from cove.ui.chat.window import MainWindow
+from cove.ui.history.presenter import HistoryPresenter
+from cove.ui.history.session import HistorySession, HistoryState
 from tests.fakes import fake_factory
 
 PASSPHRASE = "correct horse battery staple"

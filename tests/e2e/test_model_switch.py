@@ -10,9 +10,9 @@ from cove.core.conversation import MessageState
 from cove.inference.engine import Engine, GenerationParams, LoadOptions
 from cove.models.registry import ModelRegistry
 from cove.settings import ModelSettings, Settings
-from cove.ui.chat_controller import ChatController
-from cove.ui.main_window import MainWindow
-from cove.ui.models_ui import ModelsPresenter, find_model
+from cove.ui.chat.controller import ChatController
+from cove.ui.chat.window import MainWindow
+from cove.ui.models.presenter import ModelsPresenter, find_model
 
 
 def test_switch_between_two_real_models_in_a_running_window(

@@ -18,10 +18,10 @@ from cove.models.registry import ModelRegistry
 from cove.paths import app_paths
 from cove.privacy.guard import NetworkGuard, guard
 from cove.ui import app as app_module
-from cove.ui.history import HistoryState
-from cove.ui.history_ui import HistoryPresenter
-from cove.ui.models_ui import ModelsPresenter
-from cove.ui.privacy_panel import PrivacyPanel
+from cove.ui.history.presenter import HistoryPresenter
+from cove.ui.history.session import HistoryState
+from cove.ui.models.presenter import ModelsPresenter
+from cove.ui.settings.privacy_panel import PrivacyPanel
 
 
 @pytest.fixture

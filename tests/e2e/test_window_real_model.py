@@ -13,8 +13,8 @@ from cove.core.conversation import MessageState
 from cove.inference.engine import GenerationParams, LoadOptions
 from cove.paths import app_paths
 from cove.ui import app as app_module
-from cove.ui.chat_controller import ChatController
-from cove.ui.main_window import MainWindow
+from cove.ui.chat.controller import ChatController
+from cove.ui.chat.window import MainWindow
 
 
 @pytest.fixture

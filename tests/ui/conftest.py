@@ -8,8 +8,8 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from cove.inference.engine import GenerationParams
-from cove.ui.chat_controller import ChatController
-from cove.ui.main_window import MainWindow
+from cove.ui.chat.controller import ChatController
+from cove.ui.chat.window import MainWindow
 from tests.fakes import fake_factory
 
 WindowMaker = Callable[..., MainWindow]

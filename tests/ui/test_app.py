@@ -13,11 +13,11 @@ from pytestqt.qtbot import QtBot
 
 from cove.paths import app_paths
 from cove.ui import app as app_module
-from cove.ui.chat_controller import ChatController
-from cove.ui.history import HistoryState
-from cove.ui.history_ui import HistoryPresenter
-from cove.ui.main_window import MainWindow
-from cove.ui.models_ui import ModelsPresenter
+from cove.ui.chat.controller import ChatController
+from cove.ui.chat.window import MainWindow
+from cove.ui.history.presenter import HistoryPresenter
+from cove.ui.history.session import HistoryState
+from cove.ui.models.presenter import ModelsPresenter
 from tests.fakes import fake_factory
 from tests.ui.conftest import WindowMaker
 
@@ -88,7 +88,7 @@ def test_closing_the_window_first_cancels_the_rest_of_start_up(
 def test_what_the_first_frame_needs_imports_nothing_slow() -> None:
     # Each of these costs tens of milliseconds before the window could show (see
     # docs/architecture.md); start-up imports them after the first paint.
-    slow = ["keyring", "cryptography", "cove.storage.store", "cove.ui.history_ui",
+    slow = ["keyring", "cryptography", "cove.storage.store", "cove.ui.history.presenter",
             "cove.models.registry", "cove.models.gguf", "importlib.metadata"]
     code = ("import sys, cove.ui.app; "
             f"print(' '.join(m for m in {slow!r} if m in sys.modules))")

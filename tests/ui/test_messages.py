@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pytestqt.qtbot import QtBot
 
-from cove.ui.chat_controller import ChatController
-from cove.ui.main_window import MainWindow
+from cove.ui.chat.controller import ChatController
+from cove.ui.chat.window import MainWindow
 from cove.ui.messages import MessageBridge
 from tests.fakes import fake_factory
 from tests.ui.conftest import WindowMaker

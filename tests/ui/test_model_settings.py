@@ -19,12 +19,12 @@ from cove.models.gguf import inspect_gguf
 from cove.models.registry import InstalledModel, ModelRegistry
 from cove.settings import ModelSettings, Settings
 from cove.storage.store import ConversationStore
-from cove.ui import models_ui
-from cove.ui.history import SYSTEM_PROMPTS, HistoryState
+from cove.ui.models import presenter as models_ui
+from cove.ui.history.session import SYSTEM_PROMPTS, HistoryState
 from cove.ui.model_manager import FIT_SHARE, FITS, TIGHT, format_memory
 from cove.ui.model_settings import LOCKED_PROMPT_TEXT, ModelSettingsPage
-from cove.ui.models_ui import ModelsPresenter
-from cove.ui.settings_dialog import SettingsDialog
+from cove.ui.models.presenter import ModelsPresenter
+from cove.ui.settings.dialog import SettingsDialog
 from tests.apphelpers import PASSPHRASE, Opened, Opener, chat, set_up_with_passphrase
 from tests.fakes import FakeEngine
 from tests.hubserver import make_gguf
@@ -310,7 +310,7 @@ def test_open_model_file_uses_that_files_own_settings_and_prompt(
     loose = tmp_path / "loose.gguf"  # not installed: the defaults, no system prompt
     loose.write_bytes(make_gguf(name="Loose"))
     chosen = [str(loose), str(gemma.file)]
-    monkeypatch.setattr("cove.ui.main_window.QFileDialog.getOpenFileName",
+    monkeypatch.setattr("cove.ui.chat.window.QFileDialog.getOpenFileName",
                         lambda *_args: (chosen.pop(0), ""))
     with qtbot.waitSignal(controller.sig_model_ready, timeout=5_000):
         app.window.open_action.trigger()

@@ -27,8 +27,8 @@ from cove.inference.engine import GenerationParams
 from cove.models.starter import INSTALL_HINT, STARTER_NAME, starter_model_path
 from cove.paths import AppPaths, resources_dir
 from cove.privacy.guard import guard
-from cove.ui.chat_controller import ChatController
-from cove.ui.main_window import MainWindow
+from cove.ui.chat.controller import ChatController
+from cove.ui.chat.window import MainWindow
 from cove.ui.messages import MessageBridge
 
 # The history, the store and the models are imported after the window's first paint (see
@@ -36,8 +36,8 @@ from cove.ui.messages import MessageBridge
 if TYPE_CHECKING:
     from cove.models.registry import ModelRegistry
     from cove.settings import Settings
-    from cove.ui.history import HistorySession
-    from cove.ui.privacy_panel import PrivacyPanel
+    from cove.ui.history.session import HistorySession
+    from cove.ui.settings.privacy_panel import PrivacyPanel
     from cove.ui.tasks import TaskManager
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def resolve_model(requested: str | None, settings: Settings,
                   registry: ModelRegistry) -> Path | None:
     """The model to load: --model (a path or an installed model's name), else the one in
     settings, else the starter model. Raises ValueError when --model names nothing."""
-    from cove.ui.models_ui import find_model
+    from cove.ui.models.presenter import find_model
 
     if requested:
         path = Path(requested).expanduser()
@@ -117,7 +117,7 @@ class SmokeTest:
         self._send()
 
     def _on_history(self, state: str, message: str) -> None:
-        from cove.ui.history import HistoryState
+        from cove.ui.history.session import HistoryState
 
         if self._history_ready or state == HistoryState.OPENING:
             return
@@ -197,7 +197,7 @@ class PrivacyStatus(QObject):
             button.setStyleSheet("")
 
     def open_panel(self) -> PrivacyPanel:
-        from cove.ui.privacy_panel import PrivacyPanel
+        from cove.ui.settings.privacy_panel import PrivacyPanel
 
         store = self.session.store
         details = store.key_details() if store is not None else None
@@ -273,9 +273,9 @@ def finish_start(window: MainWindow, smoke: SmokeTest | None, args: argparse.Nam
     from cove.models.registry import ModelRegistry
     from cove.settings import Settings
     from cove.storage.store import default_store_path
-    from cove.ui.history import HistorySession
-    from cove.ui.history_ui import HistoryPresenter
-    from cove.ui.models_ui import ModelsPresenter
+    from cove.ui.history.presenter import HistoryPresenter
+    from cove.ui.history.session import HistorySession
+    from cove.ui.models.presenter import ModelsPresenter
     from cove.ui.tasks import TaskManager
 
     settings = Settings.load(paths.settings_file)

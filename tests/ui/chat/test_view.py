@@ -7,8 +7,8 @@ from PySide6.QtWidgets import QStyleOptionViewItem
 from pytestqt.qtbot import QtBot
 
 from cove.core.conversation import Message, MessageState, Role
-from cove.ui.chat_view import ChatView, render_document
-from cove.ui.message_model import MessageListModel, Roles
+from cove.ui.chat.message_model import MessageListModel, Roles
+from cove.ui.chat.view import ChatView, render_document
 
 
 def test_markdown_rendered_and_raw_html_shown_as_text(qtbot: QtBot) -> None:

@@ -15,10 +15,10 @@ from cove.settings import Settings
 from cove.storage.key_choice import KeySource
 from cove.storage.search import SearchHit
 from cove.storage.store import ConversationSummary
-from cove.ui.history import HistorySession, HistoryState
-from cove.ui.main_window import MainWindow
-from cove.ui.settings_dialog import SettingsDialog
-from cove.ui.sidebar import display_title
+from cove.ui.chat.window import MainWindow
+from cove.ui.history.session import HistorySession, HistoryState
+from cove.ui.history.sidebar import display_title
+from cove.ui.settings.dialog import SettingsDialog
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from cove.settings import Settings
 from cove.storage.key_choice import KeySource, passphrase_strength
-from cove.ui.unlock import MIN_PASSPHRASE
+from cove.ui.history.unlock import MIN_PASSPHRASE
 
 # (old passphrase or "", new passphrase or "", on_done, on_failed)
 PassphraseAction = Callable[[str, str, Callable[[], None], Callable[[str], None]], None]

@@ -17,7 +17,7 @@ from pytestqt.qtbot import QtBot
 
 from cove.core.conversation import MessageState
 from cove.storage.keys import KeySource
-from cove.ui.history import HistoryState
+from cove.ui.history.session import HistoryState
 from tests.apphelpers import (
     PASSPHRASE,
     Opener,
@@ -94,7 +94,7 @@ def test_rename_pin_delete_and_order(qtbot: QtBot, open_app: Opener,
     app.session.set_pinned(first_id, True)
     assert sidebar_titles(app) == ["★ first chat", "third chat", "second chat"]
 
-    monkeypatch.setattr("cove.ui.history_ui.QInputDialog.getText",
+    monkeypatch.setattr("cove.ui.history.presenter.QInputDialog.getText",
                         lambda *args, **kwargs: ("Renamed", True))
     app.presenter.rename(model.summary(1).id)
     assert sidebar_titles(app) == ["★ first chat", "Renamed", "second chat"]
@@ -181,7 +181,7 @@ def test_export_writes_markdown_after_a_warning(qtbot: QtBot, open_app: Opener,
 
     target = tmp_path / "out.md"
     monkeypatch.setattr(QMessageBox, "warning", warning)
-    monkeypatch.setattr("cove.ui.history_ui.QFileDialog.getSaveFileName",
+    monkeypatch.setattr("cove.ui.history.presenter.QFileDialog.getSaveFileName",
                         lambda *args, **kwargs: (str(target), ""))
     app.window.export_action.trigger()
     qtbot.waitUntil(target.exists, timeout=5_000)
@@ -299,7 +299,7 @@ def test_locked_chat_takes_no_keys(qtbot: QtBot, open_app: Opener) -> None:
 
 def test_long_conversation_opens_with_its_newest_messages_then_loads_older(
         qtbot: QtBot, open_app: Opener, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("cove.ui.history.PAGE", 4)
+    monkeypatch.setattr("cove.ui.history.session.PAGE", 4)
     app = open_app()
     set_up_with_passphrase(qtbot, app)
     for n in range(5):

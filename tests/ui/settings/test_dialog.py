@@ -12,7 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from cove.storage.keys import KeySource
 from cove.storage.store import ConversationStore
-from cove.ui.settings_dialog import PassphraseDialog
+from cove.ui.settings.dialog import PassphraseDialog
 from tests.apphelpers import PASSPHRASE, Opener, chat, set_up_with_passphrase
 from tests.keyrings import MemoryKeyring, using_keyring
 

@@ -7,7 +7,7 @@ from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
 from cove.core.conversation import MessageState
-from cove.ui.message_model import Roles
+from cove.ui.chat.message_model import Roles
 from tests.ui.conftest import WindowMaker
 
 

@@ -17,13 +17,13 @@ from cove.inference.engine import gpu_offload_supported
 from cove.models.gguf import GGUFInfo, ModelFileError, inspect_gguf
 from cove.models.registry import InstalledModel, ModelRegistry
 from cove.settings import ModelSettings, Settings
-from cove.ui.main_window import MainWindow
+from cove.ui.chat.window import MainWindow
 from cove.ui.model_settings import ModelSettingsPage, settings_for
 from cove.ui.tasks import Lane, TaskManager
 
 if TYPE_CHECKING:
-    from cove.ui.history import HistorySession
-    from cove.ui.settings_dialog import SettingsDialog
+    from cove.ui.history.session import HistorySession
+    from cove.ui.settings.dialog import SettingsDialog
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from cove.core.conversation import Conversation, Message, MessageState, ReplyStats, Role
 from cove.inference.engine import GenerationParams, LoadOptions
 from cove.inference.worker import EngineFactory, WorkerHost
-from cove.ui.message_model import MessageListModel
+from cove.ui.chat.message_model import MessageListModel
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cove.ui.message_model import Roles
+from cove.ui.chat.message_model import Roles
 
 Index = QModelIndex | QPersistentModelIndex
 MARKDOWN = (

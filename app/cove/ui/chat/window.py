@@ -33,12 +33,12 @@ from PySide6.QtWidgets import (
 from cove import APP_NAME, __version__
 from cove.core.conversation import ReplyStats
 from cove.models.starter import INSTALL_HINT
-from cove.ui.chat_controller import ChatController
-from cove.ui.chat_view import ChatView
-from cove.ui.composer import Composer
+from cove.ui.chat.composer import Composer
+from cove.ui.chat.controller import ChatController
+from cove.ui.chat.view import ChatView
+from cove.ui.history.sidebar import Sidebar
+from cove.ui.history.unlock import UnlockPage
 from cove.ui.messages import MessageBridge
-from cove.ui.sidebar import Sidebar
-from cove.ui.unlock import UnlockPage
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The chat: main window, controller, message model, view and composer."""

@@ -1,0 +1,1 @@
+"""The encrypted history in the window: session, presenter, sidebar and unlock page."""

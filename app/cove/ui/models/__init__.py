@@ -1,0 +1,1 @@
+"""Models in the window: presenter, Models window and the Models page of Settings."""

@@ -1,0 +1,1 @@
+"""Settings: the presenter that owns settings.json, the dialog, the privacy panel."""
