@@ -25,6 +25,7 @@ class Opened:
         self.window = window
         self.session = session
         self.presenter = presenter
+        self.settings = presenter.settings_presenter  # opens Settings, owns settings.json
         self.factory = factory  # fake_factory(): the engines it made are in factory.made
 
 

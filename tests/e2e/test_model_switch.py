@@ -13,6 +13,7 @@ from cove.settings import ModelSettings, Settings
 from cove.ui.chat.controller import ChatController
 from cove.ui.chat.window import MainWindow
 from cove.ui.models.presenter import ModelsPresenter, find_model
+from cove.ui.settings.presenter import SettingsPresenter
 
 
 def test_switch_between_two_real_models_in_a_running_window(
@@ -96,7 +97,7 @@ def test_each_real_model_loads_with_its_own_settings(
     controller = ChatController(params=GenerationParams(seed=2))
     window = MainWindow(controller)
     qtbot.addWidget(window)
-    presenter = ModelsPresenter(window, registry, settings)
+    presenter = ModelsPresenter(window, registry, SettingsPresenter(window, settings))
     window.show()
     for model, n_ctx, longest in ((starter, 1024, 16), (gemma, 768, 24)):
         with qtbot.waitSignal(controller.sig_model_ready, timeout=60_000) as ready:

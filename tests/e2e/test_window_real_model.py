@@ -57,7 +57,7 @@ def test_the_status_bar_says_which_cpu_kernels_run(window: MainWindow) -> None:
 
 def test_follow_up_and_stop_with_the_real_model(qtbot: QtBot, window: MainWindow) -> None:
     controller = window.controller
-    controller.params = GenerationParams(max_tokens=1000, seed=9)
+    controller.configure(params=GenerationParams(max_tokens=1000, seed=9))
     window.composer.set_text("Write a long poem about rivers.")
     stopped_after_chunk = []
 
@@ -96,7 +96,7 @@ def test_closing_mid_reply_with_the_real_model_exits_promptly(qtbot: QtBot,
     import time
 
     controller = window.controller
-    controller.params = GenerationParams(max_tokens=2000, seed=4)
+    controller.configure(params=GenerationParams(max_tokens=2000, seed=4))
     window.composer.set_text("Write a very long essay about mountains.")
     with qtbot.waitSignal(controller.model.dataChanged, timeout=60_000):
         window.composer.send_button.click()

@@ -46,7 +46,7 @@ class ModelsApp:
         return engine
 
     def open_settings(self, qtbot: QtBot) -> tuple[SettingsDialog, ModelSettingsPage]:
-        dialog = self.app.presenter.open_settings()
+        dialog = self.app.settings.open()
         qtbot.addWidget(dialog)
         assert self.models.page is not None
         return dialog, self.models.page
@@ -69,10 +69,8 @@ def models_app(qtbot: QtBot, open_app: Opener, tmp_path: Path) -> ModelsApp:
     small = registry.import_file(small_file, copy=False)
     gemma = registry.import_file(gemma_file, copy=False)
     settings_path = tmp_path / "settings.json"
-    settings = app.presenter.settings
-    app.presenter.settings_path = settings_path
-    models = ModelsPresenter(app.window, registry, settings, settings_path, app.session)
-    app.presenter.extend_settings = models.add_settings_page
+    app.settings.path = settings_path
+    models = ModelsPresenter(app.window, registry, app.settings, app.session)
     result = ModelsApp(app, models, registry, small, gemma, settings_path)
     result.switch(qtbot, small)
     return result
@@ -328,7 +326,7 @@ def test_an_installed_file_that_changed_is_hashed_again_before_it_loads(
     controller = app.window.controller
     os.utime(gemma.file, ns=(gemma.mtime_ns + 10**9, gemma.mtime_ns + 10**9))  # same bytes
     with qtbot.waitSignal(controller.sig_model_ready, timeout=5_000):
-        app.window.open_model_file(gemma.file)
+        app.window.sig_model_file_chosen.emit(gemma.file)
     assert models_app.engine().path == gemma.file
     assert not models_app.registry.needs_recheck(gemma.id)  # re-hashed and recorded
 
@@ -336,7 +334,26 @@ def test_an_installed_file_that_changed_is_hashed_again_before_it_loads(
     with small.file.open("ab") as handle:
         handle.write(b"\0" * 64)  # different bytes: not the file that was added
     with qtbot.assertNotEmitted(controller.sig_model_loading, wait=500):
-        app.window.open_model_file(small.file)
+        app.window.sig_model_file_chosen.emit(small.file)
         qtbot.waitUntil(lambda: "changed since Cove checked it" in app.window.banner.label.text(),
                         timeout=5_000)
     assert models_app.engine().path == gemma.file  # still the model that was running
+
+
+def test_one_ok_saves_the_file_once_with_every_pages_edits(
+        qtbot: QtBot, models_app: ModelsApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    saves: list[Path] = []
+    real_save = Settings.save
+    monkeypatch.setattr(Settings, "save",
+                        lambda self, path: (saves.append(path), real_save(self, path)))
+    dialog, page = models_app.open_settings(qtbot)
+    page.temperature.setValue(0.9)  # the Models page
+    security = models_app.app.presenter.security_page
+    assert security is not None
+    security.auto_lock.setValue(12)  # the Privacy & Security page
+    ok(dialog)
+    assert saves == [models_app.settings_path]
+    saved = json.loads(models_app.settings_path.read_text())
+    assert saved["auto_lock_minutes"] == 12
+    assert saved["models"][models_app.small.id]["temperature"] == 0.9
+    assert models_app.app.window.controller.params.temperature == 0.9

@@ -276,16 +276,17 @@ def finish_start(window: MainWindow, smoke: SmokeTest | None, args: argparse.Nam
     from cove.ui.history.presenter import HistoryPresenter
     from cove.ui.history.session import HistorySession
     from cove.ui.models.presenter import ModelsPresenter
+    from cove.ui.settings.presenter import SettingsPresenter
     from cove.ui.tasks import TaskManager
 
-    settings = Settings.load(paths.settings_file)
+    settings = SettingsPresenter(window, Settings.load(paths.settings_file),
+                                 paths.settings_file)
     tasks = TaskManager(window)
     session = HistorySession(default_store_path(paths), parent=window, tasks=tasks)
-    history = HistoryPresenter(window, session, settings, paths.settings_file)
+    HistoryPresenter(window, session, settings)
     registry = ModelRegistry.for_paths(paths)
-    models = ModelsPresenter(window, registry, settings, paths.settings_file, session,
+    models = ModelsPresenter(window, registry, settings, session,
                              max_tokens=args.max_tokens, seed=args.seed, tasks=tasks)
-    history.extend_settings = models.add_settings_page
     if smoke is not None:
         smoke.watch_history(session)
     privacy = PrivacyStatus(window, session, registry, paths, tasks)
@@ -296,7 +297,7 @@ def finish_start(window: MainWindow, smoke: SmokeTest | None, args: argparse.Nam
     privacy.refresh()
 
     try:
-        model = resolve_model(args.model, settings, registry)
+        model = resolve_model(args.model, settings.settings, registry)
     except ValueError as error:
         window.messages.error(str(error))
         if smoke is not None:

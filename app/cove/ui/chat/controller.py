@@ -46,9 +46,9 @@ class ChatController(QObject):
                  load_options: LoadOptions | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.params = params or GenerationParams()
+        self._params = params or GenerationParams()
         self.load_options = load_options or LoadOptions()
-        self.system_prompt = ""
+        self._system_prompt = ""
         self.model = MessageListModel(Conversation(), self)
         self.host = WorkerHost(engine_factory, self)
         self.model_name = ""
@@ -76,6 +76,25 @@ class ChatController(QObject):
         host.sig_chunk.connect(self._on_chunk)
         host.sig_finished.connect(self._on_finished)
         host.sig_failed.connect(self._on_failed)
+
+    @property
+    def params(self) -> GenerationParams:
+        """How replies are sampled (the model's settings; see configure)."""
+        return self._params
+
+    @property
+    def system_prompt(self) -> str:
+        """What the model is told before every conversation ("" for nothing)."""
+        return self._system_prompt
+
+    def configure(self, *, params: GenerationParams | None = None,
+                  system_prompt: str | None = None) -> None:
+        """The one way in for how replies are made; a reply already running keeps what it
+        started with. None leaves that part as it is."""
+        if params is not None:
+            self._params = params
+        if system_prompt is not None:
+            self._system_prompt = system_prompt
 
     @property
     def busy(self) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +82,8 @@ class MainWindow(QMainWindow):
     """The window closed and the worker has been shut down."""
     sig_files_dropped = Signal(list)
     """Local files (list of Path) were dropped on the window."""
+    sig_model_file_chosen = Signal(object)
+    """A model file (Path) was chosen with File > Open Model File: load it."""
 
     def __init__(self, controller: ChatController, parent: QWidget | None = None,
                  messages: MessageBridge | None = None) -> None:
@@ -90,8 +91,6 @@ class MainWindow(QMainWindow):
         nothing said during start-up is lost); None: the window makes its own."""
         super().__init__(parent)
         self.controller = controller
-        self.open_model_file: Callable[[Path], None] = lambda path: controller.load_model(path)
-        """Loads a file chosen with File > Open Model File; ModelsPresenter puts its own here."""
         self.setWindowTitle(APP_NAME)
         self.resize(900, 700)
         self.setAcceptDrops(True)
@@ -255,7 +254,7 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open Model File", str(Path.home()),
                                               "GGUF models (*.gguf);;All files (*)")
         if path:
-            self.open_model_file(Path(path))
+            self.sig_model_file_chosen.emit(Path(path))
 
     def new_conversation(self) -> None:
         self.controller.new_conversation()

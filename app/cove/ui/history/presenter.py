@@ -11,14 +11,15 @@ from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QLineEdit, QMessageBox
 
 from cove.core.conversation import Conversation, Message
-from cove.settings import Settings
 from cove.storage.key_choice import KeySource
 from cove.storage.search import SearchHit
 from cove.storage.store import ConversationSummary
 from cove.ui.chat.window import MainWindow
+from cove.ui.history.security_page import SecurityPage
 from cove.ui.history.session import HistorySession, HistoryState
 from cove.ui.history.sidebar import display_title
 from cove.ui.settings.dialog import SettingsDialog
+from cove.ui.settings.presenter import SettingsPresenter
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +32,16 @@ _ACTIVITY = {QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.Whe
 
 class HistoryPresenter(QObject):
     def __init__(self, window: MainWindow, session: HistorySession,
-                 settings: Settings | None = None, settings_path: Path | None = None) -> None:
+                 settings: SettingsPresenter | None = None) -> None:
+        """`settings`: the app's SettingsPresenter (this presenter adds the Privacy &
+        Security page to its dialog); None makes one that keeps settings in memory."""
         super().__init__(window)
         self.window = window
         self.session = session
         self.controller = window.controller
-        self.settings = settings or Settings()
-        self.settings_path = settings_path
-        self.settings_dialog: SettingsDialog | None = None
-        self.extend_settings: Callable[[SettingsDialog], object] | None = None
-        """Adds another presenter's pages (the Models page) to each Settings dialog."""
+        self.settings_presenter = settings or SettingsPresenter(window)
+        self.settings = self.settings_presenter.settings
+        self.security_page: SecurityPage | None = None
         self._jump_to = ""
         self._idle = QTimer(self)
         self._idle.setSingleShot(True)
@@ -82,7 +83,10 @@ class HistoryPresenter(QObject):
         window.rename_action.triggered.connect(lambda: self.rename(self._current_id()))
         window.delete_action.triggered.connect(lambda: self.delete(self._current_id()))
         window.pin_action.triggered.connect(self._toggle_pin)
-        window.settings_action.triggered.connect(self.open_settings)
+        self.settings_presenter.sig_opened.connect(self._add_security_page)
+        self.settings_presenter.sig_accepted.connect(self._take_security_page)
+        self.settings_presenter.sig_applied.connect(
+            lambda: self.set_auto_lock(self.settings.auto_lock_minutes))
         window.sig_closed.connect(session.close)
         QApplication.instance().installEventFilter(self)
         window.show_page(unlock=True)
@@ -130,15 +134,14 @@ class HistoryPresenter(QObject):
         if not self.session.unlocked:
             return
         self.controller.new_conversation()  # stops and saves a running reply first
-        if self.settings_dialog is not None and self.settings_dialog.isVisible():
-            self.settings_dialog.reject()  # it may show a decrypted system prompt
+        self.settings_presenter.close_dialog()  # it may show a decrypted system prompt
         self.window.sidebar.model.set_all([])
         self.window.sidebar.search_box.clear()
         self.window.sidebar.show_results([])
         self.session.lock()
         log.info("history locked")
 
-    def open_settings(self) -> SettingsDialog:
+    def _add_security_page(self, dialog: SettingsDialog) -> None:
         store = self.session.store
         session = self.session
 
@@ -147,26 +150,18 @@ class HistoryPresenter(QObject):
             source = KeySource.PASSPHRASE if new else KeySource.KEYRING
             session.switch_key_source(source, new, done, failed)
 
-        dialog = SettingsDialog(
-            self.settings, store.key_source if store else None, session.keyring_offered,
-            lambda old, new, done, failed: session.change_passphrase(old, new, done, failed),
-            switch, self.lock, self.window)
-        if self.extend_settings is not None:
-            self.extend_settings(dialog)
-        dialog.accepted.connect(self.apply_settings)
-        dialog.open()
-        self.settings_dialog = dialog
-        return dialog
+        def lock_now() -> None:
+            dialog.accept()  # what was edited is kept, as OK would
+            self.lock()
 
-    def apply_settings(self) -> None:
-        settings = self.settings
-        self.set_auto_lock(settings.auto_lock_minutes)
-        if self.settings_path is not None:
-            try:
-                settings.save(self.settings_path)
-            except OSError as error:
-                self.window.messages.error(
-                    f"Settings could not be saved ({error.strerror or error}).")
+        self.security_page = SecurityPage(
+            self.settings, store.key_source if store else None, session.keyring_offered,
+            session.change_passphrase, switch, lock_now, dialog)
+        dialog.add_page(SecurityPage.TITLE, self.security_page)
+
+    def _take_security_page(self, _dialog: SettingsDialog) -> None:
+        if self.security_page is not None:
+            self.security_page.apply_to(self.settings)
 
     def set_auto_lock(self, minutes: float) -> None:
         self._idle_minutes = max(0, minutes)

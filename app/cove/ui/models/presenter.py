@@ -16,9 +16,10 @@ from PySide6.QtWidgets import QWidget
 from cove.inference.engine import gpu_offload_supported
 from cove.models.gguf import GGUFInfo, ModelFileError, inspect_gguf
 from cove.models.registry import InstalledModel, ModelRegistry
-from cove.settings import ModelSettings, Settings
+from cove.settings import ModelSettings
 from cove.ui.chat.window import MainWindow
 from cove.ui.model_settings import ModelSettingsPage, settings_for
+from cove.ui.settings.presenter import SettingsPresenter
 from cove.ui.tasks import Lane, TaskManager
 
 if TYPE_CHECKING:
@@ -60,14 +61,16 @@ class ModelsPresenter(QObject):
     """
 
     def __init__(self, window: MainWindow, registry: ModelRegistry,
-                 settings: Settings | None = None, settings_path: Path | None = None,
+                 settings: SettingsPresenter | None = None,
                  session: HistorySession | None = None, *, max_tokens: int | None = None,
                  seed: int | None = None, tasks: TaskManager | None = None) -> None:
+        """`settings`: the app's SettingsPresenter (this presenter adds the Models page and
+        saves through it); None makes one that keeps settings in memory."""
         super().__init__(window)
         self.window = window
         self.registry = registry
-        self.settings = settings or Settings()
-        self.settings_path = settings_path
+        self.settings_presenter = settings or SettingsPresenter(window)
+        self.settings = self.settings_presenter.settings
         self.session = session
         self.controller = window.controller
         # The registry's lane: hashing, re-checking and reading headers never overlap.
@@ -85,7 +88,10 @@ class ModelsPresenter(QObject):
         window.model_combo.activated.connect(self._on_combo)
         window.models_action.triggered.connect(lambda: self.open_manager())
         window.sig_files_dropped.connect(self._on_dropped)
-        window.open_model_file = self.load_path
+        window.sig_model_file_chosen.connect(self.load_path)
+        self.settings_presenter.sig_opened.connect(self.add_settings_page)
+        self.settings_presenter.sig_accepted.connect(self._take_open_page)
+        self.settings_presenter.sig_applied.connect(self._apply_settings)
         window.sig_closed.connect(self._close)
         self.controller.sig_model_loading.connect(lambda _name: self._select_current())
         self.refresh()
@@ -141,7 +147,7 @@ class ModelsPresenter(QObject):
     def _load(self, model: InstalledModel) -> None:
         self._start_load(model, model.file, model.chat_format)
         self.settings.model_path = model.path
-        self._save_settings()
+        self.settings_presenter.save()
 
     def _start_load(self, model: InstalledModel | None, path: Path,
                     chat_format: str | None) -> None:
@@ -156,21 +162,12 @@ class ModelsPresenter(QObject):
         """Give the chat the current model's sampling settings and system prompt."""
         model = self.current
         runtime = settings_for(self.settings, model)
-        self.controller.params = runtime.generation_params(
-            max_tokens=self._max_tokens,
-            seed=self._seed if self._seed is not None else self.controller.params.seed)
         prompts = self.session.system_prompts if self.session is not None else {}
-        self.controller.system_prompt = prompts.get(model.id, "") if model else ""
-
-    def _save_settings(self) -> None:
-        if self.settings_path is None:
-            return
-        try:
-            self.settings.save(self.settings_path)
-        except OSError as error:
-            log.warning("settings not saved: %s", type(error).__name__)
-            self.window.messages.error(
-                f"Settings could not be saved ({error.strerror or type(error).__name__}).")
+        self.controller.configure(
+            params=runtime.generation_params(
+                max_tokens=self._max_tokens,
+                seed=self._seed if self._seed is not None else self.controller.params.seed),
+            system_prompt=prompts.get(model.id, "") if model else "")
 
     # The Models page of Settings -------------------------------------------------------
 
@@ -186,8 +183,7 @@ class ModelsPresenter(QObject):
                                  total_memory_bytes(), dialog)
         page.sig_use.connect(lambda model: self._use_from_page(page, model))
         page.sig_manage.connect(lambda: self.open_manager(dialog))
-        dialog.insert_page(0, "Models", page)
-        dialog.accepted.connect(lambda: self.apply_page(page))
+        dialog.add_page("Models", page, first=True)
         self.page = page
 
         def read_headers() -> dict[str, GGUFInfo]:
@@ -206,8 +202,13 @@ class ModelsPresenter(QObject):
         dialog.finished.connect(lambda _result: setattr(self, "page", None))
         return page
 
-    def apply_page(self, page: ModelSettingsPage, reload: bool = True) -> None:
-        """Save the page's edits; reload the model in use when how it loads has changed."""
+    def _take_open_page(self, _dialog: SettingsDialog) -> None:
+        if self.page is not None:
+            self._take_page(self.page)
+
+    def _take_page(self, page: ModelSettingsPage) -> None:
+        """Move the page's edits into the settings (saved by the SettingsPresenter) and its
+        system prompts into the encrypted history."""
         edits, prompts = page.results()
         for model_id, values in edits.items():
             model = self.registry.get(model_id)
@@ -215,30 +216,30 @@ class ModelsPresenter(QObject):
                 continue
             if values != settings_for(self.settings, model):
                 self.settings.set_model_settings(model_id, values)
-        self._save_settings()
         if prompts is not None and self.session is not None and self.session.unlocked:
             self.session.save_system_prompts(prompts)
+
+    def _apply_settings(self) -> None:
+        """After Settings' OK: reload the model in use when how it loads has changed, else
+        give the chat its new sampling settings and system prompt."""
         current = self.current
-        if current is None:
-            self._apply_runtime()
-            return
-        wanted = settings_for(self.settings, current)
-        if reload and wanted.load_differs(self.runtime):
+        if current is not None and settings_for(self.settings, current).load_differs(
+                self.runtime):
             self.window.messages.status(f"Loading {current.name} with its new settings…", 0)
-            self._load(current)
+            self._start_load(current, current.file, current.chat_format)
         else:
             self._apply_runtime()
 
     def _use_from_page(self, page: ModelSettingsPage, model: InstalledModel) -> None:
-        self.apply_page(page, reload=False)
-        self.switch_to(model)
+        self._take_page(page)
+        self.switch_to(model)  # saves the settings, the page's edits with them
         page.set_current(model.id)
 
     def _forget(self, model_id: str) -> None:
         """A removed model's settings and system prompt go with it."""
         self.refresh()
         self.settings.forget_model(model_id)
-        self._save_settings()
+        self.settings_presenter.save()
         session = self.session
         if session is not None and session.unlocked and model_id in session.system_prompts:
             session.save_system_prompts({key: text for key, text in

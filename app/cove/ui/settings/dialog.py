@@ -1,181 +1,28 @@
-"""Settings: how the history's key is kept and auto-lock; ModelsPresenter adds its Models page."""
+"""The Settings dialog: a page per feature, OK and Cancel. The pages come from the feature
+presenters (through SettingsPresenter), so this file knows none of them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QSpinBox,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
-
-from cove.settings import Settings
-from cove.storage.key_choice import KeySource, passphrase_strength
-from cove.ui.history.unlock import MIN_PASSPHRASE
-
-# (old passphrase or "", new passphrase or "", on_done, on_failed)
-PassphraseAction = Callable[[str, str, Callable[[], None], Callable[[str], None]], None]
-
-
-class PassphraseDialog(QDialog):
-    """Asks for a new passphrase (twice) and, when changing one, the current passphrase."""
-
-    def __init__(self, title: str, ask_current: bool, action: PassphraseAction,
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(title)
-        self._action = action
-        self.current = QLineEdit(self)
-        self.new = QLineEdit(self)
-        self.confirm = QLineEdit(self)
-        for field in (self.current, self.new, self.confirm):
-            field.setEchoMode(QLineEdit.EchoMode.Password)
-            field.textChanged.connect(self._update)
-        self.hint = QLabel(self)
-        self.hint.setWordWrap(True)
-        self.error = QLabel(self)
-        self.error.setStyleSheet("color: #c62828;")
-        self.error.setWordWrap(True)
-        form = QFormLayout()
-        if ask_current:
-            form.addRow("Current passphrase:", self.current)
-        else:
-            self.current.hide()
-        form.addRow("New passphrase:", self.new)
-        form.addRow("Type it again:", self.confirm)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
-        self.buttons.accepted.connect(self._submit)
-        self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.hint)
-        layout.addWidget(self.error)
-        layout.addWidget(self.buttons)
-        self._ask_current = ask_current
-        self._update()
-
-    def _ok(self) -> QPushButton:
-        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-
-    def _update(self) -> None:
-        new = self.new.text()
-        self.hint.setText(passphrase_strength(new).hint if new else "")
-        ready = (len(new) >= MIN_PASSPHRASE and new == self.confirm.text()
-                 and (not self._ask_current or bool(self.current.text())))
-        self._ok().setEnabled(ready)
-
-    def _submit(self) -> None:
-        self._ok().setEnabled(False)
-        self.error.setText("Working…")
-        self._action(self.current.text(), self.new.text(), self.accept, self._failed)
-
-    def _failed(self, message: str) -> None:
-        self.error.setText(message)
-        self._update()
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTabWidget, QVBoxLayout, QWidget
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, key_source: KeySource | None, keyring_offered: bool,
-                 change_passphrase: PassphraseAction, switch_source: PassphraseAction,
-                 lock_now: Callable[[], None], parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self.settings = settings
-        self._change_passphrase = change_passphrase
-        self._switch_source = switch_source
-        self.key_source = key_source
-        self._keyring_offered = keyring_offered
-
-        tabs = QTabWidget(self)
-        security = QWidget(self)
-        self.key_label = QLabel(security)
-        self.key_label.setWordWrap(True)
-        self.change_button = QPushButton("Change Passphrase…", security)
-        self.switch_button = QPushButton(security)
-        self.auto_lock = QSpinBox(security)
-        self.auto_lock.setRange(0, 24 * 60)
-        self.auto_lock.setSuffix(" min")
-        self.auto_lock.setSpecialValueText("Never")
-        self.auto_lock.setValue(settings.auto_lock_minutes)
-        self.offline = QCheckBox("Offline mode: turn off model downloads too", security)
-        self.offline.setToolTip("Cove then opens no network connection at all")
-        self.offline.setChecked(settings.offline_mode)
-        lock_button = QPushButton("Lock Now", security)
-        lock_button.clicked.connect(lambda: (self.accept(), lock_now()))
-        key_buttons = QHBoxLayout()
-        key_buttons.addWidget(self.change_button)
-        key_buttons.addWidget(self.switch_button)
-        key_buttons.addStretch(1)
-        security_form = QFormLayout(security)
-        security_form.addRow(self.key_label)
-        security_form.addRow(key_buttons)
-        security_form.addRow("Lock after no activity for:", self.auto_lock)
-        security_form.addRow(self.offline)
-        security_form.addRow(lock_button)
-        self.change_button.clicked.connect(self._ask_change)
-        self.switch_button.clicked.connect(self._ask_switch)
-        tabs.addTab(security, "Privacy && Security")
-
+        self.tabs = QTabWidget(self)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
-        buttons.accepted.connect(self._apply)
+        buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(tabs)
+        layout.addWidget(self.tabs)
         layout.addWidget(buttons)
-        self.tabs = tabs
-        self._show_key_source()
 
-    def insert_page(self, index: int, title: str, page: QWidget) -> None:
-        """Another presenter's page (the Models page), shown first when index is 0."""
-        self.tabs.insertTab(index, page, title)
-        if index == 0:
+    def add_page(self, title: str, page: QWidget, first: bool = False) -> None:
+        """A feature's page; `first` puts it in front and shows it (the Models page)."""
+        if first:
+            self.tabs.insertTab(0, page, title)
             self.tabs.setCurrentIndex(0)
-
-    def _show_key_source(self) -> None:
-        if self.key_source is KeySource.KEYRING:
-            self.key_label.setText("The key to your history is kept in the system keyring.")
-            self.switch_button.setText("Use a Passphrase Instead…")
-            self.switch_button.setVisible(True)
-            self.change_button.hide()
         else:
-            self.key_label.setText("Your history is unlocked with a passphrase. Cove cannot "
-                                   "recover it if you forget it.")
-            self.switch_button.setText("Use the System Keyring")
-            self.switch_button.setVisible(self._keyring_offered)
-            self.change_button.show()
-
-    def _ask_change(self) -> None:
-        PassphraseDialog("Change Passphrase", True, self._change_passphrase, self).exec()
-
-    def _ask_switch(self) -> None:
-        if self.key_source is KeySource.KEYRING:
-            dialog = PassphraseDialog("Use a Passphrase", False, self._switch_source, self)
-            if dialog.exec():
-                self.key_source = KeySource.PASSPHRASE
-        else:
-            def done() -> None:
-                self.key_source = KeySource.KEYRING
-                self._show_key_source()
-
-            self._switch_source("", "", done, self.key_label.setText)
-        self._show_key_source()
-
-    def _apply(self) -> None:
-        self.settings.auto_lock_minutes = self.auto_lock.value()
-        self.settings.offline_mode = self.offline.isChecked()
-        self.accept()
-
-
-
+            self.tabs.addTab(page, title)

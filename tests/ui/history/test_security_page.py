@@ -1,20 +1,27 @@
-"""The settings dialog: passphrase change, keyring switch, auto-lock, offline mode.
+"""The Privacy & Security page of Settings: passphrase change, keyring switch, auto-lock,
+offline mode, saved once on OK.
 
-Its Models page is tested in test_model_settings.py."""
+The Models page is tested in tests/ui/models/test_settings_page.py."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from PySide6.QtWidgets import QDialogButtonBox
+from PySide6.QtWidgets import QDialogButtonBox, QPushButton
 from pytestqt.qtbot import QtBot
 
 from cove.storage.keys import KeySource
 from cove.storage.store import ConversationStore
-from cove.ui.settings.dialog import PassphraseDialog
-from tests.apphelpers import PASSPHRASE, Opener, chat, set_up_with_passphrase
+from cove.ui.history.security_page import PassphraseDialog, SecurityPage
+from tests.apphelpers import PASSPHRASE, Opened, Opener, chat, set_up_with_passphrase
 from tests.keyrings import MemoryKeyring, using_keyring
+
+
+def security_page(app: Opened) -> SecurityPage:
+    page = app.presenter.security_page
+    assert page is not None, "opening Settings adds the page"
+    return page
 
 
 def ok(dialog) -> None:  # type: ignore[no-untyped-def]
@@ -26,10 +33,11 @@ def test_change_passphrase_rewraps_and_old_one_stops_working(
     app = open_app()
     set_up_with_passphrase(qtbot, app)
     chat(qtbot, app, "still readable after the change")
-    dialog = app.presenter.open_settings()
+    dialog = app.settings.open()
     qtbot.addWidget(dialog)
-    assert dialog.change_button.isVisible()
-    change = PassphraseDialog("Change Passphrase", True, dialog._change_passphrase, dialog)
+    page = security_page(app)
+    assert page.change_button.isVisible()
+    change = PassphraseDialog("Change Passphrase", True, page._change_passphrase, dialog)
     qtbot.addWidget(change)
     qtbot.keyClicks(change.current, "wrong current passphrase")
     qtbot.keyClicks(change.new, "a brand new passphrase")
@@ -53,27 +61,45 @@ def test_switch_to_keyring_and_back(qtbot: QtBot, open_app: Opener) -> None:
         page = app.window.unlock_page
         page.passphrase_choice.setChecked(True)
         set_up_with_passphrase(qtbot, app)
-        dialog = app.presenter.open_settings()
+        dialog = app.settings.open()
         qtbot.addWidget(dialog)
-        assert dialog.switch_button.isVisible()
+        page = security_page(app)
+        assert page.switch_button.isVisible()
         with qtbot.waitSignal(app.session.tasks._relay.sig_done, timeout=10_000):
-            dialog.switch_button.click()
-        qtbot.waitUntil(lambda: dialog.key_source is KeySource.KEYRING, timeout=5_000)
+            page.switch_button.click()
+        qtbot.waitUntil(lambda: page.key_source is KeySource.KEYRING, timeout=5_000)
         assert app.session.store.key_source is KeySource.KEYRING  # type: ignore[union-attr]
-        assert "keyring" in dialog.key_label.text()
+        assert "keyring" in page.key_label.text()
 
 
 def test_auto_lock_and_offline_settings_apply_and_persist(
         qtbot: QtBot, open_app: Opener, tmp_path: Path) -> None:
     app = open_app()
-    app.presenter.settings_path = tmp_path / "settings.json"
+    app.settings.path = tmp_path / "settings.json"
     set_up_with_passphrase(qtbot, app)
-    dialog = app.presenter.open_settings()
+    dialog = app.settings.open()
     qtbot.addWidget(dialog)
-    dialog.auto_lock.setValue(15)
-    dialog.offline.setChecked(True)
+    assert dialog.tabs.tabText(0) == "Privacy && Security"
+    page = security_page(app)
+    page.auto_lock.setValue(15)
+    page.offline.setChecked(True)
     ok(dialog)
     assert app.presenter._idle.isActive()
     saved = json.loads((tmp_path / "settings.json").read_text())
     assert saved["auto_lock_minutes"] == 15
     assert saved["offline_mode"] is True
+
+
+def test_lock_now_keeps_the_edits_then_locks(
+        qtbot: QtBot, open_app: Opener, tmp_path: Path) -> None:
+    app = open_app()
+    app.settings.path = tmp_path / "settings.json"
+    set_up_with_passphrase(qtbot, app)
+    dialog = app.settings.open()
+    qtbot.addWidget(dialog)
+    page = security_page(app)
+    page.auto_lock.setValue(7)
+    lock_now = next(b for b in page.findChildren(QPushButton) if b.text() == "Lock Now")
+    lock_now.click()
+    assert not dialog.isVisible() and not app.session.unlocked
+    assert json.loads((tmp_path / "settings.json").read_text())["auto_lock_minutes"] == 7
