@@ -21,7 +21,7 @@ from cove.ui import app as app_module
 from cove.ui.history.presenter import HistoryPresenter
 from cove.ui.history.session import HistoryState
 from cove.ui.models.presenter import ModelsPresenter
-from cove.ui.settings.privacy_panel import PrivacyPanel
+from cove.ui.settings.privacy_panel import PrivacyPanel, PrivacyStatus
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_a_whole_session_opens_no_connection(qtbot: QtBot, armed: NetworkGuard,
     history.export_to(controller.model.conversation.id, target)
     qtbot.waitUntil(target.exists, timeout=5_000)
 
-    panel = window.findChildren(app_module.PrivacyStatus)[0].open_panel()
+    panel = window.findChildren(PrivacyStatus)[0].open_panel()
     assert isinstance(panel, PrivacyPanel)
     assert panel.network.text() == "No connection opened since Cove started."
     assert "AES-256-GCM" in panel.encryption.text() and "Argon2id" in panel.encryption.text()

@@ -1,9 +1,8 @@
-"""Start-up of the windowed app, and the headless smoke mode that drives it."""
+"""Start-up of the windowed app: the window first, then (after its first paint) the rest."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Callable
@@ -22,23 +21,19 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from cove import APP_NAME
-from cove.core.conversation import ReplyStats
 from cove.inference.engine import GenerationParams
 from cove.models.starter import INSTALL_HINT, STARTER_NAME, starter_model_path
 from cove.paths import AppPaths, resources_dir
-from cove.privacy.guard import guard
 from cove.ui.chat.controller import ChatController
 from cove.ui.chat.window import MainWindow
 from cove.ui.messages import MessageBridge
+from cove.ui.smoke import SmokeTest
 
 # The history, the store and the models are imported after the window's first paint (see
 # start); until then only their names are needed, for annotations.
 if TYPE_CHECKING:
     from cove.models.registry import ModelRegistry
     from cove.settings import Settings
-    from cove.ui.history.session import HistorySession
-    from cove.ui.settings.privacy_panel import PrivacyPanel
-    from cove.ui.tasks import TaskManager
 
 log = logging.getLogger(__name__)
 qt_log = logging.getLogger("qt")
@@ -80,132 +75,6 @@ def resolve_model(requested: str | None, settings: Settings,
     if settings.model_path and Path(settings.model_path).is_file():
         return Path(settings.model_path)
     return starter_model_path()
-
-
-class SmokeTest:
-    """Drives the real window: sends the prompt through the composer and prints the reply.
-
-    It waits for the model and for the history (`watch_history`, once start-up has made it);
-    a history it cannot unlock (no keyring and no COVE_PASSPHRASE) is reported on stderr and
-    the reply is simply not saved.
-    """
-
-    def __init__(self, window: MainWindow, prompt: str, timeout_s: float) -> None:
-        self.window = window
-        self.prompt = prompt
-        self.exit_code = 1
-        self._done = False
-        self._model_ready = False
-        self._history_ready = False
-        controller = window.controller
-        controller.sig_model_ready.connect(self._on_model_ready)
-        controller.sig_model_failed.connect(self.fail)
-        controller.sig_reply_finished.connect(self._finished)
-        controller.sig_reply_failed.connect(self.fail)
-        self._timer = QTimer(window)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(
-            lambda: self.fail(f"No reply within {timeout_s:g} seconds; giving up.")
-        )
-        self._timer.start(int(timeout_s * 1000))
-
-    def watch_history(self, session: HistorySession) -> None:
-        session.sig_state.connect(self._on_history)
-
-    def _on_model_ready(self, *_args: object) -> None:
-        self._model_ready = True
-        self._send()
-
-    def _on_history(self, state: str, message: str) -> None:
-        from cove.ui.history.session import HistoryState
-
-        if self._history_ready or state == HistoryState.OPENING:
-            return
-        if state != HistoryState.UNLOCKED:
-            reason = message or ("it needs a passphrase: set COVE_PASSPHRASE"
-                                 if state in (HistoryState.SETUP, HistoryState.LOCKED)
-                                 else state)
-            print(f"{APP_NAME} smoke test: the conversation will not be saved ({reason})",
-                  file=sys.stderr, flush=True)
-            self.window.show_page(unlock=False)
-        self._history_ready = True
-        self._send()
-
-    def _send(self) -> None:
-        if not (self._model_ready and self._history_ready) or self._done:
-            return
-        if not self.prompt.strip():
-            self.fail("The smoke test needs a prompt that is not empty.")
-            return
-        self.window.composer.set_text(self.prompt)
-        self.window.composer.send_button.click()  # the same path a user's click takes
-
-    def _finished(self, stats: ReplyStats, stopped: bool) -> None:
-        reply = self.window.controller.last_reply()
-        if stopped or reply is None:
-            self.fail("The reply stopped before it was finished.")
-            return
-        print(reply.text, flush=True)
-        print(json.dumps(stats.as_dict()), flush=True)
-        self._end(0)
-
-    def fail(self, message: str) -> None:
-        print(f"{APP_NAME} smoke test failed: {message}", file=sys.stderr, flush=True)
-        self._end(1)
-
-    def _end(self, code: int) -> None:
-        if self._done:
-            return
-        self._done = True
-        self.exit_code = code
-        self._timer.stop()
-        # Let the current signal finish before the window (and its worker) go away.
-        QTimer.singleShot(0, self.window.close)
-
-
-class PrivacyStatus(QObject):
-    """Keeps the status bar's privacy button true, and opens the privacy panel."""
-
-    def __init__(self, window: MainWindow, session: HistorySession, registry: ModelRegistry,
-                 paths: AppPaths, tasks: TaskManager) -> None:
-        super().__init__(window)
-        self.window = window
-        self.tasks = tasks
-        self.session = session
-        self.registry = registry
-        self.paths = paths
-        self.panel: PrivacyPanel | None = None
-        window.privacy_button.clicked.connect(self.open_panel)
-        window.privacy_action.triggered.connect(self.open_panel)
-        timer = QTimer(self)
-        timer.timeout.connect(self.refresh)
-        timer.start(2000)
-
-    def refresh(self) -> None:
-        network = guard()
-        blocked = len(network.attempts)
-        button = self.window.privacy_button
-        if blocked:
-            button.setText(f"Blocked {blocked} connection attempt(s)")
-            button.setStyleSheet("color: #c62828;")
-        elif network.allowed_connections:
-            button.setText("Private: only your model downloads")
-            button.setStyleSheet("")
-        else:
-            button.setText("Private: no connections" if network.installed
-                           else "Network guard off")
-            button.setStyleSheet("")
-
-    def open_panel(self) -> PrivacyPanel:
-        from cove.ui.settings.privacy_panel import PrivacyPanel
-
-        store = self.session.store
-        details = store.key_details() if store is not None else None
-        self.panel = PrivacyPanel(guard(), self.paths, details, self.registry, self.window,
-                                  kernels=self.window.controller.kernels_summary,
-                                  tasks=self.tasks)
-        self.panel.open()
-        return self.panel
 
 
 class FirstPaint(QObject):
@@ -277,6 +146,7 @@ def finish_start(window: MainWindow, smoke: SmokeTest | None, args: argparse.Nam
     from cove.ui.history.session import HistorySession
     from cove.ui.models.presenter import ModelsPresenter
     from cove.ui.settings.presenter import SettingsPresenter
+    from cove.ui.settings.privacy_panel import PrivacyStatus
     from cove.ui.tasks import TaskManager
 
     settings = SettingsPresenter(window, Settings.load(paths.settings_file),

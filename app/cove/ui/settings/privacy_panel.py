@@ -1,11 +1,12 @@
-"""The privacy panel: network status, where data lives, encryption, and model provenance."""
+"""The privacy panel (network status, where data lives, encryption, model provenance, which
+CPU kernels run) and the status bar button that opens it."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -20,8 +21,12 @@ from PySide6.QtWidgets import (
 
 from cove.models.registry import InstalledModel, ModelRegistry
 from cove.paths import AppPaths
-from cove.privacy.guard import NetworkGuard
+from cove.privacy.guard import NetworkGuard, guard
+from cove.ui.chat.window import MainWindow
 from cove.ui.tasks import Lane, Task, TaskManager
+
+if TYPE_CHECKING:
+    from cove.ui.history.session import HistorySession
 
 
 def network_summary(guard: NetworkGuard) -> str:
@@ -178,3 +183,46 @@ class PrivacyPanel(QDialog):
         else:
             self.verify_status.setText("Every model file matches its recorded SHA-256.")
             self.verify_status.setStyleSheet("color: #2e7d32;")
+
+
+class PrivacyStatus(QObject):
+    """Keeps the status bar's privacy button true, and opens the privacy panel."""
+
+    def __init__(self, window: MainWindow, session: HistorySession, registry: ModelRegistry,
+                 paths: AppPaths, tasks: TaskManager) -> None:
+        super().__init__(window)
+        self.window = window
+        self.tasks = tasks
+        self.session = session
+        self.registry = registry
+        self.paths = paths
+        self.panel: PrivacyPanel | None = None
+        window.privacy_button.clicked.connect(self.open_panel)
+        window.privacy_action.triggered.connect(self.open_panel)
+        timer = QTimer(self)
+        timer.timeout.connect(self.refresh)
+        timer.start(2000)
+
+    def refresh(self) -> None:
+        network = guard()
+        blocked = len(network.attempts)
+        button = self.window.privacy_button
+        if blocked:
+            button.setText(f"Blocked {blocked} connection attempt(s)")
+            button.setStyleSheet("color: #c62828;")
+        elif network.allowed_connections:
+            button.setText("Private: only your model downloads")
+            button.setStyleSheet("")
+        else:
+            button.setText("Private: no connections" if network.installed
+                           else "Network guard off")
+            button.setStyleSheet("")
+
+    def open_panel(self) -> PrivacyPanel:
+        store = self.session.store
+        details = store.key_details() if store is not None else None
+        self.panel = PrivacyPanel(guard(), self.paths, details, self.registry, self.window,
+                                  kernels=self.window.controller.kernels_summary,
+                                  tasks=self.tasks)
+        self.panel.open()
+        return self.panel
