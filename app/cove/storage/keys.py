@@ -56,7 +56,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "Cove"
-KEYRING_TIMEOUT_S = 20.0
+# How long a keyring call may take before Cove gives up and offers the passphrase instead: an
+# unanswered unlock prompt would otherwise hang setup or unlock forever. The one value for the
+# whole app (the history window uses it too).
+KEYRING_TIMEOUT_S = 10.0
 PASSPHRASE_ENV = "COVE_PASSPHRASE"
 _DATA_KEY_PURPOSE = "data-key"
 
@@ -251,6 +254,12 @@ def _usable_backend() -> KeyringBackend:
     return backend
 
 
+def _read_secret(backend: KeyringBackend, store_id: str, timeout_s: float) -> str | None:
+    """This store's secret as the keyring holds it (base64 text), or None if it holds none."""
+    name = keyring_entry_name(store_id)
+    return _keyring_call(lambda: backend.get_password(KEYRING_SERVICE, name), timeout_s)
+
+
 def _store_secret_in_keyring(store_id: str, timeout_s: float) -> bytes:
     """A fresh random KEK placed in the keyring, then read back: some backends drop secrets."""
     # Finding the backend can itself talk to D-Bus and hang, so it is timed out as well.
@@ -259,7 +268,7 @@ def _store_secret_in_keyring(store_id: str, timeout_s: float) -> bytes:
     secret = base64.b64encode(kek).decode("ascii")
     name = keyring_entry_name(store_id)
     _keyring_call(lambda: backend.set_password(KEYRING_SERVICE, name, secret), timeout_s)
-    read_back = _keyring_call(lambda: backend.get_password(KEYRING_SERVICE, name), timeout_s)
+    read_back = _read_secret(backend, store_id, timeout_s)
     if read_back != secret:
         log.warning("keyring dropped the stored secret")
         if read_back is not None:
@@ -269,15 +278,13 @@ def _store_secret_in_keyring(store_id: str, timeout_s: float) -> bytes:
 
 
 def _secret_from_keyring(store_id: str, timeout_s: float) -> bytes:
-    backend = _keyring_call(_usable_backend, timeout_s)
-    name = keyring_entry_name(store_id)
-    secret = _keyring_call(lambda: backend.get_password(KEYRING_SERVICE, name), timeout_s)
+    secret = _read_secret(_keyring_call(_usable_backend, timeout_s), store_id, timeout_s)
     if secret is None:
         raise KeyringSecretMissing("The system keyring holds no key for this history.")
     try:
         kek = base64.b64decode(secret, validate=True)
     except ValueError:
-        raise KeyringSecretRejected("The keyring's key for this history is damaged.") from None
+        kek = b""  # not base64: as damaged as a key of the wrong length
     if len(kek) != KEY_BYTES:
         raise KeyringSecretRejected("The keyring's key for this history is damaged.")
     return kek

@@ -1,10 +1,14 @@
-"""Conversations and messages in one SQLite file, every row body sealed with AES-256-GCM.
+"""ConversationStore: the public API of the encrypted history, reading and writing its rows.
 
-Only random ids, sequence numbers and key ids are stored in clear. Each conversation has one
-small sealed summary row (title, pinned, created, updated, message count), so the sidebar can
-list thousands of conversations by decrypting only those. Plain Python, no Qt: the GUI calls the
+Conversations and messages live in one SQLite file, every row body sealed with AES-256-GCM; only
+random ids, sequence numbers and key ids are stored in clear. Each conversation has one small
+sealed summary row (title, pinned, created, updated, message count), so the sidebar can list
+thousands of conversations by decrypting only those. Plain Python, no Qt: the GUI calls the
 small writes on its thread and bulk reads (search index, export) from one background worker;
-one lock serialises use of the single connection.
+one lock serialises use of the single connection. The file itself (checks, creation,
+migrations) is ``storage.schema``; row bodies are ``storage.codecs``; the errors are
+``storage.errors``; the Markdown export is ``core.export``. Their public names are re-exported
+here, so callers need only this module.
 
 Public API (``ConversationStore``):
 
@@ -46,14 +50,9 @@ search index: the caller removes it there too (``SearchIndex.remove_conversation
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
-import os
-import re
 import secrets
 import sqlite3
-import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -61,99 +60,75 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any
 
-from cove.core.conversation import Message, MessageState, ReplyStats, Role, title_from
-from cove.core.fsutil import fsync_dir
+from cove.core.conversation import Message, Role, title_from
+from cove.core.export import conversation_markdown
 from cove.paths import AppPaths, app_paths
 from cove.storage import keys
+from cove.storage.codecs import (
+    ConversationSummary,
+    DamagedMessage,
+    check_id,
+    check_preference_name,
+    message_body,
+    open_messages,
+    open_preference,
+    open_summaries,
+    seal_message,
+    seal_preference,
+    seal_summary,
+)
 from cove.storage.crypto import KdfParams, RowCipher
+from cove.storage.errors import (
+    AlreadySetUp,
+    ConversationDamaged,
+    DuplicateId,
+    NotFound,
+    PreferenceDamaged,
+    StoreDamaged,
+    StoreError,
+    StoreLocked,
+    StoreNotSetUp,
+    StoreTooNew,
+)
 from cove.storage.keys import KEYRING_TIMEOUT_S, KeyRecord, KeySource
+from cove.storage.schema import (
+    APPLICATION_ID,
+    META_KEY_RECORD,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    is_corruption,
+    open_file,
+    set_aside,
+)
+
+__all__ = [
+    "APPLICATION_ID",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "STORE_FILENAME",
+    "AlreadySetUp",
+    "ConversationDamaged",
+    "ConversationStore",
+    "ConversationSummary",
+    "DamagedMessage",
+    "DuplicateId",
+    "ImportedConversation",
+    "NotFound",
+    "PreferenceDamaged",
+    "StoreDamaged",
+    "StoreError",
+    "StoreLocked",
+    "StoreNotSetUp",
+    "StoreTooNew",
+    "default_store_path",
+    "set_aside",
+]
 
 log = logging.getLogger(__name__)
 
 STORE_FILENAME = "cove.db"
-APPLICATION_ID = 0x436F7665  # "Cove": tells our files from any other SQLite file
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_ID_PATTERN = re.compile(r"[0-9a-f]{16,64}\Z")
-
-_CONVERSATIONS = "conversations"
-_MESSAGES = "messages"
-_META_STORE_ID = "store_id"
-_META_KEY_RECORD = "key_record"
-_PREFERENCES = "preferences"
-_PREFERENCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
-
-
-class StoreError(Exception):
-    """Something the user may need to act on; the message never quotes stored text."""
-
-
-class StoreDamaged(StoreError):
-    """The file is truncated, garbage or not Cove's; it is left exactly as found."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"The history file {path} is damaged: {reason}.")
-        self.path = path
-        self.reason = reason
-
-
-class StoreTooNew(StoreError):
-    """Written by a newer Cove; opening it here could lose what that version stored."""
-
-
-class StoreLocked(StoreError):
-    """The data key is not loaded: unlock first."""
-
-
-class StoreNotSetUp(StoreError):
-    """No data key exists yet: run one of the setup methods."""
-
-
-class AlreadySetUp(StoreError):
-    """Setup was asked for a store that already has a data key."""
-
-
-class NotFound(StoreError, LookupError):
-    """No conversation or message with that id."""
-
-
-class DuplicateId(StoreError, ValueError):
-    """A conversation or message with that id is already stored."""
-
-
-class ConversationDamaged(StoreError):
-    """The conversation's summary row failed authentication, so it cannot be changed."""
-
-
-class PreferenceDamaged(StoreError):
-    """A sealed preference record failed authentication; it was left as it is."""
-
-
-class ConversationSummary(NamedTuple):
-    """What the sidebar shows for one conversation; `damaged` rows have empty fields.
-
-    A NamedTuple rather than a frozen dataclass: 10,000 are built at every unlock, and a tuple
-    is built several times faster.
-    """
-
-    id: str
-    title: str
-    pinned: bool
-    created: float
-    updated: float
-    message_count: int
-    damaged: bool = False
-
-
-@dataclass(frozen=True)
-class DamagedMessage:
-    """A message row that failed authentication (`missing`: its row is gone). Never text."""
-
-    id: str
-    conversation_id: str
-    seq: int
-    missing: bool = False
 
 
 @dataclass
@@ -172,261 +147,21 @@ def default_store_path(paths: AppPaths | None = None) -> Path:
     return (paths or app_paths()).data / STORE_FILENAME
 
 
-def _sidecars(path: Path) -> list[Path]:
-    return [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
-
-
-def set_aside(path: Path) -> Path:
-    """Rename a damaged store (and its -wal/-shm) out of the way; returns the new path.
-
-    The user starts afresh while the old file is kept, e.g. ``cove.db.damaged-20250101-120000``.
-    """
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = path.with_name(f"{path.name}.damaged-{stamp}")
-    attempt = 1
-    while any(p.exists() for p in _sidecars(target)):
-        target = path.with_name(f"{path.name}.damaged-{stamp}-{attempt}")
-        attempt += 1
-    for source, destination in zip(_sidecars(path), _sidecars(target), strict=True):
-        if source.exists():
-            os.rename(source, destination)
-    log.warning("damaged store set aside")
-    return target
-
-
-# ---- schema --------------------------------------------------------------------------------
-
-def _schema_v1(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    conn.execute(
-        "CREATE TABLE conversations (id TEXT PRIMARY KEY, key_id TEXT NOT NULL,"
-        " body BLOB NOT NULL)"
-    )
-    conn.execute(
-        "CREATE TABLE messages (id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL,"
-        " seq INTEGER NOT NULL, key_id TEXT NOT NULL, body BLOB NOT NULL)"
-    )
-    conn.execute("CREATE UNIQUE INDEX messages_by_conversation ON messages (conversation_id, seq)")
-
-
-def _schema_v2(conn: sqlite3.Connection) -> None:
-    # Notes land here later; same shape as conversations (random id, key id, sealed body).
-    conn.execute(
-        "CREATE TABLE notes (id TEXT PRIMARY KEY, key_id TEXT NOT NULL, body BLOB NOT NULL)"
-    )
-
-
-def _schema_v3(conn: sqlite3.Connection) -> None:
-    # Settings a person typed (a model's system prompt), sealed like every other text. The
-    # name is a fixed word from the code, never user text.
-    conn.execute(
-        "CREATE TABLE preferences (name TEXT PRIMARY KEY, key_id TEXT NOT NULL,"
-        " body BLOB NOT NULL)"
-    )
-
-
-# MIGRATIONS[n] takes a store from schema version n to n + 1; append, never edit.
-MIGRATIONS = (_schema_v1, _schema_v2, _schema_v3)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def _migrate(conn: sqlite3.Connection, from_version: int) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for version in range(from_version, SCHEMA_VERSION):
-            MIGRATIONS[version](conn)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    log.info("schema migrated from %d to %d", from_version, SCHEMA_VERSION)
-
-
-# ---- file handling -------------------------------------------------------------------------
-
-def _is_corruption(error: sqlite3.DatabaseError) -> bool:
-    code = getattr(error, "sqlite_errorcode", None)
-    if code is None:
-        return type(error) is sqlite3.DatabaseError
-    return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-
-
-def _check_header(path: Path) -> None:
-    """Reject garbage and truncated files before SQLite sees them (reads only)."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        header = handle.read(100)
-    if size < 100 or not header.startswith(_SQLITE_MAGIC):
-        raise StoreDamaged(path, "it is not a database (garbage or cut short)")
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    if page_size < 512 or page_size & (page_size - 1):
-        raise StoreDamaged(path, "its header is invalid")
-    if size % page_size:
-        raise StoreDamaged(path, "it is cut short")
-    wal = Path(f"{path}-wal")
-    if wal.exists() and wal.stat().st_size > 0:
-        # After a crash mid-checkpoint the header may already count pages that are still only
-        # in the WAL; SQLite recovers that itself, so the size check below would misfire.
-        return
-    pages = int.from_bytes(header[28:32], "big")
-    header_size_valid = header[24:28] == header[92:96]
-    if pages and header_size_valid and size < pages * page_size:
-        raise StoreDamaged(path, "it is cut short")
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
-    return sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
-                           timeout=10.0)
-
-
-def _configure(conn: sqlite3.Connection) -> None:
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    if str(mode).lower() != "wal":
-        raise StoreError("The history file cannot use write-ahead logging here.")
-    conn.execute("PRAGMA synchronous = FULL")  # a commit is on disk when it returns
-    conn.execute("PRAGMA secure_delete = ON")  # freed cells and pages are zeroed
-    conn.execute("PRAGMA temp_store = MEMORY")  # no temporary files beside the database
-    conn.execute("PRAGMA cell_size_check = ON")  # notice damaged pages sooner
-    conn.execute("PRAGMA trusted_schema = OFF")
-
-
-def _create_new(path: Path) -> None:
-    """Build a fresh store beside `path` and link it into place, so a crash during creation
-    never leaves a half-made file that would later look damaged."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    building = path.with_name(f"{path.name}.creating-{secrets.token_hex(4)}")
-    conn = _connect(building)
-    try:
-        _configure(conn)
-        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        _migrate(conn, 0)
-        conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)",
-                     (_META_STORE_ID, secrets.token_hex(16)))
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()
-    for leftover in _sidecars(building)[1:]:
-        leftover.unlink(missing_ok=True)
-    os.chmod(building, 0o600)
-    try:
-        os.link(building, path)  # fails rather than replace a file that appeared meanwhile
-    except FileExistsError:
-        pass
-    except OSError:
-        if not path.exists():
-            os.rename(building, path)
-    building.unlink(missing_ok=True)
-    fsync_dir(path.parent)
-    log.info("store created")
-
-
-# ---- row bodies ----------------------------------------------------------------------------
-
-def _encode(value: dict[str, Any]) -> bytes:
-    # surrogatepass: a lone surrogate in model output still round-trips instead of failing.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8", "surrogatepass")
-
-
-def _decode(data: bytes) -> dict[str, Any]:
-    value = json.loads(data.decode("utf-8", "surrogatepass"))
-    if not isinstance(value, dict):
-        raise ValueError("row body is not an object")
-    return value
-
-
-def _message_body(message: Message) -> bytes:
-    return _encode({
-        "role": message.role.value,
-        "text": message.text,
-        "model": message.model,
-        "state": message.state.value,
-        "stats": dataclasses.asdict(message.stats) if message.stats is not None else None,
-        "error": message.error,
-        "created": message.created,
-    })
-
-
-_STATS_FIELDS = {f.name for f in dataclasses.fields(ReplyStats)}
-
-
-def _message_from_body(message_id: str, body: dict[str, Any]) -> Message:
-    stats = body.get("stats")
-    return Message(
-        role=Role(body["role"]),
-        text=str(body["text"]),
-        model=str(body.get("model", "")),
-        state=MessageState(body.get("state", MessageState.DONE.value)),
-        stats=(ReplyStats(**{k: v for k, v in stats.items() if k in _STATS_FIELDS})
-               if isinstance(stats, dict) else None),
-        error=str(body.get("error", "")),
-        id=message_id,
-        created=float(body["created"]),
-    )
-
-
-# Summaries are packed, not JSON: the sidebar decodes 10,000 of them at unlock.
-# Layout: format version, pinned, created, updated, message count, then the UTF-8 title.
-_SUMMARY_HEAD = struct.Struct("<B?ddI")
-_SUMMARY_FORMAT = 1
-
-
-def _summary_body(summary: ConversationSummary) -> bytes:
-    head = _SUMMARY_HEAD.pack(_SUMMARY_FORMAT, summary.pinned, summary.created, summary.updated,
-                              summary.message_count)
-    return head + summary.title.encode("utf-8", "surrogatepass")
-
-
-def _summary_from_body(conversation_id: str, body: bytes) -> ConversationSummary:
-    version, pinned, created, updated, count = _SUMMARY_HEAD.unpack_from(body)
-    if version != _SUMMARY_FORMAT:
-        raise ValueError("unknown summary format")
-    title = body[_SUMMARY_HEAD.size:].decode("utf-8", "surrogatepass")
-    return ConversationSummary(conversation_id, title, pinned, created, updated, count)
-
-
-def _damaged_summary(conversation_id: str) -> ConversationSummary:
-    return ConversationSummary(conversation_id, "", False, 0.0, 0.0, 0, damaged=True)
-
-
-def _summary_or_damaged(conversation_id: str, body: bytes | None) -> ConversationSummary:
-    """The decoded summary, or a damaged one when the row failed authentication (None)."""
-    try:
-        if body is None:
-            raise ValueError("row failed authentication")
-        return _summary_from_body(conversation_id, body)
-    except (ValueError, struct.error):
-        return _damaged_summary(conversation_id)
-
-
-def _message_or_damaged(conversation_id: str, message_id: str, seq: int,
-                        body: bytes | None) -> Message | DamagedMessage:
-    try:
-        if body is None:
-            raise ValueError("row failed authentication")
-        return _message_from_body(message_id, _decode(body))
-    except (ValueError, KeyError, TypeError):
-        return DamagedMessage(message_id, conversation_id, seq)
-
-
-def _check_id(value: str) -> str:
-    # Ids are stored in clear, so only random hex ids are accepted: never a title or text.
-    if not _ID_PATTERN.match(value):
-        raise ValueError("ids must be 16-64 lowercase hex characters from a random source")
-    return value
-
-
-def _check_preference(name: str) -> str:
-    if not _PREFERENCE_NAME.match(name):
-        raise ValueError("preference names are fixed lowercase words from the code")
-    return name
-
-
 def _sort_key(summary: ConversationSummary) -> tuple[bool, float]:
     return (not summary.pinned, -summary.updated)
+
+
+def _missing(conversation_id: str, first_seq: int, end_seq: int) -> list[DamagedMessage]:
+    """Markers for the rows at sequence numbers [first_seq, end_seq), which are gone."""
+    return [DamagedMessage("", conversation_id, seq, missing=True)
+            for seq in range(first_seq, end_seq)]
+
+
+def _next_seq(conn: sqlite3.Connection, conversation_id: str) -> int:
+    """One past the highest sequence number stored for the conversation (0 when it has none)."""
+    return int(conn.execute(
+        "SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE conversation_id = ?",
+        (conversation_id,)).fetchone()[0])
 
 
 class ConversationStore:
@@ -452,35 +187,11 @@ class ConversationStore:
     @classmethod
     def open(cls, path: Path | None = None) -> ConversationStore:
         path = Path(path) if path is not None else default_store_path()
-        if not path.exists():
-            if any(p.exists() for p in _sidecars(path)[1:]):
-                raise StoreDamaged(path, "the file is missing but its journal remains")
-            _create_new(path)
-        _check_header(path)
-        conn = _connect(path)
+        conn, store_id, record_text = open_file(path)
         try:
-            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if application_id != APPLICATION_ID or version < 1:
-                raise StoreDamaged(path, "it is not a Cove history file")
-            if version > SCHEMA_VERSION:
-                raise StoreTooNew("This history was written by a newer version of Cove.")
-            _configure(conn)
-            if version < SCHEMA_VERSION:
-                _migrate(conn, version)
-            meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
-            store_id = meta.get(_META_STORE_ID)
-            if not isinstance(store_id, str):
-                raise StoreDamaged(path, "its store id is missing")
-            record_text = meta.get(_META_KEY_RECORD)
             record = KeyRecord.from_json(record_text) if record_text is not None else None
             if record is not None and record.store_id != store_id:
                 raise StoreDamaged(path, "its key record belongs to another store")
-        except sqlite3.DatabaseError as error:
-            conn.close()
-            if _is_corruption(error):
-                raise StoreDamaged(path, "SQLite reports it malformed") from None
-            raise
         except keys.KeyRecordDamaged:
             conn.close()
             raise StoreDamaged(path, "its key record is damaged") from None
@@ -519,7 +230,7 @@ class ConversationStore:
             try:
                 yield conn
             except sqlite3.DatabaseError as error:
-                if _is_corruption(error):
+                if is_corruption(error):
                     log.error("database damaged")
                     raise StoreDamaged(self.path, "SQLite reports it malformed") from None
                 raise
@@ -574,12 +285,17 @@ class ConversationStore:
     def _save_record(self, record: KeyRecord) -> None:
         with self._transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
-                         (_META_KEY_RECORD, record.to_json()))
+                         (META_KEY_RECORD, record.to_json()))
         self._record = record
 
     def _use_data_key(self, data_key: bytes, key_id: str) -> None:
         self._data_key = data_key
         self._cipher = RowCipher(data_key, key_id)
+
+    def _adopt_new_key(self, record: KeyRecord, data_key: bytes) -> None:
+        """Store a new key record, then use its data key (a first-run setup)."""
+        self._save_record(record)
+        self._use_data_key(data_key, record.key_id)
 
     def _require_record(self) -> KeyRecord:
         if self._record is None:
@@ -594,16 +310,12 @@ class ConversationStore:
         """First run, keyring kind; KeyringUnavailable (nothing written) means: ask for a
         passphrase instead."""
         self._require_unset()
-        record, data_key = keys.create_with_keyring(self.store_id, timeout_s)
-        self._save_record(record)
-        self._use_data_key(data_key, record.key_id)
+        self._adopt_new_key(*keys.create_with_keyring(self.store_id, timeout_s))
 
     def setup_with_passphrase(self, passphrase: str, kdf_params: KdfParams | None = None) -> None:
         """First run, passphrase kind; `kdf_params` default to calibrated (about 0.5 s)."""
         self._require_unset()
-        record, data_key = keys.create_with_passphrase(self.store_id, passphrase, kdf_params)
-        self._save_record(record)
-        self._use_data_key(data_key, record.key_id)
+        self._adopt_new_key(*keys.create_with_passphrase(self.store_id, passphrase, kdf_params))
 
     def unlock_with_keyring(self, timeout_s: float = KEYRING_TIMEOUT_S) -> None:
         record = self._require_record()
@@ -658,19 +370,6 @@ class ConversationStore:
 
     # ---- conversations ---------------------------------------------------------------------
 
-    @staticmethod
-    def _open_summaries(cipher: RowCipher, rows: list[tuple[str, str, bytes]]
-                        ) -> dict[str, ConversationSummary]:
-        """(id, key id, blob) rows of the conversations table, opened; failures are damaged."""
-        bodies = cipher.open_many(_CONVERSATIONS, [(cid, cid, 0, key_id, blob)
-                                                   for cid, key_id, blob in rows])
-        summaries = {conversation_id: _summary_or_damaged(conversation_id, body)
-                     for (conversation_id, _, _), body in zip(rows, bodies, strict=True)}
-        damaged = sum(summary.damaged for summary in summaries.values())
-        if damaged:
-            log.warning("damaged conversation rows: %d", damaged)
-        return summaries
-
     def _summary(self, conversation_id: str) -> ConversationSummary:
         """The cached or freshly decrypted summary; call with the lock held."""
         cached = self._summaries.get(conversation_id)
@@ -682,15 +381,14 @@ class ConversationStore:
                                (conversation_id,)).fetchone()
         if row is None:
             raise NotFound("No such conversation.")
-        summary = self._open_summaries(cipher, [(conversation_id, row[0], row[1])])[
-            conversation_id]
+        summary = open_summaries(cipher, [(conversation_id, row[0], row[1])])[conversation_id]
         self._summaries[conversation_id] = summary
         return summary
 
     def _write_summary(self, conn: sqlite3.Connection, summary: ConversationSummary,
                        insert: bool = False) -> None:
         cipher = self._require_cipher()
-        blob = cipher.seal(_CONVERSATIONS, summary.id, summary.id, 0, _summary_body(summary))
+        blob = seal_summary(cipher, summary)
         if insert:
             conn.execute("INSERT INTO conversations (id, key_id, body) VALUES (?, ?, ?)",
                          (summary.id, cipher.key_id, blob))
@@ -708,7 +406,7 @@ class ConversationStore:
                             conversation_id: str | None = None) -> str:
         """A new empty conversation; returns its id (random unless given)."""
         self._require_cipher()
-        conversation_id = _check_id(conversation_id or secrets.token_hex(8))
+        conversation_id = check_id(conversation_id or secrets.token_hex(8))
         now = time.time()
         summary = ConversationSummary(conversation_id, title, pinned, now, now, 0)
         with self._lock:
@@ -724,7 +422,7 @@ class ConversationStore:
             if not self._all_summaries_loaded:
                 with self._db() as conn:
                     rows = conn.execute("SELECT id, key_id, body FROM conversations").fetchall()
-                self._summaries = self._open_summaries(cipher, rows)
+                self._summaries = open_summaries(cipher, rows)
                 self._all_summaries_loaded = True
             summaries = list(self._summaries.values())
         summaries.sort(key=_sort_key)
@@ -775,15 +473,13 @@ class ConversationStore:
         On return the row is committed and fsynced (WAL, synchronous=FULL).
         """
         cipher = self._require_cipher()
-        message_id = _check_id(message.id)
-        body = _message_body(message)
+        message_id = check_id(message.id)
+        body = message_body(message)
         with self._lock:
             summary = self._writable_summary(conversation_id)
             with self._transaction() as conn:
-                seq = conn.execute(
-                    "SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE conversation_id = ?",
-                    (conversation_id,)).fetchone()[0]
-                blob = cipher.seal(_MESSAGES, conversation_id, message_id, seq, body)
+                seq = _next_seq(conn, conversation_id)
+                blob = seal_message(cipher, conversation_id, message_id, seq, body)
                 conn.execute(
                     "INSERT INTO messages (id, conversation_id, seq, key_id, body)"
                     " VALUES (?, ?, ?, ?, ?)",
@@ -804,28 +500,16 @@ class ConversationStore:
         One primary-key lookup, one seal and one small commit: cheap enough to call every second.
         """
         cipher = self._require_cipher()
-        body = _message_body(message)
+        body = message_body(message)
         with self._transaction() as conn:
             row = conn.execute("SELECT conversation_id, seq FROM messages WHERE id = ?",
                                (message.id,)).fetchone()
             if row is None:
                 raise NotFound("No such message.")
             conversation_id, seq = row
-            blob = cipher.seal(_MESSAGES, conversation_id, message.id, seq, body)
+            blob = seal_message(cipher, conversation_id, message.id, seq, body)
             conn.execute("UPDATE messages SET key_id = ?, body = ? WHERE id = ?",
                          (cipher.key_id, blob, message.id))
-
-    @staticmethod
-    def _open_messages(cipher: RowCipher, rows: list[tuple[str, str, int, str, bytes]]
-                       ) -> list[Message | DamagedMessage]:
-        """(conversation id, message id, seq, key id, blob) rows, opened; failures damaged."""
-        opened = [_message_or_damaged(conversation_id, message_id, seq, plaintext)
-                  for (conversation_id, message_id, seq, _, _), plaintext
-                  in zip(rows, cipher.open_many(_MESSAGES, rows), strict=True)]
-        damaged = sum(isinstance(message, DamagedMessage) for message in opened)
-        if damaged:
-            log.warning("damaged message rows: %d", damaged)
-        return opened
 
     def message_count(self, conversation_id: str) -> int:
         with self._lock:
@@ -833,9 +517,7 @@ class ConversationStore:
             if not summary.damaged:
                 return summary.message_count
             with self._db() as conn:
-                return int(conn.execute(
-                    "SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE conversation_id = ?",
-                    (conversation_id,)).fetchone()[0])
+                return _next_seq(conn, conversation_id)
 
     def load_messages(self, conversation_id: str, offset: int = 0,
                       limit: int | None = None) -> list[Message | DamagedMessage]:
@@ -859,20 +541,18 @@ class ConversationStore:
                         "SELECT id, seq, key_id, body FROM messages"
                         " WHERE conversation_id = ? AND seq >= ? AND seq < ? ORDER BY seq",
                         (conversation_id, offset, end)).fetchall()
-        opened = self._open_messages(cipher, [(conversation_id, message_id, seq, key_id, blob)
-                                              for message_id, seq, key_id, blob in rows])
+        opened = open_messages(cipher, [(conversation_id, message_id, seq, key_id, blob)
+                                        for message_id, seq, key_id, blob in rows])
         loaded: list[Message | DamagedMessage] = []
         expected = offset
         for message, (_, seq, _, _) in zip(opened, rows, strict=True):
             # Sequence numbers are dense, so a gap is a row someone removed.
-            loaded.extend(DamagedMessage("", conversation_id, gap, missing=True)
-                          for gap in range(expected, seq))
+            loaded.extend(_missing(conversation_id, expected, seq))
             loaded.append(message)
             expected = seq + 1
         if not summary.damaged:
             upper = summary.message_count if end is None else min(end, summary.message_count)
-            loaded.extend(DamagedMessage("", conversation_id, gap, missing=True)
-                          for gap in range(expected, upper))
+            loaded.extend(_missing(conversation_id, expected, upper))
         return loaded
 
     def iter_all_messages(self, batch_size: int = 1000
@@ -892,35 +572,16 @@ class ConversationStore:
             if not rows:
                 return
             last_rowid = rows[-1][0]
-            opened = self._open_messages(cipher, [row[1:] for row in rows])
+            opened = open_messages(cipher, [row[1:] for row in rows])
             for (_, conversation_id, _, _, _, _), message in zip(rows, opened, strict=True):
                 yield conversation_id, message
 
     def export_markdown(self, conversation_id: str) -> str:
-        """The conversation as Markdown; damaged parts are named, never shown."""
+        """The conversation as Markdown (``core.export``); damaged parts are named, never shown."""
         summary = self.conversation_summary(conversation_id)
-        lines = [f"# {summary.title or 'Untitled conversation'}", ""]
-        if summary.damaged:
-            lines += ["_The title and dates of this conversation are damaged and could not be "
-                      "read._", ""]
-        else:
-            lines += [f"_Started {_local_time(summary.created)}_", ""]
-        for message in self.load_messages(conversation_id):
-            if isinstance(message, DamagedMessage):
-                lines += ["## Damaged message", "",
-                          "> This message could not be read: it is damaged or missing.", ""]
-                continue
-            heading = _ROLE_HEADINGS[message.role]
-            if message.model:
-                heading += f" ({message.model})"
-            lines += [f"## {heading} · {_local_time(message.created)}", "", message.text, ""]
-            if message.state is MessageState.STOPPED:
-                lines += ["_Stopped before the end._", ""]
-            elif message.state is MessageState.FAILED:
-                lines += [f"_Failed: {message.error}_" if message.error else "_Failed._", ""]
-            elif message.state is MessageState.STREAMING:
-                lines += ["_Unfinished._", ""]
-        return "\n".join(lines).rstrip("\n") + "\n"
+        messages = self.load_messages(conversation_id)
+        return conversation_markdown(
+            summary, [m if isinstance(m, Message) else None for m in messages])
 
     def import_conversations(self, conversations: Iterable[ImportedConversation]) -> list[str]:
         """Store many conversations in one transaction (imports, benchmarks); returns ids."""
@@ -930,7 +591,7 @@ class ConversationStore:
         message_rows: list[tuple[str, str, int, str, bytes]] = []
         summaries: list[ConversationSummary] = []
         for conversation in conversations:
-            cid = _check_id(conversation.id or secrets.token_hex(8))
+            cid = check_id(conversation.id or secrets.token_hex(8))
             title = conversation.title or next(
                 (title_from(m.text) for m in conversation.messages if m.role is Role.USER), "")
             created = conversation.created if conversation.created is not None else now
@@ -938,12 +599,11 @@ class ConversationStore:
             summary = ConversationSummary(cid, title, conversation.pinned, created, updated,
                                           len(conversation.messages))
             summaries.append(summary)
-            summary_rows.append((cid, cipher.key_id, cipher.seal(
-                _CONVERSATIONS, cid, cid, 0, _summary_body(summary))))
+            summary_rows.append((cid, cipher.key_id, seal_summary(cipher, summary)))
             for seq, message in enumerate(conversation.messages):
-                mid = _check_id(message.id)
-                message_rows.append((mid, cid, seq, cipher.key_id, cipher.seal(
-                    _MESSAGES, cid, mid, seq, _message_body(message))))
+                mid = check_id(message.id)
+                message_rows.append((mid, cid, seq, cipher.key_id,
+                                     seal_message(cipher, cid, mid, seq, message_body(message))))
         with self._lock:
             with self._transaction() as conn:
                 conn.executemany("INSERT INTO conversations (id, key_id, body) VALUES (?, ?, ?)",
@@ -965,25 +625,18 @@ class ConversationStore:
         cipher = self._require_cipher()
         with self._db() as conn:
             row = conn.execute("SELECT key_id, body FROM preferences WHERE name = ?",
-                               (_check_preference(name),)).fetchone()
+                               (check_preference_name(name),)).fetchone()
         if row is None:
             return None
-        plaintext = cipher.open_many(_PREFERENCES, [(name, name, 0, row[0], row[1])])[0]
-        try:
-            if plaintext is None:
-                raise ValueError("authentication failed")
-            return _decode(plaintext)
-        except ValueError:
-            log.warning("damaged preference row")
-            raise PreferenceDamaged("Saved preferences could not be read.") from None
+        return open_preference(cipher, name, row[0], row[1])
 
     def save_preference(self, name: str, value: dict[str, Any]) -> None:
         """Seal and store `value` as the record `name` (replacing it); durable on return."""
         cipher = self._require_cipher()
-        blob = cipher.seal(_PREFERENCES, name, name, 0, _encode(value))
+        blob = seal_preference(cipher, name, value)
         with self._transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO preferences (name, key_id, body)"
-                         " VALUES (?, ?, ?)", (_check_preference(name), cipher.key_id, blob))
+                         " VALUES (?, ?, ?)", (check_preference_name(name), cipher.key_id, blob))
 
     def check_integrity(self) -> bool:
         """SQLite's full integrity check (reads the whole file: run it off the GUI thread)."""
@@ -992,8 +645,3 @@ class ConversationStore:
         return result == [("ok",)]
 
 
-_ROLE_HEADINGS = {Role.USER: "You", Role.ASSISTANT: "Assistant", Role.SYSTEM: "System"}
-
-
-def _local_time(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))

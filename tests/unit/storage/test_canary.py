@@ -12,9 +12,10 @@ import pytest
 
 from cove.core.conversation import Message, MessageState, ReplyStats, Role
 from cove.paths import app_paths
+from cove.storage.codecs import DamagedMessage
 from cove.storage.crypto import KdfParams
 from cove.storage.keys import WrongPassphrase
-from cove.storage.store import ConversationStore, DamagedMessage, default_store_path
+from cove.storage.store import ConversationStore, default_store_path
 
 ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be")
 

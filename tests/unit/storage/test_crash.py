@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from cove.core.conversation import Message, Role
-from cove.storage.store import ConversationStore, DamagedMessage
+from cove.storage.codecs import DamagedMessage
+from cove.storage.store import ConversationStore
 from tests.unit.storage import MemoryKeyring, using_keyring
 
 KILLS = 200

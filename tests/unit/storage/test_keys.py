@@ -17,6 +17,7 @@ import pytest
 from cove.core.conversation import Message, Role
 from cove.storage import keys
 from cove.storage.crypto import KdfParams, WeakKdfParameters
+from cove.storage.errors import StoreLocked
 from cove.storage.key_choice import Strength, passphrase_strength
 from cove.storage.keys import (
     KEYRING_SERVICE,
@@ -32,7 +33,7 @@ from cove.storage.keys import (
     keyring_is_usable,
     passphrase_from_environment,
 )
-from cove.storage.store import ConversationStore, StoreLocked
+from cove.storage.store import ConversationStore
 from tests.unit.storage import MemoryKeyring, using_keyring
 
 PASSPHRASE = "tidal lantern orchard 42"
