@@ -46,6 +46,10 @@ class ConversationSummary(NamedTuple):
     message_count: int
     damaged: bool = False
 
+    def sidebar_order(self) -> tuple[bool, float]:
+        """Sort key for lists of conversations: pinned first, then the newest."""
+        return (not self.pinned, -self.updated)
+
 
 @dataclass(frozen=True)
 class DamagedMessage:

@@ -147,10 +147,6 @@ def default_store_path(paths: AppPaths | None = None) -> Path:
     return (paths or app_paths()).data / STORE_FILENAME
 
 
-def _sort_key(summary: ConversationSummary) -> tuple[bool, float]:
-    return (not summary.pinned, -summary.updated)
-
-
 def _missing(conversation_id: str, first_seq: int, end_seq: int) -> list[DamagedMessage]:
     """Markers for the rows at sequence numbers [first_seq, end_seq), which are gone."""
     return [DamagedMessage("", conversation_id, seq, missing=True)
@@ -425,7 +421,7 @@ class ConversationStore:
                 self._summaries = open_summaries(cipher, rows)
                 self._all_summaries_loaded = True
             summaries = list(self._summaries.values())
-        summaries.sort(key=_sort_key)
+        summaries.sort(key=ConversationSummary.sidebar_order)
         return summaries
 
     def conversation_summary(self, conversation_id: str) -> ConversationSummary:

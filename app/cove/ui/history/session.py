@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from cove.core.conversation import Conversation, Message, MessageState, Role
 from cove.storage import keys
 from cove.storage.crypto import KdfParams
-from cove.storage.keys import KeyAccessError, KeySource, WrongPassphrase
+from cove.storage.keys import KEYRING_TIMEOUT_S, KeyAccessError, KeySource, WrongPassphrase
 from cove.storage.search import SearchHit, SearchIndex
 from cove.storage.store import (
     ConversationStore,
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 SYSTEM_PROMPTS = "system_prompts"  # sealed record: {"prompts": {model id: prompt text}}
 PAGE = 200  # messages decrypted when a conversation opens; older ones load on scroll
-KEYRING_TIMEOUT_S = 10.0
 DAMAGED_TEXT = ("This message is damaged: its stored copy was changed or corrupted, so Cove "
                 "will not show it. The rest of the conversation is intact.")
 

@@ -50,10 +50,6 @@ class ConversationRoles(enum.IntEnum):
     SUMMARY = enum.auto()
 
 
-def _sort_key(summary: ConversationSummary) -> tuple[bool, float]:
-    return (not summary.pinned, -summary.updated)
-
-
 def display_title(summary: ConversationSummary) -> str:
     if summary.damaged:
         return DAMAGED_TITLE
@@ -95,7 +91,7 @@ class ConversationListModel(QAbstractListModel):
 
     def set_all(self, summaries: list[ConversationSummary]) -> None:
         self.beginResetModel()
-        self._rows = sorted(summaries, key=_sort_key)
+        self._rows = sorted(summaries, key=lambda summary: summary.sidebar_order())
         self.endResetModel()
 
     def row_of(self, conversation_id: str) -> int:
@@ -107,8 +103,9 @@ class ConversationListModel(QAbstractListModel):
     def upsert(self, summary: ConversationSummary) -> None:
         """Add or update one conversation and move it to where the order says."""
         self.remove(summary.id)
-        key = _sort_key(summary)
-        row = next((r for r, s in enumerate(self._rows) if _sort_key(s) > key), len(self._rows))
+        key = summary.sidebar_order()
+        row = next((r for r, s in enumerate(self._rows) if s.sidebar_order() > key),
+                   len(self._rows))
         self.beginInsertRows(QModelIndex(), row, row)
         self._rows.insert(row, summary)
         self.endInsertRows()
