@@ -1,4 +1,4 @@
-"""Helpers the benchmark scripts share: models, child processes, timed requests, memory sums.
+"""Helpers the benchmark scripts share: models, child processes, statistics, timed requests.
 
 Every benchmark prints exactly one JSON line on stdout and its progress on stderr. Anything
 that runs a model does so in a child process of its own: llama.cpp's OpenMP thread pool
@@ -23,6 +23,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 CACHE_ENV = "COVE_BENCH_CACHE"
+MIB = 1024 * 1024  # memory figures are in MiB, named _mb for brevity
 
 # The same story prompt throughput.py uses, so generation rates compare across scripts.
 STORY_PROMPT = [{"role": "user",
@@ -233,89 +234,6 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None
     return round(numerator / denominator, 4)
-
-
-# Memory arithmetic (from GGUF metadata) ----------------------------------------------------
-
-MIB = 1024 * 1024
-
-
-def _meta_int(metadata: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    value = metadata.get(key)
-    if value is None or value == "":
-        if default is None:
-            raise KeyError(key)
-        return default
-    if isinstance(value, list | tuple):  # per-layer arrays: the largest entry bounds them all
-        return int(max(value))
-    return int(float(value))
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """The numbers that size llama.cpp's buffers, read from a model's GGUF metadata."""
-
-    n_layer: int
-    n_embd: int
-    n_head: int
-    n_head_kv: int
-    head_dim_k: int
-    head_dim_v: int
-    n_ff: int
-    n_vocab: int
-
-    @property
-    def n_embd_k_gqa(self) -> int:
-        return self.head_dim_k * self.n_head_kv
-
-    @property
-    def n_embd_v_gqa(self) -> int:
-        return self.head_dim_v * self.n_head_kv
-
-    @classmethod
-    def from_metadata(cls, metadata: Mapping[str, Any], n_vocab: int | None = None) -> ModelShape:
-        """Read `Llama.metadata` (all values are strings there) or any GGUF key mapping."""
-        arch = str(metadata["general.architecture"])
-        n_embd = _meta_int(metadata, f"{arch}.embedding_length")
-        n_head = _meta_int(metadata, f"{arch}.attention.head_count")
-        n_head_kv = _meta_int(metadata, f"{arch}.attention.head_count_kv", n_head)
-        head_dim = n_embd // n_head
-        vocab = n_vocab or _meta_int(metadata, f"{arch}.vocab_size", 0)
-        return cls(
-            n_layer=_meta_int(metadata, f"{arch}.block_count"),
-            n_embd=n_embd,
-            n_head=n_head,
-            n_head_kv=n_head_kv,
-            head_dim_k=_meta_int(metadata, f"{arch}.attention.key_length", head_dim),
-            head_dim_v=_meta_int(metadata, f"{arch}.attention.value_length", head_dim),
-            n_ff=_meta_int(metadata, f"{arch}.feed_forward_length", 4 * n_embd),
-            n_vocab=vocab,
-        )
-
-
-def kv_cache_bytes(shape: ModelShape, n_ctx: int, bytes_per_value: int = 2) -> int:
-    """KV cache: n_ctx × n_layer × (n_embd_k_gqa + n_embd_v_gqa) × 2 bytes (f16).
-
-    An upper bound for sliding-window models too: llama.cpp 0.3.36 keeps a full-size SWA cache.
-    """
-    return n_ctx * shape.n_layer * (shape.n_embd_k_gqa + shape.n_embd_v_gqa) * bytes_per_value
-
-
-def compute_buffer_allowance(shape: ModelShape, n_ctx: int, n_ubatch: int = 512) -> int:
-    """Allowance for llama.cpp's compute buffer, which it sizes for the worst micro-batch.
-
-    Two f32 tensors dominate it: the logits of a whole micro-batch (n_ubatch × n_vocab) and,
-    with flash attention off (llama-cpp-python's default), one layer's attention scores
-    (n_ubatch × n_ctx × n_head); the buffer reuses memory, so the larger of the two counts,
-    plus the micro-batch's activations (n_ubatch × (4·n_embd + 2·n_ff)). For SmolLM2-135M at
-    n_ctx 4096 this gives 106 MiB where llama.cpp reports 99.4 MiB; for Gemma 3 270M 525 MiB
-    against 514.5 MiB. Most of it is never touched when only the last token's logits are
-    needed, so it is an allowance, not an expected cost.
-    """
-    logits = n_ubatch * shape.n_vocab
-    scores = n_ubatch * n_ctx * shape.n_head
-    activations = n_ubatch * (4 * shape.n_embd + 2 * shape.n_ff)
-    return 4 * (max(logits, scores) + activations)
 
 
 # Timed requests through the two paths ------------------------------------------------------

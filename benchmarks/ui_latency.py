@@ -118,6 +118,7 @@ def main() -> int:
                                "counts": histogram(lateness, HISTOGRAM_EDGES_MS)},
         "target_p99_ms": 16,
         "target_max_ms": 50,
+        "target_rules": {"target_p99_ms": "at_most", "target_max_ms": "at_most"},
     }))
     return 0
 

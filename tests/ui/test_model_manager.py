@@ -15,19 +15,11 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
+from cove.core.units import format_memory
 from cove.models.catalogue import CatalogueEntry, load_catalogue
 from cove.models.gguf import inspect_gguf
 from cove.models.registry import ModelRegistry, Source, Storage
-from cove.ui.model_manager import (
-    FITS,
-    OFFLINE_TEXT,
-    TIGHT,
-    UNKNOWN_FIT,
-    WONT_FIT,
-    ModelManagerDialog,
-    fit_label,
-    format_memory,
-)
+from cove.ui.model_manager import OFFLINE_TEXT, ModelManagerDialog
 from tests.hubserver import HubServer, make_gguf, serving
 
 GIB = 1024**3
@@ -121,16 +113,6 @@ def wait_import(qtbot: QtBot, dialog: ModelManagerDialog) -> None:
 # -- the lists ------------------------------------------------------------------------------
 
 
-def test_fit_label_thresholds() -> None:
-    total = 10 * GIB
-    assert fit_label(6 * GIB, total) == FITS  # exactly 60%
-    assert fit_label(6 * GIB + 1, total) == TIGHT
-    assert fit_label(9 * GIB, total) == TIGHT  # exactly 90%
-    assert fit_label(9 * GIB + 1, total) == WONT_FIT
-    assert fit_label(None, total) == UNKNOWN_FIT
-    assert (FITS, TIGHT, WONT_FIT) == ("fits", "tight", "won't fit")
-
-
 def test_ram_figures_use_each_models_own_context_length(
     qtbot: QtBot, make_dialog: Maker, registry: ModelRegistry
 ) -> None:
@@ -151,7 +133,7 @@ def test_installed_list_shows_the_starter_with_its_fit(
     starter = registry.models()[0]
     dialog = make_dialog(registry, current=starter.id, total_ram_bytes=total_ram)
     # The RAM figure comes from the file's own header, read in the background (696 MB for
-    # the starter at 4,096 tokens), replacing the catalogue formula's 1.1 GB.
+    # the starter at 4,096 tokens), replacing the size-only estimate's 625 MB.
     qtbot.waitUntil(lambda: dialog.installed_rows()[0][RAM] == "695.8 MB", timeout=10_000)
     row = dialog.installed_rows()[0]
     assert row[NAME] == "SmolLM2-135M-Instruct (in use)"
@@ -189,7 +171,7 @@ def test_catalogue_lists_what_is_not_installed(
     assert "SmolLM2 135M Instruct" not in rows
     assert len(rows) == len(catalogue) - 1
     assert rows["Qwen2.5 0.5B Instruct"] == [
-        "Qwen2.5 0.5B Instruct", "0.5B", "Q4_K_M", "491.4 MB", "1.5 GB", "fits", "apache-2.0"
+        "Qwen2.5 0.5B Instruct", "0.5B", "Q4_K_M", "491.4 MB", "1.0 GB", "fits", "apache-2.0"
     ]
     assert rows["Qwen3 8B"][5] == "won't fit"
     assert not dialog.download_button.isEnabled()  # nothing chosen yet
@@ -328,7 +310,7 @@ def test_download_from_the_hub_installs_the_model(
 ) -> None:
     dialog = make_dialog(registry, [TINY])
     assert dialog.catalogue_rows() == [
-        ["Tiny", "524K", "F32", "2.1 MB", "1.0 GB", "fits", "apache-2.0"]
+        ["Tiny", "524K", "F32", "2.1 MB", "514.4 MB", "fits", "apache-2.0"]
     ]
     dialog.select_entry("tiny")
     with qtbot.waitSignal(dialog.sig_added, timeout=30_000) as added:

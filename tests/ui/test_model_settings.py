@@ -15,14 +15,15 @@ import pytest
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
+from cove.core.units import format_memory
 from cove.models.gguf import inspect_gguf
+from cove.models.memory import FIT_SHARE, FITS, TIGHT
 from cove.models.registry import InstalledModel, ModelRegistry
 from cove.settings import ModelSettings, Settings
 from cove.storage.store import ConversationStore
-from cove.ui.models import presenter as models_ui
 from cove.ui.history.session import SYSTEM_PROMPTS, HistoryState
-from cove.ui.model_manager import FIT_SHARE, FITS, TIGHT, format_memory
 from cove.ui.model_settings import LOCKED_PROMPT_TEXT, ModelSettingsPage
+from cove.ui.models import presenter as models_ui
 from cove.ui.models.presenter import ModelsPresenter
 from cove.ui.settings.dialog import SettingsDialog
 from tests.apphelpers import PASSPHRASE, Opened, Opener, chat, set_up_with_passphrase

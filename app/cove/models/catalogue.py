@@ -10,19 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cove.models import memory
 from cove.models.hashing import is_sha256
 
 CATALOGUE_SCHEMA = 1
 CATALOGUE_FILE = "catalogue.json"
 
-# The catalogue's "RAM needed" is computed, never typed in: the file is mapped into memory
-# whole, a 4,096-token context and llama.cpp's compute buffers come on top, and the app
-# itself needs some room. A fifth of the file size plus 1 GiB covers the context and buffers
-# of the catalogue's models at 4,096 tokens except those without grouped-query attention
-# (Phi-3.5), for which it is low; once a file is installed, gguf.estimate_ram_bytes()
-# computes the context cost from the file's own shape instead.
-RAM_FORMULA = "size_bytes + size_bytes // 5 + 1073741824"
-RAM_OVERHEAD_BYTES = 1024**3
+# The catalogue's "RAM needed" is computed, never typed in: memory.estimate_ram_bytes() from
+# the file size alone, at a 4,096-token context. This states that formula in catalogue.json.
+RAM_FORMULA = (
+    f"size_bytes + size_bytes // {memory.SIZE_SHARE_OF_CACHE} + {memory.RUNTIME_OVERHEAD_BYTES}"
+)
 
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -31,11 +29,6 @@ _COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 
 class CatalogueError(Exception):
     """The catalogue file is missing or does not follow the schema."""
-
-
-def estimate_ram_bytes(size_bytes: int) -> int:
-    """RAM needed to run a model file of this size at a 4,096-token context (see RAM_FORMULA)."""
-    return size_bytes + size_bytes // 5 + RAM_OVERHEAD_BYTES
 
 
 @dataclass(frozen=True)
@@ -202,7 +195,7 @@ def _entry_problems(item: Mapping[str, Any]) -> list[str]:
             problems.append(f"{key} must be positive")
     size, ram = item.get("size_bytes"), item.get("ram_bytes")
     if isinstance(size, int) and not isinstance(size, bool):
-        if ram != estimate_ram_bytes(size):
+        if ram != memory.estimate_ram_bytes(size):
             problems.append("ram_bytes must equal the ram_formula applied to size_bytes")
     elif ram is not None:
         problems.append("ram_bytes must be null when size_bytes is unknown")
@@ -230,7 +223,6 @@ __all__ = [
     "CatalogueEntry",
     "CatalogueError",
     "default_catalogue_path",
-    "estimate_ram_bytes",
     "find_entry",
     "load_catalogue",
     "validate_catalogue",

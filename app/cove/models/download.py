@@ -40,13 +40,14 @@ from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_st
 
 from cove import __version__
 from cove.core.fsutil import fsync_dir
+from cove.core.units import format_bytes
 from cove.models.catalogue import CatalogueEntry
 from cove.models.gguf import ModelFileError, inspect_gguf
 from cove.models.hashing import HashCancelled, is_sha256, sha256_update_from_file
+from cove.models.registry import PARTIAL_DIR, free_name
 
 log = logging.getLogger(__name__)
 
-PARTIAL_DIR = ".partial"  # inside the models folder, so the final move is a rename
 # Room kept free beyond the file itself: a full disk breaks more than this download.
 DISK_MARGIN_BYTES = 64 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
@@ -154,14 +155,6 @@ def hub_online() -> Iterator[None]:
 def partial_path(entry: CatalogueEntry, models_dir: str | Path) -> Path:
     """Where an interrupted download of `entry` waits to be resumed."""
     return Path(models_dir) / PARTIAL_DIR / f"{_safe_filename(entry.filename)}.part"
-
-
-def discard_partial(entry: CatalogueEntry, models_dir: str | Path) -> None:
-    """Delete an interrupted download (for "cancel and remove" or to free disk space)."""
-    part = partial_path(entry, models_dir)
-    for path in (part, _sidecar(part)):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
 
 
 def download_model(
@@ -362,8 +355,8 @@ class _Download:
         listed = self.entry.size_bytes
         if listed and remote.size and listed != remote.size:
             raise DownloadError(
-                f"The hub says {self.name} is {_fmt(remote.size)}, but the catalogue lists "
-                f"{_fmt(listed)}. Cove did not download it."
+                f"The hub says {self.name} is {format_bytes(remote.size)}, but the catalogue "
+                f"lists {format_bytes(listed)}. Cove did not download it."
             )
         return listed or remote.size
 
@@ -442,9 +435,9 @@ class _Download:
             return  # cannot tell; a full disk is still caught while writing
         if free < needed + DISK_MARGIN_BYTES:
             raise NotEnoughSpace(
-                f"Downloading {self.name} needs {_fmt(needed + DISK_MARGIN_BYTES)} of free disk "
-                f"space in {self.models_dir}, but only {_fmt(free)} is free. Free some space "
-                "and try again.",
+                f"Downloading {self.name} needs {format_bytes(needed + DISK_MARGIN_BYTES)} of "
+                f"free disk space in {self.models_dir}, but only {format_bytes(free)} is free. "
+                "Free some space and try again.",
                 needed=needed + DISK_MARGIN_BYTES,
                 free=free,
             )
@@ -478,8 +471,8 @@ class _Download:
             if have != size:
                 self.forget_partial()
                 raise DownloadError(
-                    f"The hub sent {_fmt(have)} for {self.name} instead of {_fmt(size)}. Cove "
-                    "deleted the download; try again."
+                    f"The hub sent {format_bytes(have)} for {self.name} instead of "
+                    f"{format_bytes(size)}. Cove deleted the download; try again."
                 )
             self.sync(handle)
         finally:
@@ -573,8 +566,8 @@ class _Download:
             total = int(length) if length and length.isdigit() else None
         if size is not None and total is not None and total != size:
             raise DownloadError(
-                f"The hub now sends {self.name} as {_fmt(total)}, not the expected "
-                f"{_fmt(size)}. Cove did not keep it."
+                f"The hub now sends {self.name} as {format_bytes(total)}, not the expected "
+                f"{format_bytes(size)}. Cove did not keep it."
             )
         return have, size if size is not None else total
 
@@ -607,10 +600,7 @@ class _Download:
     def install(self) -> None:
         """Move the verified file into place atomically: the folder never holds half a model."""
         # A different file of the same name (an imported copy, say) is never overwritten.
-        stem, suffix, counter = self.target.stem, self.target.suffix, 2
-        while self.target.exists():
-            self.target = self.models_dir / f"{stem}-{counter}{suffix}"
-            counter += 1
+        self.target = free_name(self.models_dir, self.target.name)
         try:
             os.replace(self.part, self.target)
             fsync_dir(self.models_dir)
@@ -646,14 +636,14 @@ class _Download:
         if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
             done = self.usable_partial_size()
             remaining = (
-                f" Free at least {_fmt(self.entry.size_bytes - done)} and"
+                f" Free at least {format_bytes(self.entry.size_bytes - done)} and"
                 if self.entry.size_bytes
                 else " Free some space and"
             )
             return DiskFull(
                 f"The disk holding {self.models_dir} is full, so the download of {self.name} "
-                f"stopped after {_fmt(done)}.{remaining} try again: the download continues "
-                "where it stopped."
+                f"stopped after {format_bytes(done)}.{remaining} try again: the download "
+                "continues where it stopped."
             )
         return DownloadError(
             f"Cove could not write the download of {self.name} to {self.models_dir} "
@@ -775,13 +765,3 @@ def _headers() -> dict[str, str]:
 def _host(url: str) -> str:
     return urlsplit(url).hostname or url
 
-
-def _fmt(size: int | None) -> str:
-    if size is None:
-        return "an unknown size"
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} bytes"

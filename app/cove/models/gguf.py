@@ -12,6 +12,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO
 
+from cove.models import memory
+
 GGUF_MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
 # Far above any real model (the largest have a few thousand tensors and a few hundred keys),
@@ -33,8 +35,6 @@ MAX_DIMS = 4  # GGML_MAX_DIMS
 # merge lists are large and the app never needs them.
 KEEP_ARRAY_ELEMENTS = 64
 DEFAULT_ALIGNMENT = 32
-# llama.cpp's compute buffers plus the app itself, on top of the model and its context cache.
-RUNTIME_OVERHEAD_BYTES = 512 * 1024 * 1024
 _READ_BUFFER = 1024 * 1024
 _INT64_MAX = 2**63 - 1
 
@@ -219,37 +219,13 @@ class GGUFInfo:
         """A short size for people ("135M", "8B"): the file's own label, else counted."""
         return self.size_label or format_parameter_count(self.parameter_count)
 
-    @property
-    def display_name(self) -> str:
-        return self.name or self.path.stem
+    def kv_cache_bytes(self, n_ctx: int = memory.REFERENCE_CONTEXT) -> int | None:
+        """Memory of llama.cpp's key/value cache for `n_ctx` tokens, if the header says."""
+        return memory.kv_cache_bytes(self.metadata, n_ctx)
 
-    def kv_cache_bytes(self, n_ctx: int = 4096) -> int | None:
-        """Memory of llama.cpp's default (F16) key/value cache for `n_ctx` tokens, if known."""
-        arch = self.architecture
-        layers = _integer(self.metadata, f"{arch}.block_count")
-        heads = _per_layer(self.metadata.get(f"{arch}.attention.head_count"), layers)
-        kv_heads = _per_layer(self.metadata.get(f"{arch}.attention.head_count_kv"), layers)
-        kv_heads = kv_heads or heads
-        embedding = _integer(self.metadata, f"{arch}.embedding_length")
-        if not layers or not heads or not kv_heads or not embedding or not max(heads):
-            return None
-        head_dim = embedding // max(heads)
-        key = _integer(self.metadata, f"{arch}.attention.key_length") or head_dim
-        value = _integer(self.metadata, f"{arch}.attention.value_length") or head_dim
-        return n_ctx * sum(kv_heads) * (key + value) * 2
-
-    def estimate_ram_bytes(self, n_ctx: int = 4096) -> int:
-        """RAM to run this file: the mapped file, the context's cache, compute buffers and app.
-
-        When the file does not give its attention shape, a fifth of its size stands in for the
-        cache, as in the catalogue's formula.
-        """
-        cache = self.kv_cache_bytes(n_ctx)
-        return (
-            self.file_size
-            + (cache if cache is not None else self.file_size // 5)
-            + (RUNTIME_OVERHEAD_BYTES)
-        )
+    def estimate_ram_bytes(self, n_ctx: int = memory.REFERENCE_CONTEXT) -> int:
+        """RAM to run this file at `n_ctx` tokens (see memory.estimate_ram_bytes)."""
+        return memory.estimate_ram_bytes(self.file_size, n_ctx, self.metadata)
 
     def summary(self) -> dict[str, object]:
         """The facts worth storing (registry, logs): no template text, no vocabulary."""
@@ -672,17 +648,6 @@ def _integer(metadata: Mapping[str, MetadataValue], key: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     return value
-
-
-def _per_layer(value: object, layers: int | None) -> list[int]:
-    """A per-layer count from metadata that holds either one number or one per layer."""
-    if isinstance(value, bool):
-        return []
-    if isinstance(value, int):
-        return [value] * (layers or 0)
-    if isinstance(value, tuple):
-        return [item for item in value if isinstance(item, int) and not isinstance(item, bool)]
-    return []
 
 
 def _dominant_type(tensors: list[TensorInfo]) -> str | None:

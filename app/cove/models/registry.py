@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 
 REGISTRY_FILE = "models.json"
 REGISTRY_VERSION = 1
-_COPY_DIR = ".partial"  # shared with the downloader: half-written files never sit in plain view
+# Inside the models folder, for files still being written (downloads, copies): they never sit
+# in plain view, and the final move into place is a rename on the same disk.
+PARTIAL_DIR = ".partial"
 
 
 class Source(enum.StrEnum):
@@ -360,7 +362,7 @@ class ModelRegistry:
         self, source: Path, progress: HashProgress | None, cancel: threading.Event | None
     ) -> tuple[Path, str]:
         """Copy into the models folder, hashing the bytes as they pass; atomic at the end."""
-        staging = self.models_dir / _COPY_DIR
+        staging = self.models_dir / PARTIAL_DIR
         staging.mkdir(parents=True, exist_ok=True)
         part = staging / f"{source.name}.import"
         total = source.stat().st_size
@@ -381,7 +383,7 @@ class ModelRegistry:
                         progress(done, max(total, done))
                 writer.flush()
                 os.fsync(writer.fileno())
-            target = self._free_name(source.name)
+            target = free_name(self.models_dir, source.name)
             os.replace(part, target)
         except BaseException as error:
             with contextlib.suppress(FileNotFoundError):
@@ -393,15 +395,6 @@ class ModelRegistry:
                 ) from error
             raise
         return target, digest.hexdigest()
-
-    def _free_name(self, name: str) -> Path:
-        target = self.models_dir / name
-        stem, suffix = target.stem, target.suffix
-        counter = 2
-        while target.exists():
-            target = self.models_dir / f"{stem}-{counter}{suffix}"
-            counter += 1
-        return target
 
     def _inside_models_dir(self, path: Path) -> bool:
         try:
@@ -444,6 +437,17 @@ class ModelRegistry:
             raise RegistryError(
                 f"Cove could not save its list of models ({error.strerror or error})."
             ) from error
+
+
+def free_name(folder: Path, name: str) -> Path:
+    """`folder / name`, or the first of name-2, name-3… (before the suffix) not yet taken."""
+    target = folder / name
+    stem, suffix = target.stem, target.suffix
+    counter = 2
+    while target.exists():
+        target = folder / f"{stem}-{counter}{suffix}"
+        counter += 1
+    return target
 
 
 def _unique(models: Iterable[InstalledModel]) -> list[InstalledModel]:

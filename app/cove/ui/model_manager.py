@@ -33,11 +33,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cove.core.units import format_bytes, format_duration, format_memory
 from cove.inference.cpu_check import shared_check
-from cove.models.catalogue import CatalogueEntry, estimate_ram_bytes
+from cove.models.catalogue import CatalogueEntry
 from cove.models.chat_format import OWN_TEMPLATE_LABEL
 from cove.models.gguf import ModelFileError, inspect_gguf
 from cove.models.hashing import HashCancelled
+from cove.models.memory import FIT_SHARE, TIGHT_SHARE, estimate_ram_bytes, fit_label
 from cove.models.probe import ProbeCancelled, probe_model_file
 from cove.models.registry import (
     FileState,
@@ -55,16 +57,6 @@ if TYPE_CHECKING:  # the downloader pulls in huggingface_hub (a third of a secon
 
 log = logging.getLogger(__name__)
 
-# fit_label() thresholds, as shares of this computer's memory. The rest is left to the system
-# and other programs: above 60% a model still runs but the machine swaps when anything else
-# is busy; above 90% it pages the model in and out and replies crawl, or the load fails.
-FIT_SHARE = 0.6
-TIGHT_SHARE = 0.9
-FITS = "fits"
-TIGHT = "tight"
-WONT_FIT = "won't fit"
-UNKNOWN_FIT = "unknown"
-
 OFFLINE_TEXT = "Offline mode is on: downloads are turned off in Settings."
 CLOSE_WAIT_S = 2.0  # how long closing waits for a cancelled download or import to stop
 _PROGRESS_INTERVAL_S = 0.1  # hashing and copying report at most this often
@@ -77,56 +69,6 @@ _SOURCE_LABELS = {
     (Source.IMPORTED, Storage.OWNED): "imported (copied)",
     (Source.IMPORTED, Storage.REFERENCED): "imported (used in place)",
 }
-
-
-def fit_label(ram_needed: int | None, total_ram: int) -> str:
-    """How a model that needs `ram_needed` bytes fits in `total_ram` bytes of memory.
-
-    "fits" up to FIT_SHARE (60%) of the memory, "tight" up to TIGHT_SHARE (90%), "won't fit"
-    above that, and "unknown" when the need is not known (a catalogue entry without a size).
-    """
-    if ram_needed is None or total_ram <= 0:
-        return UNKNOWN_FIT
-    if ram_needed <= total_ram * FIT_SHARE:
-        return FITS
-    if ram_needed <= total_ram * TIGHT_SHARE:
-        return TIGHT
-    return WONT_FIT
-
-
-def format_bytes(size: int | float | None) -> str:
-    """Decimal units, as disks and the hub count: 98362432 -> "98.4 MB"."""
-    if size is None:
-        return "—"
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1000:
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
-
-
-def format_memory(size: int | None) -> str:
-    """Binary units, as operating systems count memory: 8 GiB -> "8.0 GB"."""
-    if size is None:
-        return "—"
-    value = float(size)
-    for unit in ("bytes", "KB", "MB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
-
-
-def format_duration(seconds: float) -> str:
-    """A rough time for people: "45 s", "3 min", "1 h 5 min"."""
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60} min"
 
 
 def chat_format_text(model: InstalledModel) -> str:

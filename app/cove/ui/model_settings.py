@@ -28,19 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cove.core.units import format_bytes, format_memory
 from cove.inference.engine import physical_cores
-from cove.models.catalogue import estimate_ram_bytes
 from cove.models.gguf import GGUFInfo
+from cove.models.memory import estimate_ram_bytes, fit_label
 from cove.models.registry import InstalledModel
 from cove.settings import LIMITS, ModelSettings, Settings
-from cove.ui.model_manager import (
-    chat_format_text,
-    fit_label,
-    format_bytes,
-    format_memory,
-    memory_note,
-    model_list,
-)
+from cove.ui.model_manager import chat_format_text, memory_note, model_list
 
 COLUMNS = ("Name", "Size", "Quantization", "RAM needed", "Fit")
 _RAM_COLUMN = 3

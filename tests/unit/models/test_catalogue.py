@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from cove.models.catalogue import (
+    RAM_FORMULA,
     CatalogueError,
     default_catalogue_path,
-    estimate_ram_bytes,
     find_entry,
     load_catalogue,
     validate_catalogue,
 )
+from cove.models.memory import estimate_ram_bytes
 from cove.models.starter import STARTER_DISTRIBUTION, STARTER_VERSION
 
 
@@ -50,13 +51,17 @@ def test_starter_entry_matches_the_installed_package(starter_model: Path) -> Non
     assert starter.pinned
 
 
-def test_ram_is_the_documented_formula() -> None:
+def test_ram_is_the_documented_formula(raw: dict[str, Any]) -> None:
+    assert raw["ram_formula"] == RAM_FORMULA
     for entry in load_catalogue():
         if entry.size_bytes is None:
             assert entry.ram_bytes is None
         else:
             assert entry.ram_bytes == estimate_ram_bytes(entry.size_bytes)
             assert entry.ram_bytes > entry.size_bytes
+            # The formula the file states is the one the app computes.
+            stated = eval(RAM_FORMULA, {"__builtins__": {}}, {"size_bytes": entry.size_bytes})
+            assert entry.ram_bytes == stated
 
 
 def test_unknown_values_are_null_not_invented() -> None:

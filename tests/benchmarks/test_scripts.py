@@ -1,0 +1,157 @@
+"""Pure parts of the benchmark scripts, and what every script must state about its targets."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import common
+import followup_latency
+import llama_bench
+import memory as memory_bench
+import pytest
+from report import report, runner
+
+from cove.models.gguf import inspect_gguf
+from cove.models.memory import RUNTIME_OVERHEAD_BYTES
+
+
+def stated_targets(script: Path) -> tuple[set[str], dict[str, str]]:
+    """The `target_*` keys a script writes, and the rules it states (`target_rules` or
+    TARGET_RULES), read from its source."""
+    tree = ast.parse(script.read_text())
+    rule_dicts: list[ast.Dict] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            rule_dicts += [value for key, value in zip(node.keys, node.values, strict=True)
+                           if isinstance(key, ast.Constant) and key.value == "target_rules"
+                           and isinstance(value, ast.Dict)]
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and any(
+                isinstance(name, ast.Name) and name.id == "TARGET_RULES"
+                for name in node.targets):
+            rule_dicts.append(node.value)
+    rules = {str(key.value): str(value.value) for rule_dict in rule_dicts
+             for key, value in zip(rule_dict.keys, rule_dict.values, strict=True)
+             if isinstance(key, ast.Constant) and isinstance(value, ast.Constant)}
+    targets = {key.value for node in ast.walk(tree)
+               if isinstance(node, ast.Dict) and node not in rule_dicts
+               for key in node.keys
+               if isinstance(key, ast.Constant) and isinstance(key.value, str)
+               and key.value.startswith("target_") and key.value != "target_rules"}
+    return targets, rules
+
+
+@pytest.mark.parametrize("script", runner.discover(), ids=lambda path: path.name)
+def test_every_target_a_script_sets_has_a_stated_rule(script: Path) -> None:
+    targets, rules = stated_targets(script)
+    assert targets <= set(rules), f"no rule stated for {sorted(targets - set(rules))}"
+    assert set(rules.values()) <= set(report.RULES)
+
+
+def test_the_rule_check_sees_a_target_without_a_rule(tmp_path: Path) -> None:
+    script = tmp_path / "vague.py"
+    script.write_text('print({"target_speed_ms": 5, "target_rules": {"target_x": "at_most"}})')
+    assert stated_targets(script) == ({"target_speed_ms"}, {"target_x": "at_most"})
+
+
+# The memory benchmark checks the app's own estimate -------------------------------------------
+
+
+def test_the_memory_benchmark_holds_the_app_to_its_own_estimate(starter_model: Path) -> None:
+    expected = memory_bench.expected_memory(starter_model)
+    info = inspect_gguf(starter_model)
+    assert expected["kv_cache_mb"] == 90.0  # what llama.cpp allocates at 4,096 tokens
+    assert expected["overhead_mb"] == RUNTIME_OVERHEAD_BYTES / common.MIB
+    assert expected["estimate_mb"] == round(info.estimate_ram_bytes(4096) / common.MIB, 1)
+    assert expected["estimate_mb"] == pytest.approx(
+        expected["file_mb"] + expected["kv_cache_mb"] + expected["overhead_mb"], abs=0.2)
+
+
+# llama-bench, follow-ups, UI stalls ----------------------------------------------------------
+
+
+def test_llama_bench_json_gives_prompt_and_generation_rates() -> None:
+    output = json.dumps([
+        {"n_prompt": 512, "n_gen": 0, "avg_ts": 190.5},
+        {"n_prompt": 0, "n_gen": 128, "avg_ts": 88.25},
+    ])
+    assert llama_bench.parse_llama_bench(output) == {"pp": 190.5, "tg": 88.25}
+
+
+def test_llama_bench_summary_takes_the_best_rounds_and_ratios() -> None:
+    direct = [{"pp_ttft": 2.0, "pp_tokens": 500, "ttft": 0.1, "tg_rate": r, "tg_tokens": 128}
+              for r in (90.0, 100.0, 95.0)]
+    worker = [{"pp_ttft": 2.5, "pp_tokens": 0, "ttft": 0.12, "tg_rate": r, "tg_tokens": 128}
+              for r in (93.0, 91.0, 80.0)]
+    summary = llama_bench.summarise(
+        {"llama_bench": [{"pp": 300.0, "tg": 100.0}, {"pp": 310.0, "tg": 50.0}],
+         "direct": direct, "worker": worker}, {})
+    assert summary["direct_tg_tokens_per_second"] == 100.0  # the best round of each path
+    assert summary["worker_tg_tokens_per_second"] == 93.0
+    assert summary["llama_bench_tg_tokens_per_second"] == 100.0
+    assert summary["worker_tg_samples"] == [93.0, 91.0, 80.0]
+    # ratios pair the paths round by round: 93/90, 91/100, 80/95 -> median 91/100
+    assert summary["worker_vs_direct_tg"] == 0.91
+    assert summary["worker_vs_llama_bench_tg"] == round(common.median([0.93, 1.82]), 4)
+    assert summary["worker_pp_tokens_per_second"] == 200.0  # direct's prompt size / worker TTFT
+    failed = llama_bench.summarise({"direct": direct}, {"worker": "exit 1: boom"})
+    assert "worker_vs_direct_tg" not in failed and failed["worker_skipped"] == "exit 1: boom"
+
+
+def test_llama_bench_reports_what_the_plain_kernels_cost_where_both_ran() -> None:
+    summary = llama_bench.summarise(
+        {"llama_bench": [{"pp": 300.0, "tg": 100.0}, {"pp": 200.0, "tg": 80.0}],
+         "llama_bench_no_repack": [{"pp": 150.0, "tg": 90.0}, {"pp": 150.0, "tg": 76.0}]}, {})
+    assert summary["llama_bench_no_repack_tg_tokens_per_second"] == 90.0
+    assert summary["no_repack_vs_default_tg"] == round(common.median([0.9, 0.95]), 4)
+    assert summary["no_repack_vs_default_pp"] == round(common.median([0.5, 0.75]), 4)
+    alone = llama_bench.summarise({"llama_bench": [{"pp": 300.0, "tg": 100.0}]}, {})
+    assert not any(key.startswith(("no_repack", "llama_bench_no_repack")) for key in alone)
+
+
+def test_llama_bench_passes_no_repack_as_cove_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    commands: list[list[str]] = []
+
+    def run(command: list[str], **_kwargs: Any) -> subprocess.CompletedProcess[str]:
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 0, json.dumps(
+            [{"n_prompt": 8, "n_gen": 0, "avg_ts": 1.0}, {"n_prompt": 0, "n_gen": 8,
+                                                         "avg_ts": 1.0}]), "")
+
+    monkeypatch.setattr(llama_bench.subprocess, "run", run)
+    llama_bench.run_llama_bench("llama-bench", Path("m.gguf"), 2, 8, 8, 1)
+    llama_bench.run_llama_bench("llama-bench", Path("m.gguf"), 2, 8, 8, 1, no_repack=True)
+    assert [c[c.index("-nr") + 1] for c in commands] == ["0", "1"]
+
+
+def test_a_failed_llama_bench_build_is_a_skip_with_its_reason(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(common.CACHE_ENV, str(tmp_path))
+
+    def offline(*_args: object) -> Path:
+        raise llama_bench.BuildFailed("pip download failed: no network")
+
+    monkeypatch.setattr(llama_bench, "fetch_sdist", offline)
+    result = llama_bench.build_llama_bench()
+    assert "binary" not in result
+    assert result["skipped"] == "llama-bench build failed: pip download failed: no network"
+    assert "not built yet" in llama_bench.build_llama_bench(allow_build=False)["skipped"]
+
+
+def test_followup_ratio_is_the_median_of_each_rounds_longest_over_shortest() -> None:
+    rounds = [{"warm_by_turn": [0.3, 0.1 + extra, 0.1, 0.1, 0.3 + extra],
+               "prompt_tokens_by_turn": [5, 10, 20, 30, 40],
+               "cold": [0.2, 0.9 - extra]} for extra in (0.0, 0.1, 0.2)]
+    summary = followup_latency.summarise((1, 4), rounds)
+    assert summary["ttft_seconds"] == [0.1, 0.3]  # the best round of each turn
+    assert summary["ttft_ratio"] == 2.0  # each round's own 4-turn/1-turn: 3, 2, 1.67
+    assert summary["cache_speedup_at_longest"] == round(0.7 / 0.3, 2)
+
+
+def test_ui_stall_histogram_puts_each_stall_in_one_bin() -> None:
+    ui_latency = pytest.importorskip("ui_latency")
+    assert ui_latency.histogram([0.0, 0.5, 1.0, 15.9, 16.0, 500.0], [0, 1, 16, 50]) == [
+        2, 2, 1, 1]
