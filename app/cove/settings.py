@@ -13,10 +13,13 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cove.core.fsutil import write_json_atomic
 from cove.inference.engine import GenerationParams, LoadOptions
+
+if TYPE_CHECKING:
+    from cove.models.registry import InstalledModel
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +140,13 @@ class Settings:
         if context_length and saved.n_ctx > context_length:
             saved = replace(saved, n_ctx=max(int(LIMITS["n_ctx"][0]), context_length))
         return saved
+
+    def for_model(self, model: InstalledModel | None) -> ModelSettings:
+        """The settings an installed model runs with: its own, else the defaults for the
+        context it was trained on; a file that is not installed (None) gets the defaults."""
+        if model is None:
+            return self.model_settings(None)
+        return self.model_settings(model.id, model.trained_context)
 
     def set_model_settings(self, model_id: str, settings: ModelSettings) -> None:
         self.models[model_id] = settings.clamped().to_json()

@@ -95,3 +95,19 @@ def test_a_models_settings_become_the_engines_options_and_params() -> None:
                                       repeat_penalty=1.3, max_tokens=64, seed=4)
     assert chosen.generation_params(max_tokens=8).max_tokens == 8  # --max-tokens wins
     assert ModelSettings(n_threads=0).load_options().threads() >= 1  # 0: automatic
+
+
+def test_an_installed_model_runs_with_its_own_settings_within_what_it_was_trained_on() -> None:
+    from cove.models.registry import InstalledModel
+
+    short = InstalledModel.from_json({
+        "id": "s" * 16, "name": "Short", "path": "/m/short.gguf", "size": 1, "sha256": "0" * 64,
+        "source": "imported", "storage": "referenced", "added_at": "", "verified_at": "",
+        "mtime_ns": 0,
+        "metadata": {"context_length": 2048}})
+    settings = Settings()
+    assert short.trained_context == 2048
+    assert settings.for_model(short).n_ctx == 2048  # the default 4,096 would not fit
+    settings.set_model_settings(short.id, ModelSettings(n_ctx=1024, temperature=0.3))
+    assert settings.for_model(short) == ModelSettings(n_ctx=1024, temperature=0.3)
+    assert settings.for_model(None) == ModelSettings()  # a file that is not installed

@@ -83,6 +83,12 @@ class InstalledModel:
     metadata: dict[str, Any] = field(default_factory=dict)  # GGUFInfo.summary()
 
     @property
+    def trained_context(self) -> int | None:
+        """The context length the model was trained on, from its file's header."""
+        value = self.metadata.get("context_length")
+        return value if isinstance(value, int) and value > 0 else None
+
+    @property
     def file(self) -> Path:
         return Path(self.path)
 

@@ -18,7 +18,7 @@ from cove.models.gguf import GGUFInfo, ModelFileError, inspect_gguf
 from cove.models.registry import InstalledModel, ModelRegistry
 from cove.settings import ModelSettings
 from cove.ui.chat.window import MainWindow
-from cove.ui.model_settings import ModelSettingsPage, settings_for
+from cove.ui.models.settings_page import ModelSettingsPage
 from cove.ui.settings.presenter import SettingsPresenter
 from cove.ui.tasks import Lane, TaskManager
 
@@ -152,7 +152,7 @@ class ModelsPresenter(QObject):
     def _start_load(self, model: InstalledModel | None, path: Path,
                     chat_format: str | None) -> None:
         self.current = model
-        self.runtime = settings_for(self.settings, model)
+        self.runtime = self.settings.for_model(model)
         options = replace(self.runtime.load_options(self.controller.load_options),
                           fast_kernels=self.settings.fast_kernels)
         self._apply_runtime()
@@ -161,7 +161,7 @@ class ModelsPresenter(QObject):
     def _apply_runtime(self) -> None:
         """Give the chat the current model's sampling settings and system prompt."""
         model = self.current
-        runtime = settings_for(self.settings, model)
+        runtime = self.settings.for_model(model)
         prompts = self.session.system_prompts if self.session is not None else {}
         self.controller.configure(
             params=runtime.generation_params(
@@ -173,7 +173,7 @@ class ModelsPresenter(QObject):
 
     def add_settings_page(self, dialog: SettingsDialog) -> ModelSettingsPage:
         """Put the Models page first in the Settings dialog; OK applies its edits."""
-        from cove.ui.model_manager import total_memory_bytes
+        from cove.ui.models.dialog import total_memory_bytes
 
         session = self.session
         prompts = session.system_prompts if session is not None and session.unlocked else None
@@ -214,7 +214,7 @@ class ModelsPresenter(QObject):
             model = self.registry.get(model_id)
             if model is None:
                 continue
-            if values != settings_for(self.settings, model):
+            if values != self.settings.for_model(model):
                 self.settings.set_model_settings(model_id, values)
         if prompts is not None and self.session is not None and self.session.unlocked:
             self.session.save_system_prompts(prompts)
@@ -223,7 +223,7 @@ class ModelsPresenter(QObject):
         """After Settings' OK: reload the model in use when how it loads has changed, else
         give the chat its new sampling settings and system prompt."""
         current = self.current
-        if current is not None and settings_for(self.settings, current).load_differs(
+        if current is not None and self.settings.for_model(current).load_differs(
                 self.runtime):
             self.window.messages.status(f"Loading {current.name} with its new settings…", 0)
             self._start_load(current, current.file, current.chat_format)
@@ -248,7 +248,7 @@ class ModelsPresenter(QObject):
     def open_manager(self, parent: QWidget | None = None) -> Any:
         """The Models window, over `parent` (the Settings dialog) or the main window."""
         from cove.models.catalogue import CatalogueError, load_catalogue
-        from cove.ui.model_manager import ModelManagerDialog
+        from cove.ui.models.dialog import ModelManagerDialog
 
         try:
             entries = load_catalogue()
@@ -260,8 +260,7 @@ class ModelsPresenter(QObject):
                                     parent=parent or self.window,
                                     offline=self.settings.offline_mode,
                                     fast_kernels=self.settings.fast_kernels,
-                                    context_of=lambda model: settings_for(
-                                        self.settings, model).n_ctx)
+                                    context_of=lambda model: self.settings.for_model(model).n_ctx)
         dialog.sig_use.connect(self.switch_to)
         dialog.sig_removed.connect(self._forget)
         dialog.sig_added.connect(lambda _model: self.refresh())

@@ -22,9 +22,9 @@ from cove.models.registry import InstalledModel, ModelRegistry
 from cove.settings import ModelSettings, Settings
 from cove.storage.store import ConversationStore
 from cove.ui.history.session import SYSTEM_PROMPTS, HistoryState
-from cove.ui.model_settings import LOCKED_PROMPT_TEXT, ModelSettingsPage
 from cove.ui.models import presenter as models_ui
 from cove.ui.models.presenter import ModelsPresenter
+from cove.ui.models.settings_page import LOCKED_PROMPT_TEXT, ModelSettingsPage
 from cove.ui.settings.dialog import SettingsDialog
 from tests.apphelpers import PASSPHRASE, Opened, Opener, chat, set_up_with_passphrase
 from tests.fakes import FakeEngine

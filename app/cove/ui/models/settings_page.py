@@ -34,26 +34,12 @@ from cove.models.gguf import GGUFInfo
 from cove.models.memory import estimate_ram_bytes, fit_label
 from cove.models.registry import InstalledModel
 from cove.settings import LIMITS, ModelSettings, Settings
-from cove.ui.model_manager import chat_format_text, memory_note, model_list
+from cove.ui.models.dialog import chat_format_text, memory_note, model_list
 
 COLUMNS = ("Name", "Size", "Quantization", "RAM needed", "Fit")
 _RAM_COLUMN = 3
 _FIT_COLUMN = 4
 LOCKED_PROMPT_TEXT = "Unlock your history to see or change the system prompt."
-
-
-def context_length(model: InstalledModel) -> int | None:
-    """The context length the model was trained on, from its file's header."""
-    value = model.metadata.get("context_length")
-    return value if isinstance(value, int) and value > 0 else None
-
-
-def settings_for(settings: Settings, model: InstalledModel | None) -> ModelSettings:
-    """A model's runtime settings: its own, else the defaults for the context it was trained
-    on; a file that is not installed (None) gets the defaults."""
-    if model is None:
-        return settings.model_settings(None)
-    return settings.model_settings(model.id, context_length(model))
 
 
 class ModelSettingsPage(QWidget):
@@ -70,7 +56,7 @@ class ModelSettingsPage(QWidget):
         self._models = {model.id: model for model in models}
         self._settings = settings
         self._current_id = current_id
-        self._edits = {model.id: settings_for(settings, model) for model in models}
+        self._edits = {model.id: settings.for_model(model) for model in models}
         self._prompts = dict(prompts) if prompts is not None else None
         self._infos: dict[str, GGUFInfo] = {}
         self._total_ram = total_ram
@@ -217,7 +203,7 @@ class ModelSettingsPage(QWidget):
         self._keep_form()
         shown = self._shown
         self._models = {model.id: model for model in models}
-        self._edits = {model.id: self._edits.get(model.id) or settings_for(settings, model)
+        self._edits = {model.id: self._edits.get(model.id) or settings.for_model(model)
                        for model in models}
         if self._prompts is not None:
             self._prompts = {key: text for key, text in self._prompts.items()
@@ -274,7 +260,7 @@ class ModelSettingsPage(QWidget):
     def _fill_form(self, model_id: str) -> None:
         model = self._models[model_id]
         values = self._edits[model_id]
-        trained = context_length(model)
+        trained = model.trained_context
         self.form_box.setTitle(f"Settings for {model.name}")
         self.n_ctx.blockSignals(True)  # the list's RAM figure follows once all is filled
         self.n_ctx.setMaximum(trained or int(LIMITS["n_ctx"][1]))
@@ -334,7 +320,7 @@ class ModelSettingsPage(QWidget):
         if self._shown is None:
             return
         self._edits[self._shown] = self._settings.model_settings(
-            None, context_length(self._models[self._shown]))
+            None, self._models[self._shown].trained_context)
         if self._prompts is not None:
             self._prompts.pop(self._shown, None)
         self._fill_form(self._shown)

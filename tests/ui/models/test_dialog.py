@@ -19,7 +19,7 @@ from cove.core.units import format_memory
 from cove.models.catalogue import CatalogueEntry, load_catalogue
 from cove.models.gguf import inspect_gguf
 from cove.models.registry import ModelRegistry, Source, Storage
-from cove.ui.model_manager import OFFLINE_TEXT, ModelManagerDialog
+from cove.ui.models.dialog import OFFLINE_TEXT, ModelManagerDialog
 from tests.hubserver import HubServer, make_gguf, serving
 
 GIB = 1024**3
