@@ -75,7 +75,7 @@ def test_models_window_opens_from_the_menu_and_use_switches(
     window.models_action.trigger()
     dialog = presenter.dialog
     assert dialog is not None and dialog.isVisible()
-    assert len(dialog.installed_rows()) == 2
+    assert dialog.installed_view.topLevelItemCount() == 2
     with qtbot.waitSignal(controller.sig_model_ready, timeout=60_000):
         dialog.sig_use.emit(gemma)
     assert controller.model_path == gemma.file

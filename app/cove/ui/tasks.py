@@ -178,23 +178,3 @@ class TaskManager(QObject):
         if not (self._closed or task.dropped) and task.on_progress is not None:
             task.on_progress(text, done, total)  # type: ignore[arg-type]
 
-
-class TaskRunner(QObject):
-    """The Models window's own runner, until that window's work moves to the task manager."""
-
-    def __init__(self, name: str, workers: int = 1, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._manager = TaskManager(self)
-
-    @property
-    def busy(self) -> bool:
-        return self._manager.busy()
-
-    def run(self, fn: Callable[[], T], on_done: Callable[[T], Any] | None = None,
-            on_error: Callable[[BaseException], Any] | None = None) -> Future[T]:
-        future = self._manager.run(fn, on_done, on_error).future
-        assert future is not None
-        return future
-
-    def shutdown(self, wait: bool = True) -> None:
-        self._manager.shutdown(wait)

@@ -12,7 +12,7 @@ import pytest
 from huggingface_hub import constants as hf_constants
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton, QTreeWidget
 from pytestqt.qtbot import QtBot
 
 from cove.core.units import format_memory
@@ -20,6 +20,7 @@ from cove.models.catalogue import CatalogueEntry, load_catalogue
 from cove.models.gguf import inspect_gguf
 from cove.models.registry import ModelRegistry, Source, Storage
 from cove.ui.models.dialog import OFFLINE_TEXT, ModelManagerDialog
+from cove.ui.models.session import ModelsSession
 from tests.hubserver import HubServer, make_gguf, serving
 
 GIB = 1024**3
@@ -70,7 +71,8 @@ def make_dialog(qtbot: QtBot) -> Iterator[Maker]:
     def make(registry: ModelRegistry, entries: Any = (), current: str | None = None,
              **options: Any) -> ModelManagerDialog:
         options.setdefault("total_ram_bytes", 16 * GIB)
-        dialog = ModelManagerDialog(registry, list(entries), current, **options)
+        session = ModelsSession(registry)
+        dialog = ModelManagerDialog(session, list(entries), current, **options)
         qtbot.addWidget(dialog)
         dialog.show()
         dialogs.append(dialog)
@@ -86,6 +88,13 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
     with serving(monkeypatch, REPO, FILE, CONTENT) as server:
         yield server
     assert hf_constants.HF_HUB_OFFLINE is True, "a download left offline mode lifted"
+
+
+def shown_rows(tree: QTreeWidget) -> list[list[str]]:
+    """A list as the person sees it: the text of each column, row by row."""
+    items = (tree.topLevelItem(row) for row in range(tree.topLevelItemCount()))
+    return [[item.text(column) for column in range(tree.columnCount())]
+            for item in items if item is not None]
 
 
 def message_box(qtbot: QtBot, dialog: ModelManagerDialog, name: str) -> QMessageBox:
@@ -120,7 +129,7 @@ def test_ram_figures_use_each_models_own_context_length(
     expected = format_memory(inspect_gguf(starter.file).estimate_ram_bytes(8192))
     assert expected != "695.8 MB"  # the figure at 4,096 tokens
     dialog = make_dialog(registry, context_of=lambda model: 8192)
-    qtbot.waitUntil(lambda: dialog.installed_rows()[0][RAM] == expected, timeout=10_000)
+    qtbot.waitUntil(lambda: shown_rows(dialog.installed_view)[0][RAM] == expected, timeout=10_000)
 
 
 @pytest.mark.parametrize(
@@ -134,8 +143,8 @@ def test_installed_list_shows_the_starter_with_its_fit(
     dialog = make_dialog(registry, current=starter.id, total_ram_bytes=total_ram)
     # The RAM figure comes from the file's own header, read in the background (696 MB for
     # the starter at 4,096 tokens), replacing the size-only estimate's 625 MB.
-    qtbot.waitUntil(lambda: dialog.installed_rows()[0][RAM] == "695.8 MB", timeout=10_000)
-    row = dialog.installed_rows()[0]
+    qtbot.waitUntil(lambda: shown_rows(dialog.installed_view)[0][RAM] == "695.8 MB", timeout=10_000)
+    row = shown_rows(dialog.installed_view)[0]
     assert row[NAME] == "SmolLM2-135M-Instruct (in use)"
     assert row[SIZE] == "98.4 MB"
     assert (row[QUANT], row[PARAMS]) == ("Q4_1", "135M")
@@ -157,7 +166,7 @@ def test_use_emits_the_chosen_model(
     with qtbot.waitSignal(dialog.sig_use, timeout=2_000) as used:
         dialog.use_button.click()
     assert used.args == [starter]
-    assert dialog.installed_rows()[0][NAME].endswith("(in use)")
+    assert shown_rows(dialog.installed_view)[0][NAME].endswith("(in use)")
     assert not dialog.use_button.isEnabled()
 
 
@@ -166,7 +175,7 @@ def test_catalogue_lists_what_is_not_installed(
 ) -> None:
     catalogue = load_catalogue()
     dialog = make_dialog(registry, catalogue, total_ram_bytes=4 * GIB)
-    rows = {row[0]: row for row in dialog.catalogue_rows()}
+    rows = {row[0]: row for row in shown_rows(dialog.catalogue_view)}
     # The starter is installed (same SHA-256), so it is not offered again.
     assert "SmolLM2 135M Instruct" not in rows
     assert len(rows) == len(catalogue) - 1
@@ -204,7 +213,7 @@ def test_add_model_file_by_reference(
     assert (model.source, model.storage) == (Source.IMPORTED, Storage.REFERENCED)
     assert empty_registry.models() == [model]
     assert not list(empty_registry.models_dir.glob("*.gguf"))  # nothing copied
-    assert dialog.installed_rows()[0][SOURCE] == "imported (used in place)"
+    assert shown_rows(dialog.installed_view)[0][SOURCE] == "imported (used in place)"
     assert "added and is ready to use" in dialog.installed_message.text()
     assert not dialog.import_progress.isVisible() and dialog.add_button.isEnabled()
 
@@ -219,7 +228,7 @@ def test_import_a_copy_then_remove_it_frees_the_file(
     copied = empty_registry.models_dir / starter_model.name
     assert model.file == copied and copied.stat().st_size == starter_model.stat().st_size
     assert model.storage is Storage.OWNED
-    assert dialog.installed_rows()[0][SOURCE] == "imported (copied)"
+    assert shown_rows(dialog.installed_view)[0][SOURCE] == "imported (copied)"
     assert not list((empty_registry.models_dir / ".partial").iterdir())
 
     dialog.select_model(model.id)
@@ -231,7 +240,7 @@ def test_import_a_copy_then_remove_it_frees_the_file(
     assert removed.args == [model.id]
     assert not copied.exists()
     assert empty_registry.models() == []
-    assert dialog.installed_rows() == []
+    assert shown_rows(dialog.installed_view) == []
     assert starter_model.exists()  # the original is untouched
 
 
@@ -309,7 +318,7 @@ def test_download_from_the_hub_installs_the_model(
     qtbot: QtBot, make_dialog: Maker, registry: ModelRegistry, hub: HubServer
 ) -> None:
     dialog = make_dialog(registry, [TINY])
-    assert dialog.catalogue_rows() == [
+    assert shown_rows(dialog.catalogue_view) == [
         ["Tiny", "524K", "F32", "2.1 MB", "514.4 MB", "fits", "apache-2.0"]
     ]
     dialog.select_entry("tiny")
@@ -320,9 +329,10 @@ def test_download_from_the_hub_installs_the_model(
     assert model.file == registry.models_dir / FILE
     assert model.file.read_bytes() == CONTENT
     assert (model.source, model.catalogue_id) == (Source.CATALOGUE, "tiny")
-    assert [row[NAME] for row in dialog.installed_rows()] == ["SmolLM2-135M-Instruct", "Tiny"]
-    assert dialog.installed_rows()[1][SOURCE] == "downloaded"
-    assert dialog.catalogue_rows() == []
+    assert [row[NAME] for row in shown_rows(dialog.installed_view)] == [
+        "SmolLM2-135M-Instruct", "Tiny"]
+    assert shown_rows(dialog.installed_view)[1][SOURCE] == "downloaded"
+    assert shown_rows(dialog.catalogue_view) == []
     assert "Tiny is downloaded" in dialog.download_message.text()
     assert not dialog.download_progress.isVisible()
 
@@ -341,7 +351,7 @@ def test_cancel_mid_download_installs_nothing_and_a_retry_resumes(
     assert "was cancelled" in dialog.download_message.text()
     assert [model.name for model in registry.models()] == ["SmolLM2-135M-Instruct"]
     assert not (registry.models_dir / FILE).exists()
-    assert dialog.catalogue_rows()[0][NAME] == "Tiny"
+    assert shown_rows(dialog.catalogue_view)[0][NAME] == "Tiny"
 
     hub.delay = 0.0
     with qtbot.waitSignal(dialog.sig_added, timeout=30_000):

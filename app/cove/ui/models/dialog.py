@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import logging
-import sys
-import threading
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QMimeData, QObject, Qt, Signal
+from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -34,23 +29,18 @@ from PySide6.QtWidgets import (
 )
 
 from cove.core.units import format_bytes, format_duration, format_memory
-from cove.inference.cpu_check import shared_check
 from cove.models.catalogue import CatalogueEntry
 from cove.models.chat_format import OWN_TEMPLATE_LABEL
-from cove.models.gguf import ModelFileError, inspect_gguf
-from cove.models.hashing import HashCancelled
 from cove.models.memory import FIT_SHARE, TIGHT_SHARE, estimate_ram_bytes, fit_label
-from cove.models.probe import ProbeCancelled, probe_model_file
 from cove.models.registry import (
     FileState,
     InstalledModel,
     ModelRegistry,
-    RegistryError,
     Source,
     Storage,
 )
 from cove.settings import DEFAULT_CONTEXT
-from cove.ui.tasks import TaskRunner
+from cove.ui.models.session import ModelsSession
 
 if TYPE_CHECKING:  # the downloader pulls in huggingface_hub (a third of a second): see below
     from cove.models.download import DownloadProgress
@@ -58,8 +48,6 @@ if TYPE_CHECKING:  # the downloader pulls in huggingface_hub (a third of a secon
 log = logging.getLogger(__name__)
 
 OFFLINE_TEXT = "Offline mode is on: downloads are turned off in Settings."
-CLOSE_WAIT_S = 2.0  # how long closing waits for a cancelled download or import to stop
-_PROGRESS_INTERVAL_S = 0.1  # hashing and copying report at most this often
 _ERROR_STYLE = "color: #c62828;"
 _FIT_COLUMN = 5  # the same place in both lists
 
@@ -104,21 +92,12 @@ def total_memory_bytes() -> int:
     return int(psutil.virtual_memory().total)
 
 
-class _Relay(QObject):
-    """Carries progress from worker threads to the GUI thread (connections are queued)."""
-
-    sig_import = Signal(str, object, object)
-    """An import step: what is happening, bytes done and total (None, None: no figures)."""
-    sig_download = Signal(object)
-    """A DownloadProgress report from the downloader's thread."""
-
-
 class ModelManagerDialog(QDialog):
     """Lists installed models, adds model files, downloads catalogue models.
 
-    Everything slow runs on two TaskRunners, so the window never freezes: one for the
-    registry (measuring, importing, removing) and one for downloads. Build a new dialog each
-    time the window is opened; closing it cancels a download or import in progress.
+    A view over the ModelsSession, which does everything slow in the background, so the
+    window never freezes. Build a new dialog each time the window is opened; closing it
+    cancels a download or import in progress, without waiting for it.
     """
 
     sig_use = Signal(object)
@@ -130,49 +109,45 @@ class ModelManagerDialog(QDialog):
 
     def __init__(
         self,
-        registry: ModelRegistry,
+        session: ModelsSession,
         catalogue_entries: Sequence[CatalogueEntry],
         current_model_id: str | None,
         total_ram_bytes: int | None = None,
         parent: QWidget | None = None,
         offline: bool = False,
         context_of: Callable[[InstalledModel], int] | None = None,
-        fast_kernels: str = "auto",
     ) -> None:
         """`context_of` gives the context length a model runs with (its own settings), for
-        the RAM figures; None: the usual 4,096 tokens. `fast_kernels` is Settings' choice of
-        llama.cpp's CPU kernels, which an import's probe loads with too."""
+        the RAM figures; None: the usual 4,096 tokens."""
         super().__init__(parent)
         self.setWindowTitle("Models")
         self._context_of = context_of or (lambda _model: DEFAULT_CONTEXT)
         self.setAcceptDrops(True)
         self.resize(920, 620)
-        self._registry = registry
+        self._session = session
+        self._registry: ModelRegistry = session.registry
         self._entries = list(catalogue_entries)
         self._current_id = current_model_id
         self._total_ram = total_ram_bytes if total_ram_bytes is not None else total_memory_bytes()
         self._offline = offline
-        self._fast_kernels = fast_kernels
         # Formula estimates until the files' own headers are read (in the background).
         self._measured_ram: dict[str, int] = {}
-        self._removing: set[str] = set()
-        self._import_future: Future[Any] | None = None
-        self._import_cancel: threading.Event | None = None
-        self._download_future: Future[Any] | None = None
-        self._download_cancel: threading.Event | None = None
-        self._download_entry: CatalogueEntry | None = None
-        self._tasks = TaskRunner("cove-models", 1, self)
-        self._downloads = TaskRunner("cove-download", 1, self)
-        # No Qt parent: the worker closures keep it alive, so a report from a worker that
-        # outlives the dialog goes nowhere instead of hitting a deleted object.
-        self._relay = _Relay()
-        # Explicitly queued: both are emitted from worker threads.
-        self._relay.sig_import.connect(
-            self._show_import_progress, Qt.ConnectionType.QueuedConnection
-        )
-        self._relay.sig_download.connect(
-            self._show_download_progress, Qt.ConnectionType.QueuedConnection
-        )
+        self._removing_names: dict[str, str] = {}  # model id -> name, while it goes
+        self._connections = [
+            (session.sig_import_progress, self._show_import_progress),
+            (session.sig_imported, self._import_done),
+            (session.sig_import_failed, self._import_failed),
+            (session.sig_download_progress, self._show_download_progress),
+            (session.sig_downloaded, self._download_done),
+            (session.sig_download_failed, self._download_failed),
+            (session.sig_removed, self._removed),
+            (session.sig_remove_failed, self._remove_failed),
+            (session.sig_measured, self._measured),
+        ]
+        for signal, slot in self._connections:
+            # Automatic: queued for download progress (emitted on the network lane's thread),
+            # direct for the rest, so the window is up to date when the session says so.
+            signal.connect(slot)
         self._build()
         self.refresh()
         self._measure_installed()
@@ -277,24 +252,11 @@ class ModelManagerDialog(QDialog):
 
     @property
     def import_busy(self) -> bool:
-        return self._import_future is not None
+        return self._session.import_busy
 
     @property
     def download_busy(self) -> bool:
-        return self._download_future is not None
-
-    def set_current_model(self, model_id: str | None) -> None:
-        """Mark the model in use (the main window calls this when a load fails, say)."""
-        self._current_id = model_id
-        self.refresh()
-
-    def installed_rows(self) -> list[list[str]]:
-        """The installed list as shown: one list of column texts per row."""
-        return _rows(self.installed_view)
-
-    def catalogue_rows(self) -> list[list[str]]:
-        """The download list as shown: one list of column texts per row."""
-        return _rows(self.catalogue_view)
+        return self._session.download_busy
 
     def selected_model(self) -> InstalledModel | None:
         item = self.installed_view.currentItem()
@@ -393,7 +355,7 @@ class ModelManagerDialog(QDialog):
         usable = (
             model is not None
             and model.id != self._current_id
-            and model.id not in self._removing
+            and model.id not in self._session.removing
             and self._registry.file_state(model) is not FileState.MISSING
         )
         self.use_button.setEnabled(usable)
@@ -408,7 +370,8 @@ class ModelManagerDialog(QDialog):
                 "This model is in use: choose another model before removing it."
             )
         else:
-            self.remove_button.setEnabled(model is not None and model.id not in self._removing)
+            self.remove_button.setEnabled(
+                model is not None and model.id not in self._session.removing)
             self.remove_button.setToolTip("")
         self.add_button.setEnabled(not self.import_busy)
         self.download_button.setEnabled(
@@ -420,26 +383,12 @@ class ModelManagerDialog(QDialog):
         """Read each file's header in the background for a RAM figure from its own shape."""
         models = [model for model in self._registry.models()
                   if model.id not in self._measured_ram]
-        if not models:
-            return
+        if models:
+            self._session.measure(models, self._context_of)
 
-        contexts = {model.id: self._context_of(model) for model in models}
-
-        def measure() -> dict[str, int]:
-            found: dict[str, int] = {}
-            for model in models:
-                # A missing or changed file keeps the formula's figure.
-                with contextlib.suppress(ModelFileError, OSError):
-                    found[model.id] = inspect_gguf(model.file).estimate_ram_bytes(
-                        contexts[model.id])
-            return found
-
-        def measured(found: dict[str, int]) -> None:
-            self._measured_ram.update(found)
-            self.refresh()
-
-        self._tasks.run(measure, measured, lambda error: log.warning(
-            "measuring the installed models failed: %s", type(error).__name__))
+    def _measured(self, found: dict[str, int]) -> None:
+        self._measured_ram.update(found)
+        self.refresh()
 
     # -- using and removing --------------------------------------------------------------
 
@@ -475,26 +424,24 @@ class ModelManagerDialog(QDialog):
 
     def remove_model(self, model: InstalledModel) -> None:
         """Remove `model` in the background, without asking (the button asks first)."""
-        if model.id in self._removing:
+        if model.id in self._session.removing:
             return
-        self._removing.add(model.id)
+        self._removing_names[model.id] = model.name
+        self._session.remove(model)
         self._update_buttons()
         self._say(self.installed_message, f"Removing {model.name}…")
 
-        def removed(_: None) -> None:
-            self._removing.discard(model.id)
-            self._measured_ram.pop(model.id, None)
-            self._say(self.installed_message, f"{model.name} was removed.")
-            self.refresh()
-            self.sig_removed.emit(model.id)
+    def _removed(self, model_id: str) -> None:
+        self._measured_ram.pop(model_id, None)
+        name = self._removing_names.pop(model_id, "The model")
+        self._say(self.installed_message, f"{name} was removed.")
+        self.refresh()
+        self.sig_removed.emit(model_id)
 
-        def failed(error: BaseException) -> None:
-            self._removing.discard(model.id)
-            self._say(self.installed_message, _error_text(error, f"remove {model.name}"),
-                      error=True)
-            self.refresh()
-
-        self._tasks.run(lambda: self._registry.remove(model), removed, failed)
+    def _remove_failed(self, model_id: str, message: str) -> None:
+        self._removing_names.pop(model_id, None)
+        self._say(self.installed_message, message, error=True)
+        self.refresh()
 
     # -- adding a file -------------------------------------------------------------------
 
@@ -541,67 +488,36 @@ class ModelManagerDialog(QDialog):
         another import is still running.
         """
         path = Path(path)
-        if self.import_busy:
+        if not self._session.import_file(path, copy):
             self._say(self.installed_message,
                       "Cove is still adding another file; wait for it or cancel it first.",
                       error=True)
             return False
-        cancel = threading.Event()
-        relay = self._relay
-        registry = self._registry
-        fast_kernels = self._fast_kernels
-
-        def work() -> tuple[InstalledModel, bool]:
-            relay.sig_import.emit(f"Checking {path.name}…", None, None)
-            inspect_gguf(path)
-            if cancel.is_set():
-                raise ProbeCancelled
-            relay.sig_import.emit(f"Trying {path.name} in a separate process…", None, None)
-            # The same CPU kernels the app will load it with: none known to fault here.
-            kernels = shared_check().kernels(path, fast_kernels)
-            if not kernels.usable:
-                raise ModelFileError(kernels.message())
-            probe_model_file(path, cancel=cancel, extra_buffers=kernels.extra_buffers)
-            step = (f"Copying {path.name} into Cove's models folder…" if copy
-                    else f"Taking the fingerprint of {path.name}…")
-            known = {model.id for model in registry.models()}
-            model = registry.import_file(
-                path, copy=copy, progress=_throttled(step, relay.sig_import.emit), cancel=cancel
-            )
-            return model, model.id in known
-
-        self._import_cancel = cancel
         self._say(self.installed_message, "")
         self._show_import_progress(f"Checking {path.name}…", None, None)
         for widget in (self.import_status, self.import_progress, self.import_cancel_button):
             widget.setVisible(True)
         self.import_cancel_button.setEnabled(True)
-        self._import_future = self._tasks.run(
-            work, self._import_done, lambda error: self._import_failed(path, error)
-        )
         self._update_buttons()
         return True
 
     def cancel_import(self) -> None:
-        if self._import_cancel is not None:
-            self._import_cancel.set()
+        if self.import_busy:
+            self._session.cancel_import()
             self.import_cancel_button.setEnabled(False)
             self.import_status.setText("Cancelling…")
 
     def _show_import_progress(self, step: str, done: int | None, total: int | None) -> None:
-        if not self.import_busy and self.import_status.isHidden():
-            return  # a late report after the import ended
+        if not self.import_busy or not self.import_cancel_button.isEnabled():
+            return  # a late report after the import ended, or cancelling
         self.import_status.setText(step)
         _set_progress(self.import_progress, done, total)
 
     def _import_finished(self) -> None:
-        self._import_future = None
-        self._import_cancel = None
         for widget in (self.import_status, self.import_progress, self.import_cancel_button):
             widget.setVisible(False)
 
-    def _import_done(self, outcome: tuple[InstalledModel, bool]) -> None:
-        model, known = outcome
+    def _import_done(self, model: InstalledModel, known: bool) -> None:
         self._import_finished()
         if known:
             self._say(self.installed_message, f"{model.name} is already installed.")
@@ -613,13 +529,9 @@ class ModelManagerDialog(QDialog):
         if not known:
             self.sig_added.emit(model)
 
-    def _import_failed(self, path: Path, error: BaseException) -> None:
+    def _import_failed(self, message: str, cancelled: bool) -> None:
         self._import_finished()
-        if isinstance(error, ProbeCancelled | HashCancelled):
-            self._say(self.installed_message,
-                      f"Adding {path.name} was cancelled; nothing was added.")
-        else:
-            self._say(self.installed_message, _error_text(error, f"add {path.name}"), error=True)
+        self._say(self.installed_message, message, error=not cancelled)
         self.refresh()
 
     # -- drag and drop -------------------------------------------------------------------
@@ -660,29 +572,12 @@ class ModelManagerDialog(QDialog):
             self._say(self.download_message, OFFLINE_TEXT, error=True)
             return False
         if self.download_busy:
-            busy = self._download_entry.name if self._download_entry else "another model"
+            running = self._session.download_entry
             self._say(self.download_message,
-                      f"Cove is still downloading {busy}; wait for it or cancel it first.",
-                      error=True)
+                      f"Cove is still downloading {running.name if running else 'another model'}"
+                      "; wait for it or cancel it first.", error=True)
             return False
-        cancel = threading.Event()
-        relay = self._relay
-        registry = self._registry
-
-        def work() -> InstalledModel:
-            # Imported here, on the worker thread: huggingface_hub takes a third of a second
-            # to import, which the GUI thread should not spend.
-            from cove.models.download import download_model
-            from cove.privacy.guard import download_permit
-
-            result = download_model(
-                entry, registry.models_dir, progress=relay.sig_download.emit, cancel=cancel,
-                permit=download_permit(),  # the guard lets this thread reach the hub, no more
-            )
-            return registry.add_download(entry, result)
-
-        self._download_cancel = cancel
-        self._download_entry = entry
+        self._session.download(entry)
         self._say(self.download_message, "")
         self.download_status.setText(f"Connecting for {entry.name}…")
         _set_progress(self.download_progress, None, None)
@@ -690,25 +585,21 @@ class ModelManagerDialog(QDialog):
                        self.download_cancel_button):
             widget.setVisible(True)
         self.download_cancel_button.setEnabled(True)
-        self._download_future = self._downloads.run(
-            work, self._download_done, lambda error: self._download_failed(entry, error)
-        )
         self._update_buttons()
         return True
 
     def cancel_download(self) -> None:
         """Stop the download; what arrived so far is kept for the next attempt."""
-        if self._download_cancel is not None:
-            self._download_cancel.set()
+        if self.download_busy:
+            self._session.cancel_download()
             self.download_cancel_button.setEnabled(False)
             self.download_status.setText("Cancelling…")
 
     def _show_download_progress(self, report: DownloadProgress) -> None:
-        if self._download_entry is None or (
-            self._download_cancel is not None and self._download_cancel.is_set()
-        ):
+        entry = self._session.download_entry
+        if entry is None or not self.download_cancel_button.isEnabled():
             return  # late, or the person already asked to stop
-        name = self._download_entry.name
+        name = entry.name
         if report.phase == "connecting":
             text = f"Connecting for {name}…"
         elif report.phase == "checking":
@@ -727,9 +618,6 @@ class ModelManagerDialog(QDialog):
                       None if busy else report.total)
 
     def _download_finished(self) -> None:
-        self._download_future = None
-        self._download_cancel = None
-        self._download_entry = None
         for widget in (self.download_status, self.download_progress,
                        self.download_cancel_button):
             widget.setVisible(False)
@@ -742,24 +630,21 @@ class ModelManagerDialog(QDialog):
         self._measure_installed()
         self.sig_added.emit(model)
 
-    def _download_failed(self, entry: CatalogueEntry, error: BaseException) -> None:
+    def _download_failed(self, message: str, cancelled: bool) -> None:
         self._download_finished()
-        self._say(self.download_message, _error_text(error, f"download {entry.name}"),
-                  error=not _is_download_cancelled(error))
+        self._say(self.download_message, message, error=not cancelled)
         self.refresh()
 
     # -- closing -------------------------------------------------------------------------
 
-    def stop_work(self, wait_s: float = CLOSE_WAIT_S) -> None:
-        """Cancel the download and the import in progress; wait up to `wait_s` for them."""
-        for event in (self._download_cancel, self._import_cancel):
-            if event is not None:
-                event.set()
-        running = [f for f in (self._download_future, self._import_future) if f is not None]
-        if running:
-            # Both check their flag at least every chunk; a stalled connection may take
-            # longer, and then finishes on its own in the background.
-            concurrent.futures.wait(running, timeout=wait_s)
+    def stop_work(self) -> None:
+        """Cancel the download and the import in progress, and stop listening: nothing
+        waits on the GUI thread; a download resumes from its partial file next time."""
+        self._session.stop()
+        for signal, slot in self._connections:
+            with contextlib.suppress(RuntimeError, TypeError):
+                signal.disconnect(slot)
+        self._connections = []
 
     def done(self, result: int) -> None:
         self.stop_work()
@@ -782,10 +667,6 @@ class ModelManagerDialog(QDialog):
 def _items(tree: QTreeWidget) -> list[QTreeWidgetItem]:
     found = (tree.topLevelItem(row) for row in range(tree.topLevelItemCount()))
     return [item for item in found if item is not None]
-
-
-def _rows(tree: QTreeWidget) -> list[list[str]]:
-    return [[item.text(column) for column in range(tree.columnCount())] for item in _items(tree)]
 
 
 def _selected_key(tree: QTreeWidget) -> str | None:
@@ -835,50 +716,3 @@ def _set_progress(bar: QProgressBar, done: int | None, total: int | None) -> Non
 
 def _of(done: int, total: int | None) -> str:
     return f"{format_bytes(done)} of {format_bytes(total)}" if total else format_bytes(done)
-
-
-def _throttled(
-    step: str, emit: Callable[[str, object, object], None]
-) -> Callable[[int, int], None]:
-    """A hashing/copying progress callback that reports at most every 0.1 s, and the end."""
-    last = 0.0
-
-    def progress(done: int, total: int) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if done >= total or now - last >= _PROGRESS_INTERVAL_S:
-            last = now
-            emit(step, done, total)
-
-    return progress
-
-
-def _download_error_type(name: str) -> type[BaseException] | None:
-    """One of the downloader's error classes, if the downloader was ever loaded.
-
-    Only a download raises them, and a download imports the module on its worker thread, so
-    the GUI thread never has to import huggingface_hub just to recognise an error.
-    """
-    module = sys.modules.get("cove.models.download")
-    found = getattr(module, name, None) if module is not None else None
-    return found if isinstance(found, type) else None
-
-
-def _is_download_cancelled(error: BaseException) -> bool:
-    cancelled = _download_error_type("DownloadCancelled")
-    return cancelled is not None and isinstance(error, cancelled)
-
-
-def _error_text(error: BaseException, action: str) -> str:
-    """A sentence for the person; the model layer's own messages are already written so."""
-    if isinstance(error, ModelFileError | RegistryError):
-        return str(error)
-    # NotEnoughSpace, DiskFull, NetworkError, ChecksumMismatch, DownloadCancelled: all
-    # DownloadError, all with a sentence that says what to do.
-    download_error = _download_error_type("DownloadError")
-    if download_error is not None and isinstance(error, download_error):
-        return str(error)
-    if isinstance(error, OSError):
-        return f"Cove could not {action} ({error.strerror or error})."
-    log.error("could not %s: %s", action.split(" ", 1)[0], type(error).__name__)
-    return f"Cove could not {action} (an unexpected {type(error).__name__}). Try again."

@@ -3,7 +3,6 @@ the Models page of Settings, and each model's own runtime settings and system pr
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
@@ -14,13 +13,14 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QWidget
 
 from cove.inference.engine import gpu_offload_supported
-from cove.models.gguf import GGUFInfo, ModelFileError, inspect_gguf
+from cove.models.gguf import GGUFInfo
 from cove.models.registry import InstalledModel, ModelRegistry
 from cove.settings import ModelSettings
 from cove.ui.chat.window import MainWindow
+from cove.ui.models.session import ModelsSession
 from cove.ui.models.settings_page import ModelSettingsPage
 from cove.ui.settings.presenter import SettingsPresenter
-from cove.ui.tasks import Lane, TaskManager
+from cove.ui.tasks import TaskManager
 
 if TYPE_CHECKING:
     from cove.ui.history.session import HistorySession
@@ -71,11 +71,13 @@ class ModelsPresenter(QObject):
         self.registry = registry
         self.settings_presenter = settings or SettingsPresenter(window)
         self.settings = self.settings_presenter.settings
-        self.session = session
+        self.history = session
         self.controller = window.controller
-        # The registry's lane: hashing, re-checking and reading headers never overlap.
         self._own_tasks = tasks is None
         self.tasks = tasks if tasks is not None else TaskManager(self)
+        # Hashing, importing, downloading and reading headers: in the background, here.
+        self.session = ModelsSession(registry, self.tasks, self.settings.fast_kernels, self)
+        """The models' background work: the Models window and the Models page show it."""
         self._models: list[InstalledModel] = []
         self.dialog: Any = None
         self.page: ModelSettingsPage | None = None
@@ -98,9 +100,7 @@ class ModelsPresenter(QObject):
 
     def start(self) -> None:
         """Register the starter model in the background (its hash is taken once)."""
-        self.tasks.run(self.registry.ensure_starter, lambda _model: self.refresh(),
-                       lambda e: log.warning("starter not registered: %s", type(e).__name__),
-                       lane=Lane.MODELS)
+        self.session.ensure_starter(lambda _model: self.refresh())
 
     def refresh(self) -> None:
         self._models = self.registry.models()
@@ -129,9 +129,7 @@ class ModelsPresenter(QObject):
         """Load another model: a running reply stops, the old model is released first."""
         if self.registry.needs_recheck(model):
             self.window.messages.status(f"Checking {model.name}…", 0)
-            self.tasks.run(lambda: self.registry.recheck(model), self._load,
-                           lambda error: self.window.messages.error(str(error)),
-                           lane=Lane.MODELS)
+            self.session.recheck(model, self._load, self.window.messages.error)
             return
         self._load(model)
 
@@ -162,7 +160,7 @@ class ModelsPresenter(QObject):
         """Give the chat the current model's sampling settings and system prompt."""
         model = self.current
         runtime = self.settings.for_model(model)
-        prompts = self.session.system_prompts if self.session is not None else {}
+        prompts = self.history.system_prompts if self.history is not None else {}
         self.controller.configure(
             params=runtime.generation_params(
                 max_tokens=self._max_tokens,
@@ -175,7 +173,7 @@ class ModelsPresenter(QObject):
         """Put the Models page first in the Settings dialog; OK applies its edits."""
         from cove.ui.models.dialog import total_memory_bytes
 
-        session = self.session
+        session = self.history
         prompts = session.system_prompts if session is not None and session.unlocked else None
         models = self.registry.models()
         page = ModelSettingsPage(models, self.current.id if self.current else None,
@@ -186,19 +184,11 @@ class ModelsPresenter(QObject):
         dialog.add_page("Models", page, first=True)
         self.page = page
 
-        def read_headers() -> dict[str, GGUFInfo]:
-            infos: dict[str, GGUFInfo] = {}
-            for model in models:
-                with contextlib.suppress(ModelFileError, OSError):
-                    infos[model.id] = inspect_gguf(model.file)
-            return infos
-
         def read(infos: dict[str, GGUFInfo]) -> None:
             if self.page is page:
                 page.set_infos(infos)
 
-        self.tasks.run(read_headers, read, lambda error: log.warning(
-            "reading model headers failed: %s", type(error).__name__), lane=Lane.MODELS)
+        self.session.read_headers(models, read)
         dialog.finished.connect(lambda _result: setattr(self, "page", None))
         return page
 
@@ -216,8 +206,8 @@ class ModelsPresenter(QObject):
                 continue
             if values != self.settings.for_model(model):
                 self.settings.set_model_settings(model_id, values)
-        if prompts is not None and self.session is not None and self.session.unlocked:
-            self.session.save_system_prompts(prompts)
+        if prompts is not None and self.history is not None and self.history.unlocked:
+            self.history.save_system_prompts(prompts)
 
     def _apply_settings(self) -> None:
         """After Settings' OK: reload the model in use when how it loads has changed, else
@@ -240,7 +230,7 @@ class ModelsPresenter(QObject):
         self.refresh()
         self.settings.forget_model(model_id)
         self.settings_presenter.save()
-        session = self.session
+        session = self.history
         if session is not None and session.unlocked and model_id in session.system_prompts:
             session.save_system_prompts({key: text for key, text in
                                          session.system_prompts.items() if key != model_id})
@@ -256,10 +246,10 @@ class ModelsPresenter(QObject):
             self.window.messages.error(f"The model catalogue cannot be read: {error}")
             entries = []
         current = model_for_path(self._models, self.controller.model_path)
-        dialog = ModelManagerDialog(self.registry, entries, current.id if current else None,
+        self.session.fast_kernels = self.settings.fast_kernels
+        dialog = ModelManagerDialog(self.session, entries, current.id if current else None,
                                     parent=parent or self.window,
                                     offline=self.settings.offline_mode,
-                                    fast_kernels=self.settings.fast_kernels,
                                     context_of=lambda model: self.settings.for_model(model).n_ctx)
         dialog.sig_use.connect(self.switch_to)
         dialog.sig_removed.connect(self._forget)
@@ -283,7 +273,6 @@ class ModelsPresenter(QObject):
         dialog.ask_copy_then_import(models[0])  # copy in, or use where it is: the user's call
 
     def _close(self) -> None:
-        if self.dialog is not None:
-            self.dialog.stop_work()
+        self.session.stop()
         if self._own_tasks:
             self.tasks.shutdown(wait=False)
