@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QProgressBar,
@@ -30,8 +28,7 @@ from PySide6.QtWidgets import (
 
 from cove.core.units import format_bytes, format_duration, format_memory
 from cove.models.catalogue import CatalogueEntry
-from cove.models.chat_format import OWN_TEMPLATE_LABEL
-from cove.models.memory import FIT_SHARE, TIGHT_SHARE, estimate_ram_bytes, fit_label
+from cove.models.memory import estimate_ram_bytes, fit_label
 from cove.models.registry import (
     FileState,
     InstalledModel,
@@ -40,6 +37,13 @@ from cove.models.registry import (
     Storage,
 )
 from cove.settings import DEFAULT_CONTEXT
+from cove.ui.models.listing import (
+    chat_format_text,
+    fit_tip,
+    memory_note,
+    model_list,
+    total_memory_bytes,
+)
 from cove.ui.models.session import ModelsSession
 
 if TYPE_CHECKING:  # the downloader pulls in huggingface_hub (a third of a second): see below
@@ -57,39 +61,6 @@ _SOURCE_LABELS = {
     (Source.IMPORTED, Storage.OWNED): "imported (copied)",
     (Source.IMPORTED, Storage.REFERENCED): "imported (used in place)",
 }
-
-
-def chat_format_text(model: InstalledModel) -> str:
-    """Which chat format the model is given, in words."""
-    return model.chat_format_label or (OWN_TEMPLATE_LABEL if model.chat_format is None
-                                       else model.chat_format)
-
-
-def memory_note(total_ram: int) -> str:
-    """What "fits" means on this computer, for the top of a model list."""
-    return (f"This computer has {format_memory(total_ram)} of memory. A model fits when it "
-            f"needs at most {FIT_SHARE:.0%} of it, is tight up to {TIGHT_SHARE:.0%}, and won't "
-            "fit above that.")
-
-
-def model_list(columns: Sequence[str], parent: QWidget) -> QTreeWidget:
-    """A flat, single-selection list with one column per fact, as both model lists use."""
-    tree = QTreeWidget(parent)
-    tree.setColumnCount(len(columns))
-    tree.setHeaderLabels(list(columns))
-    tree.setRootIsDecorated(False)
-    tree.setUniformRowHeights(True)
-    tree.setAlternatingRowColors(True)
-    tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    return tree
-
-
-def total_memory_bytes() -> int:
-    """This computer's physical memory."""
-    import psutil
-
-    return int(psutil.virtual_memory().total)
 
 
 class ModelManagerDialog(QDialog):
@@ -346,9 +317,9 @@ class ModelManagerDialog(QDialog):
         return item
 
     def _fit_tip(self, ram: int | None) -> str:
-        if ram is None or self._total_ram <= 0:
+        if ram is None:
             return "The catalogue does not give this model's size."
-        return f"Needs about {ram / self._total_ram:.0%} of this computer's memory."
+        return fit_tip(ram, self._total_ram)
 
     def _update_buttons(self) -> None:
         model = self.selected_model()

@@ -171,7 +171,7 @@ class ModelsPresenter(QObject):
 
     def add_settings_page(self, dialog: SettingsDialog) -> ModelSettingsPage:
         """Put the Models page first in the Settings dialog; OK applies its edits."""
-        from cove.ui.models.dialog import total_memory_bytes
+        from cove.ui.models.listing import total_memory_bytes
 
         session = self.history
         prompts = session.system_prompts if session is not None and session.unlocked else None

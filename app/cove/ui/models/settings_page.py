@@ -34,7 +34,7 @@ from cove.models.gguf import GGUFInfo
 from cove.models.memory import estimate_ram_bytes, fit_label
 from cove.models.registry import InstalledModel
 from cove.settings import LIMITS, ModelSettings, Settings
-from cove.ui.models.dialog import chat_format_text, memory_note, model_list
+from cove.ui.models.listing import chat_format_text, fit_tip, memory_note, model_list
 
 COLUMNS = ("Name", "Size", "Quantization", "RAM needed", "Fit")
 _RAM_COLUMN = 3
@@ -244,10 +244,7 @@ class ModelSettingsPage(QWidget):
         item.setFont(0, font)
         item.setText(_RAM_COLUMN, format_memory(ram))
         item.setText(_FIT_COLUMN, fit_label(ram, self._total_ram))
-        if self._total_ram > 0:
-            item.setToolTip(_FIT_COLUMN, f"Needs about {ram / self._total_ram:.0%} of this "
-                            f"computer's memory at a context of {self._edits[model_id].n_ctx}"
-                            " tokens.")
+        item.setToolTip(_FIT_COLUMN, fit_tip(ram, self._total_ram, self._edits[model_id].n_ctx))
 
     def _show_selected(self) -> None:
         self._keep_form()
