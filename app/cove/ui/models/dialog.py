@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtCore import QMimeData, QObject, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QFont
 from PySide6.QtWidgets import (
     QDialog,
@@ -61,6 +61,50 @@ _SOURCE_LABELS = {
     (Source.IMPORTED, Storage.OWNED): "imported (copied)",
     (Source.IMPORTED, Storage.REFERENCED): "imported (used in place)",
 }
+
+
+class ProgressRow(QObject):
+    """A line of progress under a list (an import, a download): what is happening, a bar,
+    and Cancel. Hidden while nothing runs; reports stop showing once Cancel is pressed."""
+
+    def __init__(self, cancel: Callable[[], None], parent: QWidget) -> None:
+        super().__init__(parent)
+        self.status = QLabel(parent)
+        self.bar = QProgressBar(parent)
+        self.cancel_button = QPushButton("Cancel", parent)
+        self.cancel_button.clicked.connect(cancel)
+
+    def layout(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(self.status, 2)
+        row.addWidget(self.bar, 1)
+        row.addWidget(self.cancel_button)
+        return row
+
+    def start(self, text: str) -> None:
+        for widget in (self.status, self.bar, self.cancel_button):
+            widget.setVisible(True)
+        self.cancel_button.setEnabled(True)
+        self.show_progress(text, None, None)
+
+    def show_progress(self, text: str, done: int | None, total: int | None) -> None:
+        if not self.cancel_button.isEnabled():
+            return  # the person already asked to stop: "Cancelling…" stays
+        self.status.setText(text)
+        if done is None or not total:
+            self.bar.setRange(0, 0)  # busy, no figures
+            return
+        # Per mille: byte counts overflow the bar's 32-bit range for large models.
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(min(1000, int(done * 1000 / total)))
+
+    def cancelling(self) -> None:
+        self.cancel_button.setEnabled(False)
+        self.status.setText("Cancelling…")
+
+    def finish(self) -> None:
+        for widget in (self.status, self.bar, self.cancel_button):
+            widget.setVisible(False)
 
 
 class ModelManagerDialog(QDialog):
@@ -142,10 +186,10 @@ class ModelManagerDialog(QDialog):
         self.add_button = QPushButton("Add Model File…", self)
         self.add_button.setToolTip("Add a .gguf file from this computer (or drop one here).")
         self.add_button.clicked.connect(self.choose_file)
-        self.import_status = QLabel(self)
-        self.import_progress = QProgressBar(self)
-        self.import_cancel_button = QPushButton("Cancel", self)
-        self.import_cancel_button.clicked.connect(self.cancel_import)
+        self.import_row = ProgressRow(self.cancel_import, self)
+        self.import_status = self.import_row.status
+        self.import_progress = self.import_row.bar
+        self.import_cancel_button = self.import_row.cancel_button
         self.installed_message = self._message_label()
 
         installed_buttons = QHBoxLayout()
@@ -153,10 +197,7 @@ class ModelManagerDialog(QDialog):
         installed_buttons.addWidget(self.remove_button)
         installed_buttons.addStretch(1)
         installed_buttons.addWidget(self.add_button)
-        import_row = QHBoxLayout()
-        import_row.addWidget(self.import_status, 2)
-        import_row.addWidget(self.import_progress, 1)
-        import_row.addWidget(self.import_cancel_button)
+        import_row = self.import_row.layout()
         installed_box = QGroupBox("On this computer", self)
         installed_layout = QVBoxLayout(installed_box)
         installed_layout.addWidget(self.installed_view)
@@ -171,19 +212,16 @@ class ModelManagerDialog(QDialog):
         self.catalogue_view.itemSelectionChanged.connect(self._update_buttons)
         self.download_button = QPushButton("Download", self)
         self.download_button.clicked.connect(self._download_selected)
-        self.download_status = QLabel(self)
-        self.download_progress = QProgressBar(self)
-        self.download_cancel_button = QPushButton("Cancel", self)
-        self.download_cancel_button.clicked.connect(self.cancel_download)
+        self.download_row = ProgressRow(self.cancel_download, self)
+        self.download_status = self.download_row.status
+        self.download_progress = self.download_row.bar
+        self.download_cancel_button = self.download_row.cancel_button
         self.offline_label = QLabel(OFFLINE_TEXT, self)
         self.offline_label.setWordWrap(True)
         self.download_message = self._message_label()
 
-        download_row = QHBoxLayout()
-        download_row.addWidget(self.download_button)
-        download_row.addWidget(self.download_status, 2)
-        download_row.addWidget(self.download_progress, 1)
-        download_row.addWidget(self.download_cancel_button)
+        download_row = self.download_row.layout()
+        download_row.insertWidget(0, self.download_button)
         download_row.addStretch(1)  # keeps the Download button its own size when idle
         catalogue_box = QGroupBox("Available to download", self)
         catalogue_layout = QVBoxLayout(catalogue_box)
@@ -201,10 +239,8 @@ class ModelManagerDialog(QDialog):
         layout.addWidget(buttons)
 
         self.offline_label.setVisible(self._offline)
-        for widget in (self.import_status, self.import_progress, self.import_cancel_button,
-                       self.download_status, self.download_progress,
-                       self.download_cancel_button):
-            widget.setVisible(False)
+        self.import_row.finish()
+        self.download_row.finish()
 
     def _tree(self, columns: tuple[str, ...]) -> QTreeWidget:
         return model_list(columns, self)
@@ -465,28 +501,21 @@ class ModelManagerDialog(QDialog):
                       error=True)
             return False
         self._say(self.installed_message, "")
-        self._show_import_progress(f"Checking {path.name}…", None, None)
-        for widget in (self.import_status, self.import_progress, self.import_cancel_button):
-            widget.setVisible(True)
-        self.import_cancel_button.setEnabled(True)
+        self.import_row.start(f"Checking {path.name}…")
         self._update_buttons()
         return True
 
     def cancel_import(self) -> None:
         if self.import_busy:
             self._session.cancel_import()
-            self.import_cancel_button.setEnabled(False)
-            self.import_status.setText("Cancelling…")
+            self.import_row.cancelling()
 
     def _show_import_progress(self, step: str, done: int | None, total: int | None) -> None:
-        if not self.import_busy or not self.import_cancel_button.isEnabled():
-            return  # a late report after the import ended, or cancelling
-        self.import_status.setText(step)
-        _set_progress(self.import_progress, done, total)
+        if self.import_busy:
+            self.import_row.show_progress(step, done, total)
 
     def _import_finished(self) -> None:
-        for widget in (self.import_status, self.import_progress, self.import_cancel_button):
-            widget.setVisible(False)
+        self.import_row.finish()
 
     def _import_done(self, model: InstalledModel, known: bool) -> None:
         self._import_finished()
@@ -550,12 +579,7 @@ class ModelManagerDialog(QDialog):
             return False
         self._session.download(entry)
         self._say(self.download_message, "")
-        self.download_status.setText(f"Connecting for {entry.name}…")
-        _set_progress(self.download_progress, None, None)
-        for widget in (self.download_status, self.download_progress,
-                       self.download_cancel_button):
-            widget.setVisible(True)
-        self.download_cancel_button.setEnabled(True)
+        self.download_row.start(f"Connecting for {entry.name}…")
         self._update_buttons()
         return True
 
@@ -563,13 +587,12 @@ class ModelManagerDialog(QDialog):
         """Stop the download; what arrived so far is kept for the next attempt."""
         if self.download_busy:
             self._session.cancel_download()
-            self.download_cancel_button.setEnabled(False)
-            self.download_status.setText("Cancelling…")
+            self.download_row.cancelling()
 
     def _show_download_progress(self, report: DownloadProgress) -> None:
         entry = self._session.download_entry
-        if entry is None or not self.download_cancel_button.isEnabled():
-            return  # late, or the person already asked to stop
+        if entry is None:
+            return  # a late report after the download ended
         name = entry.name
         if report.phase == "connecting":
             text = f"Connecting for {name}…"
@@ -583,15 +606,12 @@ class ModelManagerDialog(QDialog):
                 text += f" · {format_bytes(report.speed)}/s"
             if report.eta is not None:
                 text += f" · about {format_duration(report.eta)} left"
-        self.download_status.setText(text)
         busy = report.phase in ("connecting", "verifying")
-        _set_progress(self.download_progress, None if busy else report.done,
-                      None if busy else report.total)
+        self.download_row.show_progress(text, None if busy else report.done,
+                                        None if busy else report.total)
 
     def _download_finished(self) -> None:
-        for widget in (self.download_status, self.download_progress,
-                       self.download_cancel_button):
-            widget.setVisible(False)
+        self.download_row.finish()
 
     def _download_done(self, model: InstalledModel) -> None:
         self._download_finished()
@@ -674,15 +694,6 @@ def _dropped_model(mime: QMimeData) -> Path | None:
         return None
     path = Path(urls[0].toLocalFile())
     return path if path.suffix.lower() == ".gguf" else None
-
-
-def _set_progress(bar: QProgressBar, done: int | None, total: int | None) -> None:
-    if done is None or not total:
-        bar.setRange(0, 0)  # busy, no figures
-        return
-    # Per mille: byte counts overflow the bar's 32-bit range for large models.
-    bar.setRange(0, 1000)
-    bar.setValue(min(1000, int(done * 1000 / total)))
 
 
 def _of(done: int, total: int | None) -> str:
