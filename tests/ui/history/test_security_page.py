@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 from cove.storage.keys import KeySource
 from cove.storage.store import ConversationStore
 from cove.ui.history.security_page import PassphraseDialog, SecurityPage
+from cove.ui.settings.dialog import SettingsDialog
 from tests.apphelpers import PASSPHRASE, Opened, Opener, chat, set_up_with_passphrase
 from tests.keyrings import MemoryKeyring, using_keyring
 
@@ -72,15 +73,21 @@ def test_switch_to_keyring_and_back(qtbot: QtBot, open_app: Opener) -> None:
         assert "keyring" in page.key_label.text()
 
 
-def test_auto_lock_and_offline_settings_apply_and_persist(
-        qtbot: QtBot, open_app: Opener, tmp_path: Path) -> None:
-    app = open_app()
-    app.settings.path = tmp_path / "settings.json"
+def settings_saved_to(qtbot: QtBot, app: Opened,
+                      path: Path) -> tuple[SettingsDialog, SecurityPage]:
+    """Unlocked, with settings.json at `path` and the Settings dialog open."""
+    app.settings.path = path
     set_up_with_passphrase(qtbot, app)
     dialog = app.settings.open()
     qtbot.addWidget(dialog)
+    return dialog, security_page(app)
+
+
+def test_auto_lock_and_offline_settings_apply_and_persist(
+        qtbot: QtBot, open_app: Opener, tmp_path: Path) -> None:
+    app = open_app()
+    dialog, page = settings_saved_to(qtbot, app, tmp_path / "settings.json")
     assert dialog.tabs.tabText(0) == "Privacy && Security"
-    page = security_page(app)
     page.auto_lock.setValue(15)
     page.offline.setChecked(True)
     ok(dialog)
@@ -93,11 +100,7 @@ def test_auto_lock_and_offline_settings_apply_and_persist(
 def test_lock_now_keeps_the_edits_then_locks(
         qtbot: QtBot, open_app: Opener, tmp_path: Path) -> None:
     app = open_app()
-    app.settings.path = tmp_path / "settings.json"
-    set_up_with_passphrase(qtbot, app)
-    dialog = app.settings.open()
-    qtbot.addWidget(dialog)
-    page = security_page(app)
+    dialog, page = settings_saved_to(qtbot, app, tmp_path / "settings.json")
     page.auto_lock.setValue(7)
     lock_now = next(b for b in page.findChildren(QPushButton) if b.text() == "Lock Now")
     lock_now.click()
