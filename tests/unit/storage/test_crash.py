@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import random
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -22,11 +24,8 @@ NUMBERS_PER_CHILD = 1_000_000  # each child numbers its messages from its own ra
 def append_forever(path: Path, conversation: str, first_number: int, report_fd: int) -> None:
     """The child: append numbered messages and report each number once append returned."""
     status = 3
-    import faulthandler
-
     from cove.privacy.core_dumps import no_core_dumps
 
-    faulthandler.disable()  # pytest's, inherited: it would print a traceback at each SIGILL
     no_core_dumps()  # as Cove does
     try:
         store = ConversationStore.open(path)
@@ -64,24 +63,32 @@ def test_killed_writers_leave_a_sound_file_with_every_returned_message(
 
         confirmed: set[int] = set()
         started = time.perf_counter()
-        for kill in range(KILLS):
-            read_fd, write_fd = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the child, a copy of this process with the keyring already set
+        # pytest turns faulthandler on; a forked writer would print a traceback at each
+        # SIGILL before it dies, so it is off while the writers run.
+        faulthandler_was_on = faulthandler.is_enabled()
+        faulthandler.disable()
+        try:
+            for kill in range(KILLS):
+                read_fd, write_fd = os.pipe()
+                pid = os.fork()
+                if pid == 0:  # the child, a copy of this process with the keyring already set
+                    os.close(read_fd)
+                    append_forever(path, conversation, kill * NUMBERS_PER_CHILD, write_fd)
+                os.close(write_fd)
+                time.sleep(rng.uniform(0.0, 0.05))
+                os.kill(pid, kill_with)
+                _, status = os.waitpid(pid, 0)
+                reported = read_all(read_fd)
                 os.close(read_fd)
-                append_forever(path, conversation, kill * NUMBERS_PER_CHILD, write_fd)
-            os.close(write_fd)
-            time.sleep(rng.uniform(0.0, 0.05))
-            os.kill(pid, kill_with)
-            _, status = os.waitpid(pid, 0)
-            reported = read_all(read_fd)
-            os.close(read_fd)
-            assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == kill_with, (
-                f"writer {kill} ended on its own (status {status}, seed {seed})")
-            # A line without its newline was cut by the kill after the append returned; the
-            # number is durable but unconfirmed, so it is simply not checked.
-            complete = reported[: reported.rfind(b"\n") + 1]
-            confirmed.update(int(line) for line in complete.split())
+                assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == kill_with, (
+                    f"writer {kill} ended on its own (status {status}, seed {seed})")
+                # A line without its newline was cut by the kill after the append returned; the
+                # number is durable but unconfirmed, so it is simply not checked.
+                complete = reported[: reported.rfind(b"\n") + 1]
+                confirmed.update(int(line) for line in complete.split())
+        finally:
+            if faulthandler_was_on:
+                faulthandler.enable(file=sys.__stderr__)
         elapsed = time.perf_counter() - started
 
         with ConversationStore.open(path) as store:
