@@ -34,6 +34,14 @@ MAX_DIMS = 4  # GGML_MAX_DIMS
 # Arrays longer than this are summarised (type and length), not kept: vocabularies and
 # merge lists are large and the app never needs them.
 KEEP_ARRAY_ELEMENTS = 64
+# Text values longer than this are summarised (their length), not kept: no key the app reads
+# is that long, and a hostile file with many 16 MB strings must not cost gigabytes. The chat
+# template is the one long text the app needs; it has its own limit, and a longer one is
+# refused. What is kept is capped in total, too.
+KEEP_STRING_BYTES = 64 * 1024
+MAX_TEMPLATE_BYTES = 1024 * 1024
+MAX_KEPT_TEXT_BYTES = 8 * 1024 * 1024
+TEMPLATE_KEY = "tokenizer.chat_template"
 DEFAULT_ALIGNMENT = 32
 _READ_BUFFER = 1024 * 1024
 _INT64_MAX = 2**63 - 1
@@ -168,7 +176,14 @@ class ArraySummary:
     length: int
 
 
-MetadataValue = int | float | bool | str | tuple[object, ...] | ArraySummary
+@dataclass(frozen=True)
+class TextSummary:
+    """A metadata text too long to keep: its length in bytes."""
+
+    length: int
+
+
+MetadataValue = int | float | bool | str | tuple[object, ...] | ArraySummary | TextSummary
 
 
 @dataclass(frozen=True)
@@ -325,6 +340,7 @@ class _Parser:
         self.size = _file_size(handle)
         self.pos = 0
         self.strings_seen = 0
+        self.text_kept = 0  # bytes of metadata text held in memory
         self.tensors: list[TensorInfo] = []
 
     # -- errors --------------------------------------------------------------------------
@@ -377,6 +393,10 @@ class _Parser:
         return value
 
     def string(self, what: str, limit: int) -> str:
+        return self.read(self.string_length(what, limit), what).decode("utf-8",
+                                                                        errors="replace")
+
+    def string_length(self, what: str, limit: int) -> int:
         length = self.u64(f"the length of {what}")
         if length > self.remaining():
             raise self.too_long(
@@ -388,6 +408,17 @@ class _Parser:
                 f"{what} is {length:,} bytes long; Cove accepts at most {limit:,} "
                 "(no real model needs more)"
             )
+        return length
+
+    def text(self, what: str, key: str) -> str | TextSummary:
+        """A metadata text: kept when short (or the chat template), else skipped unread."""
+        if key.startswith(TEMPLATE_KEY):
+            return self.string(f"the chat template '{key}'", MAX_TEMPLATE_BYTES)
+        length = self.string_length(what, MAX_STRING_BYTES)
+        if length > KEEP_STRING_BYTES or self.text_kept + length > MAX_KEPT_TEXT_BYTES:
+            self.skip(length, what)
+            return TextSummary(length)
+        self.text_kept += length
         return self.read(length, what).decode("utf-8", errors="replace")
 
     # -- metadata ------------------------------------------------------------------------
@@ -402,7 +433,7 @@ class _Parser:
     def value(self, kind: ValueType, key: str, depth: int = 0) -> MetadataValue:
         if kind == ValueType.STRING:
             self.count_strings(1, key)
-            return self.string(f"the value of '{key}'", MAX_STRING_BYTES)
+            return self.text(f"the value of '{key}'", key)
         if kind == ValueType.ARRAY:
             return self.array(key, depth + 1)
         scalar = _SCALARS[kind]
@@ -448,9 +479,7 @@ class _Parser:
         if kind == ValueType.STRING:
             self.count_strings(length, key)
             if keep:
-                return tuple(
-                    self.string(f"an element of '{key}'", MAX_STRING_BYTES) for _ in range(length)
-                )
+                return tuple(self.text(f"an element of '{key}'", key) for _ in range(length))
             self.skip_strings(length, key)
             return ArraySummary(kind, length)
         # Nested arrays: no model Cove knows uses them; walk them (bounded) and summarise.

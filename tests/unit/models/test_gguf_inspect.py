@@ -12,9 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cove.models.gguf import (
+    KEEP_STRING_BYTES,
+    MAX_KEPT_TEXT_BYTES,
     MAX_KEYS,
+    MAX_TEMPLATE_BYTES,
     ArraySummary,
     ModelFileError,
+    TextSummary,
     ValueType,
     format_parameter_count,
     inspect_gguf,
@@ -260,3 +264,51 @@ def test_mutated_files_fail_cleanly(
         inspect_gguf(path)
     except ModelFileError as error:
         assert str(error)
+
+
+def sparse_gguf_with_long_texts(path: Path, count: int, length: int) -> Path:
+    """A GGUF whose metadata holds `count` text values of `length` bytes each, written as
+    holes (the file is sparse: gigabytes long, a few KB on disk)."""
+    head = [kv_string("general.architecture", "llama"), kv_u32("llama.context_length", 2048)]
+    with path.open("wb") as handle:
+        handle.write(b"GGUF" + struct.pack("<IQQ", 3, 0, len(head) + count))
+        for part in head:
+            handle.write(part)
+        for index in range(count):
+            handle.write(gguf_string(f"hostile.text.{index}"))
+            handle.write(struct.pack("<IQ", GGUF_STRING, length))
+            handle.seek(length, 1)  # the text: zero bytes, never written
+        handle.write(b"\0" * 32)  # alignment padding before the (empty) data section
+    return path
+
+
+def test_long_metadata_texts_are_summarised_not_kept(tmp_path: Path) -> None:
+    big = 16 * 1024 * 1024
+    path = sparse_gguf_with_long_texts(tmp_path / "hostile.gguf", 120, big)  # 2 GB of text
+    tracemalloc.start()
+    try:
+        info = inspect_gguf(path)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8_000_000  # kept whole, the texts would cost 2 GB
+    assert info.metadata["hostile.text.0"] == TextSummary(big)
+    assert info.metadata["general.architecture"] == "llama"  # short texts are kept
+
+
+def test_kept_text_is_capped_in_total(tmp_path: Path) -> None:
+    path = sparse_gguf_with_long_texts(tmp_path / "many.gguf", 400, KEEP_STRING_BYTES)
+    info = inspect_gguf(path)
+    kept = [value for key, value in info.metadata.items()
+            if key.startswith("hostile.") and isinstance(value, str)]
+    assert sum(len(text) for text in kept) <= MAX_KEPT_TEXT_BYTES
+    assert isinstance(info.metadata["hostile.text.399"], TextSummary)
+
+
+def test_a_chat_template_over_its_limit_is_refused(tmp_path: Path) -> None:
+    template = "{{ 'x' }}" * (MAX_TEMPLATE_BYTES // 9 + 1)
+    with pytest.raises(ModelFileError, match=r"chat template .* Cove accepts at most"):
+        inspect_gguf(write(tmp_path / "t.gguf", make_gguf(chat_template=template)))
+    fine = "{{ 'x' }}" * 10_000  # 90 KB: longer than other texts may be, still a template
+    assert inspect_gguf(write(tmp_path / "ok.gguf", make_gguf(chat_template=fine))
+                        ).chat_template == fine
