@@ -280,8 +280,11 @@ def check_gguf_file(path: str | Path) -> Path:
     path = Path(path).expanduser()
     if not path.exists():
         raise ModelFileError(f"The model file {path} does not exist. Check the path.")
-    if not path.is_file():
+    if path.is_dir():
         raise ModelFileError(f"{path} is a folder, not a model file. Choose a .gguf file.")
+    if not path.is_file():  # opening a pipe would wait for a writer, a device for ever
+        raise ModelFileError(f"{path} is not a regular file (it is a pipe, socket or device), "
+                             "so it cannot be a model file. Choose a .gguf file.")
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:

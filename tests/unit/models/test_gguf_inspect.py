@@ -312,3 +312,19 @@ def test_a_chat_template_over_its_limit_is_refused(tmp_path: Path) -> None:
     fine = "{{ 'x' }}" * 10_000  # 90 KB: longer than other texts may be, still a template
     assert inspect_gguf(write(tmp_path / "ok.gguf", make_gguf(chat_template=fine))
                         ).chat_template == fine
+
+
+def test_a_folder_or_a_pipe_named_gguf_is_named_for_what_it_is(tmp_path: Path) -> None:
+    import os
+
+    from cove.models.gguf import check_gguf_file
+
+    folder = tmp_path / "folder.gguf"
+    folder.mkdir()
+    with pytest.raises(ModelFileError, match="is a folder"):
+        check_gguf_file(folder)
+    if hasattr(os, "mkfifo"):
+        pipe = tmp_path / "pipe.gguf"
+        os.mkfifo(pipe)
+        with pytest.raises(ModelFileError, match="is not a regular file"):  # and no hang
+            check_gguf_file(pipe)
