@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
 from cove.core.units import format_memory
+from cove.models import probe
 from cove.models.gguf import inspect_gguf
 from cove.models.memory import FIT_SHARE, FITS, TIGHT
 from cove.models.registry import InstalledModel, ModelRegistry
@@ -308,6 +310,11 @@ def test_open_model_file_uses_that_files_own_settings_and_prompt(
 
     loose = tmp_path / "loose.gguf"  # not installed: the defaults, no system prompt
     loose.write_bytes(make_gguf(name="Loose"))
+    # Its trial load in a child process passes (this test is about its settings; the trial
+    # itself is tested in test_open_unregistered.py).
+    monkeypatch.setattr(probe, "_probe_command", lambda path, *flags: [
+        sys.executable, "-c", f"print({probe.RESULT_MARKER!r} + '{{\"ok\": true, "
+        f"\"architecture\": \"llama\", \"n_vocab\": 1, \"context_length\": 2048}}')"])
     chosen = [str(loose), str(gemma.file)]
     monkeypatch.setattr("cove.ui.chat.window.QFileDialog.getOpenFileName",
                         lambda *_args: (chosen.pop(0), ""))

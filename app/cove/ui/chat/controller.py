@@ -112,6 +112,14 @@ class ChatController(QObject):
         self.sig_model_loading.emit(self.model_name)
         self.host.load(path, replace(options or self.load_options, chat_format=chat_format))
 
+    def fail_load(self, model_name: str, message: str) -> None:
+        """A model could not be loaded before the worker saw it (refused by its trial load):
+        said the same way as a load that failed."""
+        self.stop()
+        self.ready = False
+        self.model_name = model_name
+        self.sig_model_failed.emit(message)
+
     def send(self, text: str) -> bool:
         """Add the user's message and start the reply. False if a reply is already running."""
         if self.busy or not self.ready or not text.strip():

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QWidget
 from cove.inference.engine import gpu_offload_supported
 from cove.models.gguf import GGUFInfo
 from cove.models.registry import InstalledModel, ModelRegistry
+from cove.models.starter import starter_model_path
 from cove.settings import ModelSettings
 from cove.ui.chat.window import MainWindow
 from cove.ui.models.session import ModelsSession
@@ -139,8 +140,22 @@ class ModelsPresenter(QObject):
         model = model_for_path(self.registry.models(), path)
         if model is not None:
             self.switch_to(model)  # its hash is checked first if the file changed
+        elif path == starter_model_path():
+            self._start_load(None, path, None)  # ships with Cove; registered in the background
         else:
-            self._start_load(None, path, None)
+            # Not installed, so never tried: a child process tries it before this process
+            # does (once per file), so a file that crashes llama.cpp cannot take the window.
+            self.session.check_unregistered(
+                path, lambda checked: self._start_load(None, checked, None),
+                lambda message: self._refused(path, message),
+                lambda step, _done, _total: self.window.messages.status(step, 0))
+
+    def _refused(self, path: Path, message: str) -> None:
+        self.window.messages.status("", 1)
+        if self.controller.ready:  # the model in use stays; only the new file is refused
+            self.window.messages.error(message)
+        else:
+            self.controller.fail_load(path.stem, message)
 
     def _load(self, model: InstalledModel) -> None:
         self._start_load(model, model.file, model.chat_format)

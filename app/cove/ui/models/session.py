@@ -21,6 +21,7 @@ from cove.inference.cpu_check import shared_check
 from cove.models.gguf import GGUFInfo, ModelFileError, inspect_gguf
 from cove.models.hashing import HashCancelled
 from cove.models.probe import ProbeCancelled, probe_model_file
+from cove.models.probe_cache import ProbeCache
 from cove.models.registry import InstalledModel, ModelRegistry, RegistryError
 from cove.ui.tasks import Cancelled, Job, Lane, Task, TaskManager
 
@@ -65,11 +66,18 @@ class ModelsSession(QObject):
     """RAM needed (bytes) by model id, from each file's own header."""
 
     def __init__(self, registry: ModelRegistry, tasks: TaskManager | None = None,
-                 fast_kernels: str = "auto", parent: QObject | None = None) -> None:
+                 fast_kernels: str = "auto", parent: QObject | None = None,
+                 cache_dir: Path | None = None) -> None:
         """`tasks`: the app's task manager; None makes one (tests). `fast_kernels` is
-        Settings' choice of llama.cpp's CPU kernels, which an import's trial load uses."""
+        Settings' choice of llama.cpp's CPU kernels, which an import's trial load uses.
+        `cache_dir` keeps which unregistered files passed a trial load (None: Cove's)."""
         super().__init__(parent)
         self.registry = registry
+        if cache_dir is None:
+            from cove.paths import app_paths
+
+            cache_dir = app_paths().cache
+        self.probed = ProbeCache(cache_dir)
         self.tasks = tasks if tasks is not None else TaskManager(self)
         self.fast_kernels = fast_kernels
         self._import: Task | None = None
@@ -134,6 +142,37 @@ class ModelsSession(QObject):
 
         self.tasks.run(_explained(lambda: self.registry.remove(model), f"remove {model.name}"),
                        removed, failed, lane=Lane.MODELS)
+
+    # -- opening a file that is not installed ----------------------------------------------
+
+    def check_unregistered(self, path: Path, on_ok: Callable[[Path], Any],
+                           on_failed: Callable[[str], Any],
+                           on_progress: Callable[[str, int | None, int | None], Any]
+                           | None = None) -> Task:
+        """Before a file that is not installed loads in Cove's own process (--model, File >
+        Open Model File): check its header, then try it in a child process, once per file
+        (the outcome is kept by its SHA-256), so a file that crashes llama.cpp costs the
+        child, not the window."""
+        probed = self.probed
+        fast_kernels = self.fast_kernels
+
+        def work(job: Job) -> Path:
+            job.progress(f"Checking {path.name}…")
+            inspect_gguf(path)
+            digest = probed.fingerprint(path, cancel=job.cancel)
+            if not probed.passed(digest):
+                job.progress(f"Trying {path.name} in a separate process first…")
+                kernels = shared_check().kernels(path, fast_kernels)
+                if not kernels.usable:
+                    raise ModelFileError(kernels.message())
+                probe_model_file(path, cancel=job.cancel, extra_buffers=kernels.extra_buffers)
+                probed.remember_pass(digest)
+            return path
+
+        return self.tasks.start(
+            _explained_job(work, f"open {path.name}", (ProbeCancelled, HashCancelled)),
+            on_ok, lambda error: on_failed(str(error)), on_progress=on_progress,
+            lane=Lane.MODELS)
 
     # -- importing a file ------------------------------------------------------------------
 
