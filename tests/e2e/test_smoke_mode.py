@@ -109,3 +109,65 @@ def test_fast_kernels_forced_off_still_answer(tmp_path: Path, starter_model: Pat
     log_text = (home / "logs" / "cove.log").read_text()
     assert "extra buffers off)" in log_text and "cpu check:" not in log_text
     assert not (home / "cache" / "cpu-check.json").exists()
+
+
+def test_a_reply_that_could_not_be_saved_ends_with_its_own_exit_code(
+        tmp_path: Path, starter_model: Path) -> None:
+    """A full disk while saving: the reply is printed, stderr says why it was not kept, and
+    the exit code is 2 (0 would tell a script that its text was saved)."""
+    code = (
+        "import errno, sys\n"
+        "from cove.storage.store import ConversationStore\n"
+        "def full(*args, **kwargs):\n"
+        "    raise OSError(errno.ENOSPC, 'No space left on device')\n"
+        "ConversationStore.append_message = full\n"
+        "from cove.cli.main import main\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", COVE_PASSPHRASE="a smoke passphrase")
+    env.pop("COVE_HOME", None)
+    result = subprocess.run(
+        [sys.executable, "-c", code, "--home", str(tmp_path / "home"), "--smoke-test", "Hi",
+         "--max-tokens", "8", "--seed", "1"],
+        capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 2, result.stderr
+    assert "could not save to disk (No space left on device)" in result.stderr
+    assert "the reply was not saved" in result.stderr
+    assert "No such message" not in result.stderr  # one cause, said once per save
+    assert json.loads(result.stdout.strip().splitlines()[-1])["tokens"] > 0
+
+
+def test_a_wrong_passphrase_is_said_and_changes_the_exit_code(
+        tmp_path: Path, starter_model: Path) -> None:
+    home = tmp_path / "home"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", COVE_PASSPHRASE="the right one")
+    env.pop("COVE_HOME", None)
+    first = subprocess.run([sys.executable, "-m", "cove", "--home", str(home), "--smoke-test",
+                            "Hi", "--max-tokens", "4"], capture_output=True, text=True,
+                           timeout=240, env=env)
+    assert first.returncode == 0, first.stderr
+    env["COVE_PASSPHRASE"] = "a wrong one"
+    second = subprocess.run([sys.executable, "-m", "cove", "--home", str(home),
+                             "--smoke-test", "Hi", "--max-tokens", "4"], capture_output=True,
+                            text=True, timeout=240, env=env)
+    assert second.returncode == 2, second.stderr
+    assert "will not be saved" in second.stderr and "not right" in second.stderr
+
+
+def test_a_closed_stdout_ends_the_run_quietly(tmp_path: Path, starter_model: Path) -> None:
+    """`cove --smoke-test … | head -1`: once the reader has gone, Cove ends, no traceback."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    env.pop("COVE_HOME", None)
+    app = subprocess.Popen(
+        [sys.executable, "-m", "cove", "--home", str(tmp_path / "home"), "--smoke-test",
+         "Hi", "--max-tokens", "8", "--timeout", "200"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert app.stdout is not None and app.stderr is not None
+    app.stdout.close()  # the reader goes away before the reply is written
+    try:
+        code = app.wait(timeout=120)  # not the 200 s smoke time-out
+    finally:
+        if app.poll() is None:
+            app.kill()
+    stderr = app.stderr.read().decode()
+    assert code == 0, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr

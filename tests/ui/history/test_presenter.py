@@ -81,6 +81,37 @@ def test_streaming_reply_is_saved_while_it_grows(qtbot: QtBot, open_app: Opener)
     assert saved_text() == "word " * 400
 
 
+def test_a_reply_whose_first_save_failed_is_saved_once_the_disk_has_room(
+        qtbot: QtBot, open_app: Opener, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    app = open_app(chunks=["word "] * 200, delay=0.01)
+    set_up_with_passphrase(qtbot, app)
+    store = app.session.store
+    assert store is not None
+    real_append = store.append_message
+    full = {"disk": True}
+
+    def append(conversation_id: str, message: Any) -> str:
+        if full["disk"] and message.role.value == "assistant":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_append(conversation_id, message)
+
+    monkeypatch.setattr(store, "append_message", append)
+    errors: list[str] = []
+    app.session.sig_error.connect(errors.append)
+    controller = app.window.controller
+    app.window.composer.set_text("Tell me a story")
+    app.window.composer.send_button.click()
+    qtbot.waitUntil(lambda: bool(errors), timeout=5_000)
+    full["disk"] = False  # the person freed some space
+    with qtbot.waitSignal(controller.sig_reply_finished, timeout=15_000):
+        pass
+    stored = store.load_messages(controller.model.conversation.id)
+    assert [m.text for m in stored] == ["Tell me a story", "word " * 200]  # type: ignore[union-attr]
+    assert not any("No such message" in error for error in errors)
+
+
 def test_rename_pin_delete_and_order(qtbot: QtBot, open_app: Opener,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     app = open_app()

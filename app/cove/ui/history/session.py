@@ -105,6 +105,7 @@ class HistorySession(QObject):
         self.keyring_offered = False
         self.index_ready = False
         self._stored_ids: set[str] = set()
+        self._unsaved: set[str] = set()  # messages whose first save failed (a full disk)
         self.system_prompts: dict[str, str] = {}  # model id -> default system prompt
 
     # Opening and keys ----------------------------------------------------------------------
@@ -286,7 +287,9 @@ class HistorySession(QObject):
             if conversation.id not in self._stored_ids:
                 self.store.create_conversation(conversation_id=conversation.id)
                 self._stored_ids.add(conversation.id)
+            self._unsaved.add(message.id)
             self.store.append_message(conversation.id, message)
+            self._unsaved.discard(message.id)
             if self.index is not None and message.text:
                 self.index.add(conversation.id, message.id, message.text)
             self.sig_summary.emit(self.store.conversation_summary(conversation.id))
@@ -299,7 +302,11 @@ class HistorySession(QObject):
         if not self.unlocked or self.store is None or conversation.id not in self._stored_ids:
             return
         try:
-            self.store.update_message(message)
+            if message.id in self._unsaved:  # its first save failed: try that again
+                self.store.append_message(conversation.id, message)
+                self._unsaved.discard(message.id)
+            else:
+                self.store.update_message(message)
             # How much, never what: crash tests wait for this line (--debug).
             log.debug("reply saved: %d characters", len(message.text))
             if self.index is not None and message.text:
