@@ -35,7 +35,7 @@ from cove.models.starter import INSTALL_HINT
 from cove.ui.chat.composer import Composer
 from cove.ui.chat.controller import ChatController
 from cove.ui.chat.view import ChatView
-from cove.ui.history.sidebar import Sidebar
+from cove.ui.history.sidebar import MENU_SHORTCUTS, Sidebar
 from cove.ui.history.unlock import UnlockPage
 from cove.ui.messages import MessageBridge
 
@@ -176,7 +176,7 @@ class MainWindow(QMainWindow):
                                         self.choose_model_file)
         # The history actions are wired by HistoryPresenter when there is a history.
         self.export_action = self._action("&Export Conversation as Markdown…",
-                                          QKeySequence("Ctrl+E"), None)
+                                          QKeySequence(MENU_SHORTCUTS["export"]), None)
         self.settings_action = self._action("&Settings…", QKeySequence("Ctrl+,"), None)
         self.models_action = self._action("&Models…", QKeySequence("Ctrl+Shift+M"), None)
         self.lock_action = self._action("&Lock", QKeySequence("Ctrl+L"), None)
@@ -199,10 +199,12 @@ class MainWindow(QMainWindow):
                                         self.copy_last_reply)
         self.search_action = self._action("&Search All Messages", QKeySequence.StandardKey.Find,
                                           self.focus_search)
-        self.rename_action = self._action("&Rename Conversation…", QKeySequence("F2"), None)
-        self.pin_action = self._action("&Pin or Unpin Conversation", QKeySequence("Ctrl+P"), None)
-        self.delete_action = self._action("&Delete Conversation…", QKeySequence("Ctrl+Delete"),
-                                          None)
+        self.rename_action = self._action("&Rename Conversation…",
+                                          QKeySequence(MENU_SHORTCUTS["rename"]), None)
+        self.pin_action = self._action("&Pin or Unpin Conversation",
+                                       QKeySequence(MENU_SHORTCUTS["pin"]), None)
+        self.delete_action = self._action("&Delete Conversation…",
+                                          QKeySequence(MENU_SHORTCUTS["delete"]), None)
         for action in (self.new_action, self.stop_action, self.copy_action, None,
                        self.search_action, self.rename_action, self.pin_action,
                        self.delete_action):
@@ -329,6 +331,10 @@ class MainWindow(QMainWindow):
         self.stop_action.setEnabled(busy)
         if busy:
             self.messages.clear()
+        elif self.splitter.isEnabled():
+            # The Stop button just went away; Qt would hand its focus to the next widget
+            # (the search box), where the next words typed would go.
+            self.composer.edit.setFocus()
 
     def _on_reply_finished(self, stats: ReplyStats, stopped: bool) -> None:
         self.speed_label.setText(f"{stats.tokens_per_second:.1f} tokens/s")

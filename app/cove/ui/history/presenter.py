@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QLineEdit, QMessageBox
 
+from cove import APP_NAME
 from cove.core.conversation import Conversation, Message
 from cove.storage.key_choice import KeySource
 from cove.storage.search import SearchHit
@@ -51,6 +52,7 @@ class HistoryPresenter(QObject):
         session.sig_state.connect(self._on_state)
         session.sig_conversations.connect(self._on_conversations)
         session.sig_summary.connect(window.sidebar.model.upsert)
+        session.sig_summary.connect(lambda _summary: self._show_title())
         session.sig_removed.connect(self._on_removed)
         session.sig_error.connect(window.messages.error)
         session.sig_index_ready.connect(lambda _count: self._search(
@@ -75,7 +77,7 @@ class HistoryPresenter(QObject):
         self.controller.sig_message_added.connect(session.record_added)
         self.controller.sig_message_changed.connect(session.record_changed)
         self.controller.sig_conversation_changed.connect(
-            lambda conversation: sidebar.select(conversation.id))
+            lambda conversation: (sidebar.select(conversation.id), self._show_title()))
         window.chat_view.sig_reached_top.connect(self._load_earlier)
 
         window.lock_action.triggered.connect(self.lock)
@@ -97,8 +99,10 @@ class HistoryPresenter(QObject):
     def _on_state(self, state: str, message: str) -> None:
         page = self.window.unlock_page
         unlocked = state == HistoryState.UNLOCKED
-        for action in self.window.history_actions:
-            action.setEnabled(unlocked)
+        for action in (*self.window.history_actions, self.window.new_action,
+                       self.window.copy_action):
+            action.setEnabled(unlocked)  # locked, they would do nothing
+        self._show_title()
         if unlocked:
             self.window.show_page(unlock=False)
             self.window.composer.edit.setFocus()
@@ -188,6 +192,17 @@ class HistoryPresenter(QObject):
 
     def _on_conversations(self, summaries: list[ConversationSummary]) -> None:
         self.window.sidebar.model.set_all(summaries)
+        self._show_title()
+
+    def _show_title(self) -> None:
+        """The window's title names the open conversation; locked, it names nothing (other
+        programs, screen sharing and the task bar can read a window title)."""
+        title = APP_NAME
+        if self.session.unlocked:
+            summary = self._summary(self.controller.model.conversation.id)
+            name = display_title(summary) if summary is not None else "New Chat"
+            title = f"{name} — {APP_NAME}"
+        self.window.setWindowTitle(title)
 
     def _current_id(self) -> str:
         conversation = self.controller.model.conversation
@@ -254,6 +269,7 @@ class HistoryPresenter(QObject):
             self.session.rename(conversation_id, title.strip())
             if conversation_id == self.controller.model.conversation.id:
                 self.controller.model.conversation.title = title.strip()
+                self.window.sidebar.select(conversation_id)  # it may have moved in the list
 
     def _toggle_pin(self) -> None:
         summary = self._summary(self._current_id())

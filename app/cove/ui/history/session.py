@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -351,7 +352,11 @@ class HistorySession(QObject):
 
         def export() -> Path:
             text = store.export_markdown(conversation_id)
-            target.write_text(text, encoding="utf-8")
+            # Readable by this user only, like everything else Cove writes; the person may
+            # widen it. An existing file keeps its own permissions.
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
             return target
 
         self.tasks.run(export, done, lambda e: self.sig_error.emit(

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QEvent,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QPoint,
     QSize,
@@ -17,7 +19,14 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAbstractTextDocumentLayout, QFont, QKeySequence, QPainter, QTextDocument
+from PySide6.QtGui import (
+    QAbstractTextDocumentLayout,
+    QFont,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QTextDocument,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -190,6 +199,11 @@ class SearchHitDelegate(QStyledItemDelegate):
         painter.restore()
 
 
+# One set of shortcuts for the conversation actions: the Chat and File menus use them, and
+# the sidebar's context menu shows them.
+MENU_SHORTCUTS = {"rename": "F2", "pin": "Ctrl+P", "export": "Ctrl+E", "delete": "Ctrl+Delete"}
+
+
 class Sidebar(QWidget):
     sig_open = Signal(object)
     """Open this ConversationSummary."""
@@ -248,12 +262,25 @@ class Sidebar(QWidget):
         self._search_timer.setInterval(150)  # search once typing pauses
         self._search_timer.timeout.connect(self._search_now)
         self.search_box.textChanged.connect(lambda _text: self._search_timer.start())
+        self.search_box.installEventFilter(self)
         self.new_button.clicked.connect(self.sig_new)
         self.list.activated.connect(self._open_index)
         self.list.clicked.connect(self._open_index)
         self.list.customContextMenuRequested.connect(self._menu)
         self.result_list.activated.connect(self._open_hit)
         self.result_list.clicked.connect(self._open_hit)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Esc in the search box clears it (before the window's Esc, Stop Reply, sees it)."""
+        if watched is self.search_box and self.search_box.text():
+            is_escape = (event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress)
+                         and isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Escape)
+            if is_escape:
+                event.accept()
+                if event.type() == QEvent.Type.KeyPress:
+                    self.search_box.clear()
+                return True
+        return super().eventFilter(watched, event)
 
     def current_id(self) -> str:
         index = self.list.currentIndex()
@@ -304,19 +331,26 @@ class Sidebar(QWidget):
         index = self.list.indexAt(position)
         if not index.isValid():
             return
+        menu = self.context_menu(index)
+        menu.exec(self.list.viewport().mapToGlobal(position))
+
+    def context_menu(self, index: QModelIndex) -> QMenu:
+        """The right-click menu of one conversation."""
         conversation_id = index.data(ConversationRoles.ID)
         pinned = bool(index.data(ConversationRoles.PINNED))
         damaged = bool(index.data(ConversationRoles.DAMAGED))
         menu = QMenu(self)
+        # The shortcuts shown are the Chat menu's own (MENU_SHORTCUTS), so the two agree.
         rename = menu.addAction("Rename…", lambda: self.sig_rename.emit(conversation_id))
-        rename.setShortcut(QKeySequence(Qt.Key.Key_F2))
         pin = menu.addAction("Unpin" if pinned else "Pin to Top",
                              lambda: self.sig_pin.emit(conversation_id, not pinned))
         export = menu.addAction("Export as Markdown…",
                                 lambda: self.sig_export.emit(conversation_id))
         menu.addSeparator()
         delete = menu.addAction("Delete…", lambda: self.sig_delete.emit(conversation_id))
-        delete.setShortcut(QKeySequence.StandardKey.Delete)
+        for action, name in ((rename, "rename"), (pin, "pin"), (export, "export"),
+                             (delete, "delete")):
+            action.setShortcut(QKeySequence(MENU_SHORTCUTS[name]))
         for action in (rename, pin, export):
             action.setEnabled(not damaged)
-        menu.exec(self.list.viewport().mapToGlobal(position))
+        return menu

@@ -1,0 +1,102 @@
+"""Rough edges a new user hit (issue: a chat window people enjoy using), each pinned down."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from cove.ui.history.session import HistoryState
+from tests.apphelpers import PASSPHRASE, Opener, chat, set_up_with_passphrase
+
+
+def test_after_stop_the_next_words_go_into_the_composer(
+        qtbot: QtBot, open_app: Opener) -> None:
+    app = open_app(chunks=["word "] * 300, delay=0.01)
+    set_up_with_passphrase(qtbot, app)
+    window = app.window
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.composer.edit, timeout=2_000)
+    window.composer.set_text("A long story, please")
+    window.composer.send_button.click()
+    qtbot.waitUntil(lambda: window.composer.stop_button.isVisible(), timeout=2_000)
+    window.composer.stop_button.setFocus()  # as clicking it does
+    with qtbot.waitSignal(window.controller.sig_reply_finished, timeout=10_000):
+        window.composer.stop_button.click()
+    assert QApplication.focusWidget() is window.composer.edit
+    qtbot.keyClicks(QApplication.focusWidget(), "next")
+    assert window.composer.text == "next" and window.sidebar.search_box.text() == ""
+
+
+def test_escape_clears_the_search_box_and_stops_nothing(
+        qtbot: QtBot, open_app: Opener) -> None:
+    app = open_app()
+    set_up_with_passphrase(qtbot, app)
+    box = app.window.sidebar.search_box
+    box.setFocus()
+    qtbot.keyClicks(box, "river")
+    stopped: list[bool] = []
+    app.window.stop_action.triggered.connect(lambda: stopped.append(True))
+    qtbot.keyClick(box, Qt.Key.Key_Escape)
+    assert box.text() == "" and stopped == []
+
+
+def test_while_locked_new_chat_and_copy_are_off(qtbot: QtBot, open_app: Opener) -> None:
+    app = open_app()
+    window = app.window
+    assert not window.new_action.isEnabled() and not window.copy_action.isEnabled()
+    set_up_with_passphrase(qtbot, app)
+    assert window.new_action.isEnabled() and window.copy_action.isEnabled()
+    window.lock_action.trigger()
+    assert app.session.state is HistoryState.LOCKED
+    assert not window.new_action.isEnabled() and not window.copy_action.isEnabled()
+
+
+def test_the_window_title_names_the_open_conversation_until_locked(
+        qtbot: QtBot, open_app: Opener) -> None:
+    app = open_app()
+    window = app.window
+    assert window.windowTitle() == "Cove"
+    set_up_with_passphrase(qtbot, app)
+    assert window.windowTitle() == "New Chat — Cove"
+    chat(qtbot, app, "Plans for the garden")
+    qtbot.waitUntil(lambda: window.windowTitle() == "Plans for the garden — Cove",
+                    timeout=2_000)
+    window.lock_action.trigger()
+    assert window.windowTitle() == "Cove"  # nothing decrypted in the title bar while locked
+    qtbot.keyClicks(window.unlock_page.passphrase, PASSPHRASE)
+    with qtbot.waitSignal(app.session.sig_state, timeout=10_000,
+                          check_params_cb=lambda state, _m: state == HistoryState.UNLOCKED):
+        window.unlock_page.primary.click()
+    assert window.windowTitle() == "New Chat — Cove"
+
+
+def test_an_export_is_readable_by_its_owner_only(
+        qtbot: QtBot, open_app: Opener, tmp_path: Path) -> None:
+    app = open_app()
+    set_up_with_passphrase(qtbot, app)
+    chat(qtbot, app, "a private note")
+    target = tmp_path / "export.md"
+    app.presenter.export_to(app.window.controller.model.conversation.id, target)
+    qtbot.waitUntil(target.exists, timeout=5_000)
+    if os.name == "posix":
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_the_context_menu_and_the_menus_show_the_same_shortcuts(
+        qtbot: QtBot, open_app: Opener) -> None:
+    app = open_app()
+    set_up_with_passphrase(qtbot, app)
+    chat(qtbot, app, "something to right-click")
+    window = app.window
+    menu = window.sidebar.context_menu(window.sidebar.model.index(0, 0))
+    shown = {action.text(): action.shortcut() for action in menu.actions() if action.text()}
+    in_menus = {"Rename…": window.rename_action, "Pin to Top": window.pin_action,
+                "Export as Markdown…": window.export_action, "Delete…": window.delete_action}
+    for text, action in in_menus.items():
+        assert shown[text] == action.shortcut() != QKeySequence(), text
