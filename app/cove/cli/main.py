@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from cove import APP_NAME, __version__
-from cove.paths import HOME_ENV, app_paths
+from cove.paths import HOME_ENV, FolderUnusable, app_paths
 
 
 def offline_environment() -> None:
@@ -61,7 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.home:
         os.environ[HOME_ENV] = os.path.abspath(os.path.expanduser(args.home))
     offline_environment()
-    paths = app_paths().ensure()
+    try:
+        paths = app_paths().ensure()
+    except FolderUnusable as error:  # before logging exists: one line, no traceback
+        print(error, file=sys.stderr)
+        return 1
 
     from cove.logging_setup import setup_logging
 

@@ -16,7 +16,9 @@ Public API:
   ``.open_many(table, rows) -> list[bytes | None]`` (the batch path the sidebar uses).
 - ``wrap_key(kek, data_key, context) -> bytes`` / ``unwrap_key(kek, wrapped, context)``.
 - ``KdfParams``: Argon2id parameters with salt; ``.to_dict()``, ``.from_dict()``, ``.at_floor()``.
-- ``check_kdf_params(params)``: raises :class:`WeakKdfParameters` below the floor.
+- ``check_kdf_params(params)``: raises :class:`WeakKdfParameters` below the floor and
+  :class:`CostlyKdfParameters` above what this machine allows (``kdf_ceiling()``).
+- ``kdf_ceiling(memory_kib, lanes) -> KdfCeiling``: the most memory and passes allowed here.
 - ``derive_kek(passphrase, params) -> bytes``: Argon2id, refusing parameters below the floor.
 - ``calibrate_argon2id(target_seconds=0.5) -> KdfParams``: parameters that take about that long.
 """
@@ -54,10 +56,16 @@ ARGON2_MIN_MEMORY_KIB = 64 * 1024
 ARGON2_MIN_ITERATIONS = 2
 ARGON2_MIN_LANES = 1
 ARGON2_MIN_SALT_BYTES = 16
-# Ceilings, so a tampered settings row cannot make an unlock eat all memory or run for hours.
-ARGON2_MAX_MEMORY_KIB = 4 * 1024 * 1024
+# Ceilings, so an edited key record cannot make an unlock eat all memory or stall for minutes.
+# Memory: 1 GiB or a quarter of this machine's RAM, whichever is lower (calibration never asks
+# for more than 256 MiB). Passes: as many as this machine does in ARGON2_MAX_SECONDS at the
+# record's memory, measured once per process and only when a record asks for more work than
+# ARGON2_UNMEASURED_WORK, which any machine Cove runs on does in well under that time.
+ARGON2_MAX_MEMORY_KIB = 1024 * 1024
 ARGON2_MAX_ITERATIONS = 64
 ARGON2_MAX_LANES = 16
+ARGON2_MAX_SECONDS = 10.0
+ARGON2_UNMEASURED_WORK = 256 * 1024 * 4  # KiB x passes: 256 MiB four times
 ARGON2_DEFAULT_LANES = 4
 _CALIBRATION_MAX_MEMORY_KIB = 256 * 1024
 
@@ -68,6 +76,10 @@ class DecryptionError(Exception):
 
 class WeakKdfParameters(ValueError):
     """Argon2id parameters below Cove's floor (or above its ceiling); they are never used."""
+
+
+class CostlyKdfParameters(WeakKdfParameters):
+    """Argon2id parameters above what this machine allows: an unlock would stall or swap."""
 
 
 def new_data_key() -> bytes:
@@ -244,18 +256,85 @@ class KdfParams:
         return params
 
 
+@dataclass(frozen=True)
+class KdfCeiling:
+    """The most Argon2id work this machine allows for one unlock."""
+
+    memory_kib: int
+    iterations: int
+
+
+def _total_memory_kib() -> int:
+    import psutil  # here, not at module level: only a record over the floor needs it
+
+    return int(psutil.virtual_memory().total) // 1024
+
+
+_seconds_per_kib_pass: dict[int, float] = {}  # lanes -> measured seconds per KiB per pass
+
+
+def _measured_seconds_per_kib_pass(lanes: int) -> float:
+    """How long one pass over one KiB takes here (measured at the floor, once per process)."""
+    if lanes not in _seconds_per_kib_pass:
+        params = KdfParams(ARGON2_MIN_MEMORY_KIB, ARGON2_MIN_ITERATIONS, lanes,
+                           secrets.token_bytes(16))
+        started = time.perf_counter()
+        Argon2id(salt=params.salt, length=KEY_BYTES, iterations=params.iterations,
+                 lanes=lanes, memory_cost=params.memory_kib).derive(b"calibration")
+        elapsed = time.perf_counter() - started
+        _seconds_per_kib_pass[lanes] = elapsed / (params.memory_kib * params.iterations)
+    return _seconds_per_kib_pass[lanes]
+
+
+def _memory_ceiling_kib() -> int:
+    return max(ARGON2_MIN_MEMORY_KIB, min(ARGON2_MAX_MEMORY_KIB, _total_memory_kib() // 4))
+
+
+def _iterations_ceiling(memory_kib: int, lanes: int) -> int:
+    per_pass = _measured_seconds_per_kib_pass(lanes) * memory_kib
+    if per_pass <= 0:
+        return ARGON2_MAX_ITERATIONS
+    return max(ARGON2_MIN_ITERATIONS, min(ARGON2_MAX_ITERATIONS,
+                                          int(ARGON2_MAX_SECONDS / per_pass)))
+
+
+def kdf_ceiling(memory_kib: int, lanes: int = ARGON2_DEFAULT_LANES) -> KdfCeiling:
+    """The most memory, and the most passes at `memory_kib`, an unlock may use here."""
+    return KdfCeiling(_memory_ceiling_kib(), _iterations_ceiling(memory_kib, lanes))
+
+
 def check_kdf_params(params: KdfParams) -> None:
-    """Refuse parameters under the floor or over the ceiling; never weaken silently."""
-    if not ARGON2_MIN_MEMORY_KIB <= params.memory_kib <= ARGON2_MAX_MEMORY_KIB:
-        raise WeakKdfParameters("Argon2id memory is outside the allowed range")
-    if not ARGON2_MIN_ITERATIONS <= params.iterations <= ARGON2_MAX_ITERATIONS:
-        raise WeakKdfParameters("Argon2id iterations are outside the allowed range")
-    if not ARGON2_MIN_LANES <= params.lanes <= ARGON2_MAX_LANES:
-        raise WeakKdfParameters("Argon2id lanes are outside the allowed range")
+    """Refuse parameters under the floor or over the ceiling; never weaken silently.
+
+    Under the floor raises WeakKdfParameters; over the ceiling CostlyKdfParameters, always
+    before any hashing, so an edited record can neither weaken the key nor stall an unlock.
+    """
+    if params.memory_kib < ARGON2_MIN_MEMORY_KIB:
+        raise WeakKdfParameters("Argon2id memory is under the floor")
+    if params.iterations < ARGON2_MIN_ITERATIONS:
+        raise WeakKdfParameters("Argon2id iterations are under the floor")
+    if params.lanes < ARGON2_MIN_LANES:
+        raise WeakKdfParameters("Argon2id lanes are under the floor")
     if params.memory_kib < 8 * params.lanes:
         raise WeakKdfParameters("Argon2id memory is too small for its lanes")
     if len(params.salt) < ARGON2_MIN_SALT_BYTES:
         raise WeakKdfParameters("Argon2id salt is too short")
+    if params.lanes > ARGON2_MAX_LANES:
+        raise CostlyKdfParameters(
+            f"{params.lanes} lanes, where at most {ARGON2_MAX_LANES} are allowed")
+    memory_ceiling = _memory_ceiling_kib()
+    if params.memory_kib > memory_ceiling:
+        raise CostlyKdfParameters(
+            f"{params.memory_kib // 1024} MiB of memory, where at most "
+            f"{memory_ceiling // 1024} MiB is allowed here")
+    if params.iterations > ARGON2_MAX_ITERATIONS:
+        raise CostlyKdfParameters(
+            f"{params.iterations} passes, where at most {ARGON2_MAX_ITERATIONS} are allowed")
+    if (params.memory_kib * params.iterations > ARGON2_UNMEASURED_WORK
+            and params.iterations > _iterations_ceiling(params.memory_kib, params.lanes)):
+        raise CostlyKdfParameters(
+            f"{params.iterations} passes over {params.memory_kib // 1024} MiB, which would take "
+            f"over {ARGON2_MAX_SECONDS:.0f} seconds here")
 
 
 def normalize_passphrase(passphrase: str) -> bytes:
@@ -285,7 +364,8 @@ def calibrate_argon2id(target_seconds: float = 0.5) -> KdfParams:
     """
     params = KdfParams.at_floor()
     elapsed = _time_derivation(params)
-    while elapsed * 2 <= target_seconds and params.memory_kib * 2 <= _CALIBRATION_MAX_MEMORY_KIB:
+    most_memory = min(_CALIBRATION_MAX_MEMORY_KIB, _memory_ceiling_kib())
+    while elapsed * 2 <= target_seconds and params.memory_kib * 2 <= most_memory:
         params = KdfParams(params.memory_kib * 2, params.iterations, params.lanes, params.salt)
         elapsed = _time_derivation(params)
     per_pass = elapsed / params.iterations

@@ -21,6 +21,18 @@ class StoreDamaged(StoreError):
         self.reason = reason
 
 
+class StoreUnavailable(StoreError):
+    """The file or its folder cannot be opened or written: read-only, not a folder, disk full.
+
+    Nothing is wrong with the history itself; the message says what to fix.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"Cove cannot open the history file {path}: {reason}.")
+        self.path = path
+        self.reason = reason
+
+
 class StoreTooNew(StoreError):
     """Written by a newer Cove; opening it here could lose what that version stored."""
 

@@ -12,7 +12,8 @@ Public API:
 - ``call_with_timeout(fn, timeout_s)``: run `fn` on a daemon thread; ``KeyringTimeout`` if slow.
 - ``keyring_is_usable(backend=None) -> bool``: False for the fail, null and keyrings.alt backends.
 - ``keyring_entry_name(store_id) -> str``: the keyring user name under service ``"Cove"``.
-- ``passphrase_from_environment() -> str | None``: ``COVE_PASSPHRASE``, for automation.
+- ``passphrase_from_environment() -> str | None``: ``COVE_PASSPHRASE``, for automation;
+  ``environment_passphrase_problem() -> str | None``: a sentence if it is not UTF-8.
 - ``create_with_keyring(store_id, timeout_s) -> (KeyRecord, data_key)``: new data key, KEK in the
   keyring (stored, then read back and compared).
 - ``create_with_passphrase(store_id, passphrase, kdf_params=None) -> (KeyRecord, data_key)``.
@@ -31,6 +32,7 @@ import json
 import logging
 import os
 import secrets
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,8 +40,10 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from cove.storage.crypto import (
     KEY_BYTES,
+    CostlyKdfParameters,
     DecryptionError,
     KdfParams,
+    WeakKdfParameters,
     calibrate_argon2id,
     check_kdf_params,
     derive_kek,
@@ -81,6 +85,28 @@ class WrongKeySource(KeyAccessError):
 
 class KeyRecordDamaged(KeyAccessError):
     """The stored key record cannot be read; without it the data key is lost."""
+
+
+class KeyRecordWeakened(KeyAccessError, WeakKdfParameters):
+    """The key record asks for a weaker Argon2id than Cove's floor: likely edited; never used."""
+
+    def __init__(self) -> None:
+        super().__init__("The key record asks for weaker protection than Cove allows; "
+                         "it may have been tampered with.")
+
+
+class KeyRecordTooCostly(KeyAccessError, CostlyKdfParameters):
+    """The key record asks for more Argon2id work than this machine allows; never used."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"The key record asks for more work to unlock than Cove allows on this "
+                         f"computer ({detail}); it may have been tampered with to stall the "
+                         f"unlock.")
+        self.detail = detail
+
+
+class PassphraseNotText(KeyAccessError):
+    """A passphrase that is not valid Unicode text (bytes that are not UTF-8, lone surrogates)."""
 
 
 class KeyringUnavailable(KeyAccessError):
@@ -126,10 +152,18 @@ class KeyRecord:
         ).encode()
 
     def kdf_params(self) -> KdfParams:
-        """The Argon2id parameters; raises WeakKdfParameters if they are under the floor."""
+        """The Argon2id parameters; KeyRecordWeakened under the floor, KeyRecordTooCostly over
+        the ceiling (both are WeakKdfParameters and KeyAccessError, with a sentence to show)."""
         if self.kdf is None:
             raise WrongKeySource("This history is opened with the system keyring.")
-        return KdfParams.from_dict(self.kdf)
+        try:
+            return KdfParams.from_dict(self.kdf)
+        except CostlyKdfParameters as error:
+            log.warning("key record refused: over the ceiling")
+            raise KeyRecordTooCostly(str(error)) from None
+        except WeakKdfParameters:
+            log.warning("key record refused: under the floor")
+            raise KeyRecordWeakened() from None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -221,8 +255,39 @@ def keyring_entry_name(store_id: str) -> str:
 
 
 def passphrase_from_environment() -> str | None:
-    """COVE_PASSPHRASE when set and not empty (automation and tests), else None."""
+    """COVE_PASSPHRASE when set and not empty (automation and tests), else None.
+
+    Not checked here (the window asks for it where it cannot show an error): an unlock with a
+    value that is not UTF-8 raises PassphraseNotText; ``environment_passphrase_problem`` lets a
+    command check it up front.
+    """
     return os.environ.get(PASSPHRASE_ENV) or None
+
+
+def environment_passphrase_problem() -> str | None:
+    """A sentence if COVE_PASSPHRASE is set but not valid UTF-8, else None."""
+    value = os.environ.get(PASSPHRASE_ENV)
+    if value and not _is_text(value):
+        return (f"{PASSPHRASE_ENV} is not valid UTF-8 text, so it cannot be the passphrase. "
+                f"Set it again in UTF-8, or unset it and type the passphrase.")
+    return None
+
+
+def _is_text(passphrase: str) -> bool:
+    # On POSIX, os.environ turns bytes that are not UTF-8 into lone surrogates ("surrogate
+    # escapes"); a pasted lone surrogate looks the same. Neither can be encoded for Argon2id.
+    try:
+        passphrase.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _require_text(passphrase: str) -> None:
+    if not _is_text(passphrase):
+        raise PassphraseNotText(
+            "The passphrase is not valid UTF-8 text, so it cannot open or protect a history. "
+            f"If it comes from {PASSPHRASE_ENV}, set that again in UTF-8.")
 
 
 def _keyring_call(fn: Callable[[], T], timeout_s: float) -> T:
@@ -239,12 +304,57 @@ def _keyring_call(fn: Callable[[], T], timeout_s: float) -> T:
         ) from None
 
 
+# The keyring backends worth trying on each platform (the most viable one is chosen).
+# keyring's own detection imports every installed backend, and its macOS one looks for the
+# Security framework with ctypes.util.find_library, which on Linux runs ldconfig, gcc and ld
+# (about 14 processes) on every start. Third-party plugins are left out: keyrings.alt is
+# refused anyway.
+_PLATFORM_BACKENDS = {
+    "linux": ("keyring.backends.SecretService.Keyring", "keyring.backends.libsecret.Keyring",
+              "keyring.backends.kwallet.DBusKeyring",
+              "keyring.backends.kwallet.DBusKeyringKWallet4"),
+    "darwin": ("keyring.backends.macOS.Keyring",),
+    "win32": ("keyring.backends.Windows.WinVaultKeyring",),
+}
+
+
+def _platform_backend() -> KeyringBackend:
+    """The keyring the person chose (PYTHON_KEYRING_BACKEND or keyringrc.cfg), else the best
+    viable backend of this platform's own, else the fail backend."""
+    import keyring.core
+    from keyring.backends import fail
+
+    try:
+        chosen = keyring.core.load_env() or keyring.core.load_config()
+    except Exception as error:  # a misspelt choice: fall back to this platform's own
+        log.warning("configured keyring backend not usable: %s", type(error).__name__)
+        chosen = None
+    if chosen is not None:
+        return chosen
+    platform = "linux" if sys.platform.startswith(("linux", "freebsd")) else sys.platform
+    best: KeyringBackend = fail.Keyring()
+    best_priority = 0.0
+    for name in _PLATFORM_BACKENDS.get(platform, ()):
+        try:
+            candidate = keyring.core.load_keyring(name)  # raises when not viable here
+            priority = float(candidate.priority)
+            if priority > best_priority:
+                best, best_priority = candidate, priority
+        except Exception as error:  # an unusable backend is simply not chosen
+            log.debug("keyring backend %s not viable: %s", name, type(error).__name__)
+    return best
+
+
 def _active_backend() -> KeyringBackend:
     # keyring is imported on first use (~70 ms), so a window that only shows a KeySource or
     # rates a passphrase does not wait for it.
-    import keyring
+    import keyring.core
 
-    return keyring.get_keyring()
+    # keyring has no public "is one chosen yet?": asking get_keyring() would run the detection
+    # this avoids. A backend set with keyring.set_keyring (tests, embedders) is kept.
+    if getattr(keyring.core, "_keyring_backend", None) is None:
+        keyring.core.set_keyring(_platform_backend())
+    return keyring.core.get_keyring()
 
 
 def _usable_backend() -> KeyringBackend:
@@ -310,6 +420,7 @@ def _wrapped_record(store_id: str, key_id: str, source: KeySource, kek: bytes, d
 def _passphrase_kdf(passphrase: str, kdf_params: KdfParams | None) -> tuple[bytes, KdfParams]:
     if not passphrase:
         raise ValueError("an empty passphrase protects nothing")
+    _require_text(passphrase)
     params = kdf_params.with_new_salt() if kdf_params is not None else calibrate_argon2id()
     check_kdf_params(params)
     return derive_kek(passphrase, params), params
@@ -357,6 +468,7 @@ def unlock_with_passphrase(record: KeyRecord, passphrase: str) -> bytes:
     params = record.kdf_params()  # WeakKdfParameters (before any work) if under the floor
     if record.source is not KeySource.PASSPHRASE:
         raise WrongKeySource("This history is opened with the system keyring.")
+    _require_text(passphrase)
     kek = derive_kek(passphrase, params)
     try:
         return unwrap_key(kek, record.wrapped_key, record.wrap_context())

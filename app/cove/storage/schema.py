@@ -7,6 +7,8 @@ A file that fails a check is never written to.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import secrets
@@ -15,7 +17,7 @@ import time
 from pathlib import Path
 
 from cove.core.fsutil import fsync_dir
-from cove.storage.errors import StoreDamaged, StoreError, StoreTooNew
+from cove.storage.errors import StoreDamaged, StoreError, StoreTooNew, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ def _schema_v3(conn: sqlite3.Connection) -> None:
 # MIGRATIONS[n] takes a store from schema version n to n + 1; append, never edit.
 MIGRATIONS = (_schema_v1, _schema_v2, _schema_v3)
 SCHEMA_VERSION = len(MIGRATIONS)
+# The tables the current schema has; a file missing one was edited by hand.
+TABLES = ("meta", "conversations", "messages", "notes", "preferences")
 
 
 def _migrate(conn: sqlite3.Connection, from_version: int) -> None:
@@ -108,6 +112,36 @@ def is_corruption(error: sqlite3.DatabaseError) -> bool:
     return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
+def unavailable_reason(error: OSError | sqlite3.Error) -> str | None:
+    """Why the disk refused (full, read-only, not a folder), or None for any other failure."""
+    if isinstance(error, OSError):
+        if error.errno == errno.ENOSPC:
+            return "the disk is full"
+        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return "it or its folder is read-only or not yours"
+        if error.errno in (errno.ENOTDIR, errno.EEXIST):
+            return "a file stands where its folder should be"
+        return error.strerror or type(error).__name__
+    code = getattr(error, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == sqlite3.SQLITE_FULL:
+        return "the disk is full"
+    if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH):
+        return "it or its folder is read-only or not yours"
+    if primary == sqlite3.SQLITE_CANTOPEN:
+        return "it or its folder cannot be opened or written (read-only, or not a folder)"
+    if primary == sqlite3.SQLITE_IOERR:
+        return "the disk reported an error"
+    return None
+
+
+def missing_table(error: sqlite3.Error) -> str | None:
+    """The table named by a 'no such table' error, else None."""
+    text = str(error)
+    prefix = "no such table: "
+    return text[len(prefix):].strip() if text.startswith(prefix) else None
+
+
 def _check_header(path: Path) -> None:
     """Reject garbage and truncated files before SQLite sees them (reads only)."""
     size = path.stat().st_size
@@ -154,16 +188,22 @@ def _create_new(path: Path) -> None:
     never leaves a half-made file that would later look damaged."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     building = path.with_name(f"{path.name}.creating-{secrets.token_hex(4)}")
-    conn = _connect(building)
     try:
-        _configure(conn)
-        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        _migrate(conn, 0)
-        conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)",
-                     (META_STORE_ID, secrets.token_hex(16)))
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()
+        conn = _connect(building)
+        try:
+            _configure(conn)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            _migrate(conn, 0)
+            conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)",
+                         (META_STORE_ID, secrets.token_hex(16)))
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+    except BaseException:
+        for leftover in sidecars(building):  # a full disk must not leave a half-made file
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        raise
     for leftover in sidecars(building)[1:]:
         leftover.unlink(missing_ok=True)
     os.chmod(building, 0o600)
@@ -184,9 +224,21 @@ def open_file(path: Path) -> tuple[sqlite3.Connection, str, str | None]:
 
     Creates the file when neither it nor its journal exists, checks it is a Cove history,
     configures the connection and migrates it to ``SCHEMA_VERSION``. StoreDamaged for a
-    truncated, garbage or foreign file, StoreTooNew for a newer schema; the caller closes the
-    connection.
+    truncated, garbage or foreign file, or one with a table missing; StoreTooNew for a newer
+    schema; StoreUnavailable when the disk refuses (read-only, a file where a folder should be,
+    full). The caller closes the connection.
     """
+    try:
+        return _open_file(path)
+    except (OSError, sqlite3.OperationalError) as error:
+        reason = unavailable_reason(error)
+        if reason is None:
+            raise
+        log.error("store cannot be opened: %s", type(error).__name__)
+        raise StoreUnavailable(path, reason) from None
+
+
+def _open_file(path: Path) -> tuple[sqlite3.Connection, str, str | None]:
     if not path.exists():
         if any(p.exists() for p in sidecars(path)[1:]):
             raise StoreDamaged(path, "the file is missing but its journal remains")
@@ -203,6 +255,11 @@ def open_file(path: Path) -> tuple[sqlite3.Connection, str, str | None]:
         _configure(conn)
         if version < SCHEMA_VERSION:
             _migrate(conn, version)
+        present = {row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for table in TABLES:
+            if table not in present:
+                raise StoreDamaged(path, f"its {table} table is missing (it was removed)")
         meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
         store_id = meta.get(META_STORE_ID)
         if not isinstance(store_id, str):
@@ -211,6 +268,9 @@ def open_file(path: Path) -> tuple[sqlite3.Connection, str, str | None]:
         conn.close()
         if is_corruption(error):
             raise StoreDamaged(path, "SQLite reports it malformed") from None
+        missing = missing_table(error)
+        if missing is not None:
+            raise StoreDamaged(path, f"its {missing} table is missing (it was removed)") from None
         raise
     except BaseException:
         conn.close()

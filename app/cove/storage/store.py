@@ -14,7 +14,9 @@ Public API (``ConversationStore``):
 
 - ``ConversationStore.open(path=None)``: open or create (default ``default_store_path()``);
   ``StoreDamaged`` (with ``.path``) for a truncated, garbage or foreign file, which is never
-  written to; ``StoreTooNew`` for a newer schema. Use as a context manager or call ``close()``.
+  written to, and for a file with a table removed; ``StoreTooNew`` for a newer schema;
+  ``StoreUnavailable`` when the disk refuses (read-only, a file where a folder should be, full).
+  Use as a context manager or call ``close()``.
 - ``is_set_up``, ``is_unlocked``, ``key_source``, ``store_id``, ``schema_version``, ``path``.
 - ``setup_with_keyring(timeout_s)`` / ``setup_with_passphrase(passphrase, kdf_params=None)``:
   first run: a new random data key, stored wrapped.
@@ -41,11 +43,12 @@ Public API (``ConversationStore``):
 Module functions: ``default_store_path(paths=None)``, ``set_aside(path) -> Path``.
 Types: ``ConversationSummary`` (id, title, pinned, created, updated, message_count, damaged),
 ``DamagedMessage`` (id, conversation_id, seq, missing), ``ImportedConversation``.
-Errors (all ``StoreError``): ``StoreDamaged``, ``StoreTooNew``, ``StoreLocked``, ``StoreNotSetUp``,
-``AlreadySetUp``, ``NotFound`` (a ``LookupError``), ``DuplicateId`` (a ``ValueError``),
-``ConversationDamaged``, ``PreferenceDamaged``; key errors come from ``cove.storage.keys``
-(``WrongPassphrase``, ``KeyringUnavailable``, ...). Deleting a conversation does not touch a
-search index: the caller removes it there too (``SearchIndex.remove_conversation``).
+Errors (all ``StoreError``): ``StoreDamaged``, ``StoreTooNew``, ``StoreUnavailable``,
+``StoreLocked``, ``StoreNotSetUp``, ``AlreadySetUp``, ``NotFound`` (a ``LookupError``),
+``DuplicateId`` (a ``ValueError``), ``ConversationDamaged``, ``PreferenceDamaged``; key errors
+come from ``cove.storage.keys`` (``WrongPassphrase``, ``KeyringUnavailable``, ...). Deleting a
+conversation does not touch a search index: the caller removes it there too
+(``SearchIndex.remove_conversation``).
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ from cove.storage.errors import (
     StoreLocked,
     StoreNotSetUp,
     StoreTooNew,
+    StoreUnavailable,
 )
 from cove.storage.keys import KEYRING_TIMEOUT_S, KeyRecord, KeySource
 from cove.storage.schema import (
@@ -99,6 +103,7 @@ from cove.storage.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     is_corruption,
+    missing_table,
     open_file,
     set_aside,
 )
@@ -122,6 +127,7 @@ __all__ = [
     "StoreLocked",
     "StoreNotSetUp",
     "StoreTooNew",
+    "StoreUnavailable",
     "default_store_path",
     "set_aside",
 ]
@@ -154,10 +160,19 @@ def _missing(conversation_id: str, first_seq: int, end_seq: int) -> list[Damaged
 
 
 def _next_seq(conn: sqlite3.Connection, conversation_id: str) -> int:
-    """One past the highest sequence number stored for the conversation (0 when it has none)."""
+    """One past the highest sequence number stored for the conversation (0 when it has none).
+
+    Only integer ones count: SQLite lets an edited row hold text in `seq`, and text sorts
+    above every number."""
     return int(conn.execute(
-        "SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE conversation_id = ?",
+        "SELECT COALESCE(MAX(seq) + 1, 0) FROM messages"
+        " WHERE conversation_id = ? AND typeof(seq) = 'integer'",
         (conversation_id,)).fetchone()[0])
+
+
+def _is_seq(value: object) -> bool:
+    """Whether a stored `seq` is what Cove writes: an integer (not text, a real or a blob)."""
+    return type(value) is int
 
 
 class ConversationStore:
@@ -229,6 +244,11 @@ class ConversationStore:
                 if is_corruption(error):
                     log.error("database damaged")
                     raise StoreDamaged(self.path, "SQLite reports it malformed") from None
+                table = missing_table(error)
+                if table is not None:
+                    log.error("database table missing")
+                    raise StoreDamaged(
+                        self.path, f"its {table} table is missing (it was removed)") from None
                 raise
 
     @contextmanager
@@ -537,6 +557,11 @@ class ConversationStore:
                         "SELECT id, seq, key_id, body FROM messages"
                         " WHERE conversation_id = ? AND seq >= ? AND seq < ? ORDER BY seq",
                         (conversation_id, offset, end)).fetchall()
+        # A row whose seq is not an integer was edited by hand: it shows as damaged, at the end
+        # (SQLite sorts text and blobs after numbers), and its place shows as missing.
+        edited = [DamagedMessage(message_id, conversation_id, -1)
+                  for message_id, seq, _, _ in rows if not _is_seq(seq)]
+        rows = [row for row in rows if _is_seq(row[1])]
         opened = open_messages(cipher, [(conversation_id, message_id, seq, key_id, blob)
                                         for message_id, seq, key_id, blob in rows])
         loaded: list[Message | DamagedMessage] = []
@@ -549,7 +574,9 @@ class ConversationStore:
         if not summary.damaged:
             upper = summary.message_count if end is None else min(end, summary.message_count)
             loaded.extend(_missing(conversation_id, expected, upper))
-        return loaded
+        if edited:
+            log.warning("message rows with an edited sequence number: %d", len(edited))
+        return loaded + edited
 
     def iter_all_messages(self, batch_size: int = 1000
                           ) -> Iterator[tuple[str, Message | DamagedMessage]]:
@@ -568,6 +595,10 @@ class ConversationStore:
             if not rows:
                 return
             last_rowid = rows[-1][0]
+            for row in rows:
+                if not _is_seq(row[3]):
+                    yield row[1], DamagedMessage(row[2], row[1], -1)
+            rows = [row for row in rows if _is_seq(row[3])]
             opened = open_messages(cipher, [row[1:] for row in rows])
             for (_, conversation_id, _, _, _, _), message in zip(rows, opened, strict=True):
                 yield conversation_id, message

@@ -161,3 +161,53 @@ def test_calibration_lands_near_its_target() -> None:
     elapsed = time.perf_counter() - started
     assert params.memory_kib >= ARGON2_MIN_MEMORY_KIB
     assert 0.15 <= elapsed <= 1.5
+
+
+# ---- the ceiling: an edited record must not stall the unlock -------------------------------
+
+def test_a_record_asking_for_4_gib_and_64_passes_is_refused_before_any_hashing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Even on a machine with 64 GiB of RAM, 4 GiB is over the 1 GiB ceiling.
+    monkeypatch.setattr(crypto, "_total_memory_kib", lambda: 64 * 1024 * 1024)
+    params = KdfParams(4 * 1024 * 1024, 64, 4, b"s" * 16)
+    started = time.perf_counter()
+    with pytest.raises(crypto.CostlyKdfParameters, match="4096 MiB of memory"):
+        KdfParams.from_dict(params.to_dict())
+    with pytest.raises(crypto.CostlyKdfParameters):
+        derive_kek("passphrase", params)
+    assert time.perf_counter() - started < 0.05
+
+
+def test_the_memory_ceiling_is_a_quarter_of_this_machines_ram(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(crypto, "_total_memory_kib", lambda: 1024 * 1024)  # a 1 GiB machine
+    with pytest.raises(crypto.CostlyKdfParameters, match="at most 256 MiB"):
+        crypto.check_kdf_params(KdfParams(512 * 1024, 2, 4, b"s" * 16))
+    crypto.check_kdf_params(KdfParams(256 * 1024, 2, 4, b"s" * 16))
+
+
+def test_passes_are_capped_at_about_ten_seconds_of_this_machines_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A machine that takes 0.5 s for one pass over 256 MiB: 20 passes fit in 10 s, 21 do not.
+    monkeypatch.setattr(crypto, "_total_memory_kib", lambda: 16 * 1024 * 1024)
+    monkeypatch.setattr(crypto, "_seconds_per_kib_pass", {4: 0.5 / (256 * 1024)})
+    crypto.check_kdf_params(KdfParams(256 * 1024, 20, 4, b"s" * 16))
+    with pytest.raises(crypto.CostlyKdfParameters, match="over 10 seconds"):
+        crypto.check_kdf_params(KdfParams(256 * 1024, 21, 4, b"s" * 16))
+    assert crypto.kdf_ceiling(256 * 1024, 4) == crypto.KdfCeiling(1024 * 1024, 20)  # 1 GiB
+
+
+def test_the_ceiling_measures_this_machine_only_for_records_that_ask_for_much(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    measured: list[int] = []
+    monkeypatch.setattr(crypto, "_seconds_per_kib_pass", {})
+    real = crypto._measured_seconds_per_kib_pass
+    def measuring(lanes: int) -> float:
+        measured.append(lanes)
+        return real(lanes)
+
+    monkeypatch.setattr(crypto, "_measured_seconds_per_kib_pass", measuring)
+    crypto.check_kdf_params(KdfParams(256 * 1024, 4, 4, b"s" * 16))  # what calibration makes
+    assert measured == []
+    crypto.check_kdf_params(KdfParams(128 * 1024, 12, 4, b"s" * 16))
+    assert measured == [4]

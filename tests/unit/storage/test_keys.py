@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -351,3 +354,102 @@ def test_passphrase_strength(passphrase: str, level: Strength) -> None:
     strength = passphrase_strength(passphrase)
     assert strength.level is level
     assert strength.hint.endswith(".")
+
+
+# ---- refused records say why, in words -----------------------------------------------------
+
+def _edit_kdf(path: Path, **changes: object) -> None:
+    record = stored_record(path)
+    kdf = dict(record["kdf"])  # type: ignore[call-overload]
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE name = 'key_record'",
+                     (json.dumps({**record, "kdf": {**kdf, **changes}}),))
+    conn.close()
+
+
+def test_a_weakened_record_is_refused_with_a_sentence_a_person_can_read(tmp_path: Path) -> None:
+    path = tmp_path / "cove.db"
+    make_passphrase_store(path)
+    _edit_kdf(path, iterations=1, memory_kib=8)
+    with ConversationStore.open(path) as store, pytest.raises(keys.KeyAccessError) as refused:
+        store.unlock_with_passphrase(PASSPHRASE)
+    assert str(refused.value) == ("The key record asks for weaker protection than Cove allows; "
+                                  "it may have been tampered with.")
+    assert isinstance(refused.value, WeakKdfParameters)
+
+
+def test_a_record_edited_to_stall_the_unlock_is_refused_without_deriving(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "cove.db"
+    make_passphrase_store(path)
+    _edit_kdf(path, memory_kib=4 * 1024 * 1024, iterations=64)
+
+    def no_derivation(*_args: object) -> bytes:
+        raise AssertionError("a 4 GiB, 64-pass derivation was started")
+
+    monkeypatch.setattr(keys, "derive_kek", no_derivation)
+    with ConversationStore.open(path) as store:
+        with pytest.raises(keys.KeyAccessError) as refused:
+            store.unlock_with_passphrase(PASSPHRASE)
+        assert not store.is_unlocked
+    message = str(refused.value)
+    assert message.startswith("The key record asks for more work to unlock than Cove allows")
+    assert "4096 MiB of memory" in message
+    assert message.endswith("it may have been tampered with to stall the unlock.")
+
+
+# ---- a passphrase that is not text -----------------------------------------------------------
+
+def test_a_passphrase_with_bytes_that_are_not_utf8_is_refused_in_words(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "cove.db"
+    make_passphrase_store(path)
+    not_utf8 = "caf\udce9"  # what os.environ holds on Linux for the Latin-1 bytes b"caf\xe9"
+    monkeypatch.setenv("COVE_PASSPHRASE", not_utf8)
+    assert keys.environment_passphrase_problem() is not None
+    assert "COVE_PASSPHRASE is not valid UTF-8" in str(keys.environment_passphrase_problem())
+    with ConversationStore.open(path) as store, pytest.raises(keys.PassphraseNotText,
+                                                              match="not valid UTF-8"):
+        store.unlock_with_passphrase(not_utf8)
+    with ConversationStore.open(tmp_path / "new.db") as store, pytest.raises(
+            keys.PassphraseNotText):
+        store.setup_with_passphrase(not_utf8, KdfParams.at_floor())
+    monkeypatch.setenv("COVE_PASSPHRASE", "café")
+    assert keys.environment_passphrase_problem() is None
+
+
+# ---- the keyring backend is chosen without probing every platform's -------------------------
+
+_BACKEND_PROBE = """
+import subprocess, sys
+spawned = []
+real_init = subprocess.Popen.__init__
+def spy(self, *args, **kwargs):
+    spawned.append(str(args[0] if args else kwargs.get("args")))
+    real_init(self, *args, **kwargs)
+subprocess.Popen.__init__ = spy
+from cove.storage import keys
+usable = keys.keyring_is_usable()
+import keyring
+backend = type(keyring.get_keyring()).__module__
+print(repr(spawned), "keyring.backends.macOS" in sys.modules, backend)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the probing happens on Linux")
+def test_finding_the_keyring_on_linux_starts_no_process(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("PYTHON_KEYRING", "DBUS_SESSION"))}
+    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"),
+               XDG_DATA_HOME=str(tmp_path / "data"))
+    result = subprocess.run([sys.executable, "-c", _BACKEND_PROBE], capture_output=True,
+                            text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    spawned, mac_loaded, backend = result.stdout.split()
+    assert spawned == "[]"  # ldconfig, gcc and ld ran here before (macOS backend's probing)
+    assert mac_loaded == "False"
+    assert backend.startswith("keyring.backends.")
+
+
+def test_a_keyring_set_by_the_caller_is_kept(memory_keyring: MemoryKeyring) -> None:
+    assert keys._active_backend() is memory_keyring

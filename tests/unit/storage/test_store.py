@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import random
 import sqlite3
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cove.core.conversation import Message, MessageState, ReplyStats, Role
+from cove.storage import schema
 from cove.storage.codecs import DamagedMessage
 from cove.storage.errors import (
     ConversationDamaged,
@@ -23,6 +25,7 @@ from cove.storage.errors import (
     StoreDamaged,
     StoreLocked,
     StoreTooNew,
+    StoreUnavailable,
 )
 from cove.storage.schema import SCHEMA_VERSION, set_aside
 from cove.storage.store import ConversationStore, ImportedConversation, default_store_path
@@ -553,3 +556,76 @@ def test_a_damaged_preference_row_is_reported_and_left_alone(store_path: Path) -
         assert store.load_preference("other") == {"x": 1}
     assert raw_execute(store_path, "SELECT body FROM preferences WHERE name = 'system_prompts'"
                        ) == [(body,)]
+
+
+# ---- hand edits and an unusable disk give sentences, not tracebacks --------------------------
+
+@pytest.mark.parametrize("edited_seq", ["abc", 1.5, b"\x01"], ids=["text", "real", "blob"])
+def test_a_message_whose_seq_is_not_an_integer_shows_as_damaged(
+        store_path: Path, edited_seq: object) -> None:
+    with reopen(store_path) as store:
+        conversation, _ = write_conversation(store, count=3)
+    raw_execute(store_path, "UPDATE messages SET seq = ? WHERE seq = 1", (edited_seq,))
+    with reopen(store_path) as store:
+        loaded = store.load_messages(conversation)
+        assert texts(loaded) == ["message number 0", None, "message number 2", None]
+        assert [m.seq for m in loaded if isinstance(m, DamagedMessage)] == [1, -1]
+        exported = store.export_markdown(conversation)
+        assert exported.count("## Damaged message") == 2
+        assert len(list(store.iter_all_messages())) == 3
+        store.append_message(conversation, Message(Role.USER, "after the edit"))
+        assert texts(store.load_messages(conversation))[3] == "after the edit"
+
+
+@pytest.mark.parametrize("table", ["messages", "conversations", "meta", "preferences"])
+def test_a_dropped_table_is_named_when_the_file_opens(store_path: Path, table: str) -> None:
+    raw_execute(store_path, f"DROP TABLE {table}")
+    with pytest.raises(StoreDamaged, match=f"its {table} table is missing"):
+        ConversationStore.open(store_path).close()
+
+
+def test_a_table_dropped_while_open_is_named_too(store_path: Path) -> None:
+    with reopen(store_path) as store:
+        conversation, _ = write_conversation(store, count=1)
+        raw_execute(store_path, "DROP TABLE messages")
+        with pytest.raises(StoreDamaged, match="its messages table is missing"):
+            store.load_messages(conversation)
+
+
+def test_a_file_where_the_data_folder_should_be_is_said_in_a_sentence(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("not a folder")
+    with pytest.raises(StoreUnavailable, match="a file stands where its folder should be"):
+        ConversationStore.open(tmp_path / "data" / "cove.db")
+
+
+def test_a_folder_sqlite_cannot_write_is_said_in_a_sentence(tmp_path: Path) -> None:
+    # SQLite's own refusal (root ignores permission bits, so the folder is a file's name).
+    (tmp_path / "cove.db").mkdir()
+    with pytest.raises(StoreUnavailable, match="cannot open the history file"):
+        ConversationStore.open(tmp_path / "cove.db" / "")
+
+
+@pytest.mark.parametrize(("error", "reason"), [
+    (OSError(errno.ENOSPC, "No space left on device"), "the disk is full"),
+    (PermissionError(errno.EACCES, "Permission denied"), "read-only"),
+    (OSError(errno.EROFS, "Read-only file system"), "read-only"),
+])
+def test_a_full_or_read_only_disk_at_creation_is_said_in_a_sentence(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: OSError, reason: str) -> None:
+    def refuse(*_args: object) -> None:
+        raise error
+
+    monkeypatch.setattr(schema, "_create_new", refuse)
+    with pytest.raises(StoreUnavailable, match=reason) as refused:
+        ConversationStore.open(tmp_path / "cove.db")
+    assert "\n" not in str(refused.value)
+
+
+def test_sqlites_full_and_read_only_codes_become_sentences() -> None:
+    full = sqlite3.OperationalError("database or disk is full")
+    full.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+    read_only = sqlite3.OperationalError("attempt to write a readonly database")
+    read_only.sqlite_errorcode = sqlite3.SQLITE_READONLY  # type: ignore[attr-defined]
+    assert schema.unavailable_reason(full) == "the disk is full"
+    assert "read-only" in str(schema.unavailable_reason(read_only))
+    assert schema.unavailable_reason(sqlite3.OperationalError("syntax error")) is None
