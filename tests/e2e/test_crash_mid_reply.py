@@ -20,7 +20,8 @@ pytestmark = [pytest.mark.real_model,
 PASSPHRASE = "a passphrase for the crash test"
 PROMPT = "Write a very long story about a dragon, at least 2000 words, in many chapters."
 SAVED = re.compile(r"reply saved: (\d+) characters")
-REPLY = re.compile(r"## Assistant \([^)]*\) · [^\n]*\n\n(?P<text>.*?)\n\n_Unfinished\._", re.S)
+REPLY = re.compile(r"## Assistant \([^)]*\) · [^\n]*\n\n(?P<text>.*?)\n\n"
+                   r"_Interrupted: Cove closed before this reply finished\._", re.S)
 
 
 def environment() -> dict[str, str]:

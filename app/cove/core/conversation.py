@@ -24,6 +24,7 @@ class MessageState(enum.StrEnum):
     DONE = "done"
     STREAMING = "streaming"
     STOPPED = "stopped"  # the user stopped it; the text so far is kept
+    INTERRUPTED = "interrupted"  # Cove closed (or crashed) while it was being written
     FAILED = "failed"
     DAMAGED = "damaged"  # its stored row failed authentication; it has no text to show
 
@@ -67,7 +68,8 @@ class Message:
             return False
         if self.role is not Role.ASSISTANT or self.state is MessageState.DONE:
             return True
-        return self.state is MessageState.STOPPED and bool(self.text)
+        return self.state in (MessageState.STOPPED, MessageState.INTERRUPTED) and bool(
+            self.text)
 
     def as_chat(self) -> dict[str, str]:
         """The OpenAI-style dict llama-cpp-python's chat templates take."""

@@ -28,6 +28,9 @@ class ExportedSummary(Protocol):
     def damaged(self) -> bool: ...
 
 
+# One wording for a reply cut short by Cove closing, in the window and in exports.
+INTERRUPTED_TEXT = "Interrupted: Cove closed before this reply finished"
+
 def _local_time(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
 
@@ -57,6 +60,7 @@ def conversation_markdown(summary: ExportedSummary, messages: Iterable[Message |
             lines += ["_Stopped before the end._", ""]
         elif message.state is MessageState.FAILED:
             lines += [f"_Failed: {message.error}_" if message.error else "_Failed._", ""]
-        elif message.state is MessageState.STREAMING:
-            lines += ["_Unfinished._", ""]
+        elif message.state in (MessageState.STREAMING, MessageState.INTERRUPTED):
+            # Stored while it was being written, and never finished: Cove closed first.
+            lines += [f"_{INTERRUPTED_TEXT}._", ""]
     return "\n".join(lines).rstrip("\n") + "\n"

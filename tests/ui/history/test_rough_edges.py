@@ -100,3 +100,28 @@ def test_the_context_menu_and_the_menus_show_the_same_shortcuts(
                 "Export as Markdown…": window.export_action, "Delete…": window.delete_action}
     for text, action in in_menus.items():
         assert shown[text] == action.shortcut() != QKeySequence(), text
+
+
+def test_a_reply_cut_short_by_a_crash_is_called_interrupted_in_one_word(
+        qtbot: QtBot, open_app: Opener) -> None:
+    from cove.core.conversation import Message, MessageState, Role
+    from cove.ui.chat.message_model import Roles
+
+    app = open_app()
+    set_up_with_passphrase(qtbot, app)
+    store = app.session.store
+    assert store is not None
+    # What a crash leaves: a reply saved while it was being written, never finished.
+    conversation = store.create_conversation("Cut short")
+    store.append_message(conversation, Message(Role.USER, "Tell me a story"))
+    store.append_message(conversation, Message(Role.ASSISTANT, "Once upon",
+                                               state=MessageState.STREAMING))
+    summary = store.conversation_summary(conversation)
+    with qtbot.waitSignal(app.window.controller.sig_conversation_changed, timeout=5_000):
+        app.presenter.open_conversation(summary)
+    model = app.window.controller.model
+    assert model.index(1, 0).data(Roles.STATE) == MessageState.INTERRUPTED
+    footer = app.window.chat_view.itemDelegate()._footer(model.index(1, 0))
+    assert footer == "Interrupted: Cove closed before this reply finished"
+    exported = store.export_markdown(conversation)
+    assert "_Interrupted: Cove closed before this reply finished._" in exported

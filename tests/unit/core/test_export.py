@@ -90,7 +90,7 @@ def test_replies_that_did_not_finish_say_so() -> None:
         "\n"
         "Still go\n"
         "\n"
-        "_Unfinished._\n"
+        "_Interrupted: Cove closed before this reply finished._\n"
     )
 
 

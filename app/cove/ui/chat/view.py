@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cove.core.export import INTERRUPTED_TEXT
 from cove.ui.chat.message_model import Roles
 
 Index = QModelIndex | QPersistentModelIndex
@@ -73,6 +74,8 @@ class MessageDelegate(QStyledItemDelegate):
         parts = []
         if state == "stopped":
             parts.append("Stopped")
+        elif state == "interrupted":
+            parts.append(INTERRUPTED_TEXT)
         if stats is not None and stats.tokens:
             parts.append(f"{stats.tokens} tokens · {stats.tokens_per_second:.1f} tokens/s")
         return " · ".join(parts)

@@ -68,7 +68,7 @@ def as_display_message(item: Message | DamagedMessage) -> Message:
         return Message(Role.ASSISTANT, "", state=MessageState.DAMAGED, error=DAMAGED_TEXT,
                        id=item.id or f"damaged{item.seq:08d}")
     if item.state is MessageState.STREAMING:
-        item.state = MessageState.STOPPED  # the app stopped while it was being written
+        item.state = MessageState.INTERRUPTED  # Cove closed while it was being written
     return item
 
 
