@@ -292,6 +292,12 @@ def check_gguf_file(path: str | Path) -> Path:
     except OSError as error:
         raise _open_error(path, error) from error
     if len(header) < 24 or header[:4] != GGUF_MAGIC:
+        if path.suffix.lower() == ".gguf":  # named like one: say what is wrong with it
+            raise ModelFileError(
+                f"{path.name} is not a GGUF model file, though its name ends in .gguf: it "
+                "does not start the way every GGUF file does. It may be damaged, cut short "
+                "at the start, or another kind of file renamed."
+            )
         raise ModelFileError(
             f"{path.name} is not a GGUF model file. Cove runs models in the GGUF format "
             "(files ending in .gguf)."
@@ -304,8 +310,8 @@ def check_gguf_file(path: str | Path) -> Path:
         )
     if tensors > MAX_TENSORS or keys > MAX_KEYS or tensors + keys > size:
         raise ModelFileError(
-            f"{path.name} is damaged: its header claims {tensors} tensors and {keys} "
-            "metadata keys, more than the file can hold. Download it again."
+            f"{path.name} is damaged or not a complete model (its header is invalid). If "
+            "you downloaded it, download it again."
         )
     return path
 

@@ -412,3 +412,28 @@ def test_an_import_is_tried_with_the_cpu_kernels_the_app_loads_with(
     with qtbot.waitSignal(dialog.sig_added, timeout=30_000):
         assert dialog.import_file(starter_model, copy=False)
     assert seen == [(probe.NO_EXTRA_BUFFERS_FLAG,)]
+
+
+def test_a_file_that_cannot_be_a_model_is_refused_before_asking_how_to_keep_it(
+    qtbot: QtBot, make_dialog: Maker, empty_registry: ModelRegistry, tmp_path: Path
+) -> None:
+    junk = tmp_path / "holiday.gguf"
+    junk.write_bytes(b"PK\x03\x04 a zip file renamed" * 100)
+    dialog = make_dialog(empty_registry)
+    dialog.ask_copy_then_import(junk)
+    assert _visible_box(dialog, "copy-or-reference") is None  # nothing asked
+    text = dialog.installed_message.text()
+    assert "holiday.gguf is not a GGUF model file, though its name ends in .gguf" in text
+    assert "(files ending in .gguf)" not in text
+    assert not dialog.import_busy
+
+
+def test_a_header_with_impossible_counts_is_worded_for_a_person(tmp_path: Path) -> None:
+    from cove.models.gguf import ModelFileError, check_gguf_file
+
+    lying = tmp_path / "lying.gguf"
+    lying.write_bytes(make_gguf(tensor_count=3824976929448323505))
+    with pytest.raises(ModelFileError) as refused:
+        check_gguf_file(lying)
+    assert str(refused.value) == ("lying.gguf is damaged or not a complete model (its header "
+                                  "is invalid). If you downloaded it, download it again.")

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from cove.core.units import format_bytes, format_duration, format_memory
 from cove.models.catalogue import CatalogueEntry
+from cove.models.gguf import ModelFileError, check_gguf_file
 from cove.models.memory import estimate_ram_bytes, fit_label
 from cove.models.registry import (
     FileState,
@@ -462,7 +463,13 @@ class ModelManagerDialog(QDialog):
             self.ask_copy_then_import(Path(name))
 
     def ask_copy_then_import(self, path: Path) -> None:
-        """Ask whether to copy `path` into Cove's models folder or use it where it is."""
+        """Ask whether to copy `path` into Cove's models folder or use it where it is; a file
+        whose first bytes already show it cannot be a model is refused before asking."""
+        try:
+            check_gguf_file(path)  # a few bytes: no need to wait for the background
+        except ModelFileError as error:
+            self._say(self.installed_message, str(error), error=True)
+            return
         box = QMessageBox(QMessageBox.Icon.Question, "Add Model File",
                           f"How should Cove keep {path.name}?",
                           QMessageBox.StandardButton.Cancel, self)
