@@ -125,3 +125,11 @@ def test_a_reply_cut_short_by_a_crash_is_called_interrupted_in_one_word(
     assert footer == "Interrupted: Cove closed before this reply finished"
     exported = store.export_markdown(conversation)
     assert "_Interrupted: Cove closed before this reply finished._" in exported
+
+
+def test_with_no_keyring_the_first_start_says_why_a_passphrase_is_needed(
+        open_app: Opener) -> None:
+    page = open_app().window.unlock_page  # tests run with no keyring, like this machine
+    assert not page.keyring_choice.isVisible()
+    assert "No system keyring was found on this computer" in page.text.text()
+    assert "Choose where its key lives" not in page.text.text()

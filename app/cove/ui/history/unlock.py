@@ -23,6 +23,12 @@ STRENGTH_COLOURS = {Strength.WEAK: "#c62828", Strength.FAIR: "#ef6c00",
                     Strength.STRONG: "#2e7d32"}
 
 
+NO_KEYRING_TEXT = (
+    "Cove encrypts every conversation it saves. No system keyring was found on this "
+    "computer (such as GNOME Keyring or KWallet), so the key is made from a passphrase "
+    "you choose: Cove asks for it each time it opens.")
+
+
 class UnlockPage(QWidget):
     """One card whose contents follow the history's state: setup, locked, damaged, failed."""
 
@@ -118,10 +124,14 @@ class UnlockPage(QWidget):
         self.busy.show()
 
     def show_setup(self, keyring_offered: bool, message: str = "") -> None:
-        self._set_mode("setup", "Protect your conversations",
-                       "Cove encrypts every conversation it saves. Choose where its key "
-                       "lives. If you choose a passphrase and forget it, your history "
-                       "cannot be recovered by anyone.")
+        if keyring_offered:
+            explanation = ("Cove encrypts every conversation it saves. Choose where its key "
+                           "lives. If you choose a passphrase and forget it, your history "
+                           "cannot be recovered by anyone.")
+        else:
+            explanation = (NO_KEYRING_TEXT + " If you forget the passphrase, your history "
+                           "cannot be recovered by anyone.")
+        self._set_mode("setup", "Protect your conversations", explanation)
         self.keyring_choice.setVisible(keyring_offered)
         self.passphrase_choice.setVisible(keyring_offered)
         (self.keyring_choice if keyring_offered else self.passphrase_choice).setChecked(True)
