@@ -60,3 +60,37 @@ def test_user_and_assistant_bubbles_differ(qtbot: QtBot) -> None:
     user_colour = image.pixelColor(first.right() - 30, first.top() + 12)
     reply_colour = image.pixelColor(second.left() + 20, second.top() + 12)
     assert user_colour != reply_colour
+
+
+def test_single_line_breaks_are_kept_as_people_write_them() -> None:
+    from PySide6.QtGui import QFont
+
+    from cove.ui.chat.view import render_document
+
+    poem = render_document("Roses are red,\nViolets are blue.", True, QFont())
+    assert "Roses are red," in poem.firstBlock().text()
+    assert "Violets" not in poem.firstBlock().text()  # its own line, not joined on
+    code = render_document("```python\nx = 1\ny = 2\n```", True, QFont())
+    assert [code.findBlockByNumber(n).text() for n in range(2)] == ["x = 1", "y = 2"]
+
+
+def test_code_has_a_tinted_background_and_html_stays_text() -> None:
+    from PySide6.QtGui import QFont, QTextFormat
+
+    from cove.ui.chat.view import CODE_TINT, render_document
+
+    document = render_document("Run `ls` here.\n\n```\nrm -rf nothing\n```\n\n<b>no</b>",
+                               True, QFont())
+    code_block = next(document.findBlockByNumber(n) for n in range(document.blockCount())
+                      if document.findBlockByNumber(n).text() == "rm -rf nothing")
+    assert code_block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence)
+    assert code_block.blockFormat().background().color() == CODE_TINT
+    fragments = document.firstBlock().begin()
+    found = []
+    while not fragments.atEnd():
+        fragment = fragments.fragment()
+        if fragment.text() == "ls":
+            found.append(fragment.charFormat().background().color())
+        fragments += 1
+    assert found == [CODE_TINT]
+    assert "<b>no</b>" in document.toPlainText()  # shown, never run

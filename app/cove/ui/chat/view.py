@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from typing import Any
 
@@ -14,7 +15,12 @@ from PySide6.QtGui import (
     QKeySequence,
     QPainter,
     QPalette,
+    QTextBlockFormat,
+    QTextCharFormat,
+    QTextCursor,
     QTextDocument,
+    QTextFormat,
+    QTextOption,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -39,13 +45,65 @@ SIDE_GAP = 48  # user bubbles sit to the right, replies to the left, leaving thi
 CACHE_SIZE = 400
 
 
+_FENCE = re.compile(r"^ {0,3}(```|~~~)")
+CODE_TINT = QColor(127, 127, 127, 38)  # reads on light and dark bubbles alike
+
+
+def keep_line_breaks(markdown: str) -> str:
+    """Markdown as people write it: a single line break stays a line break (a poem, an
+    address), as it does in the export, instead of joining the lines into one paragraph.
+    Code blocks are left as they are."""
+    lines = markdown.split("\n")
+    in_fence = False
+    for number, line in enumerate(lines[:-1]):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        following = lines[number + 1]
+        if (not in_fence and line.strip() and following.strip()
+                and not _FENCE.match(following) and not line.endswith(("  ", "\\"))
+                and not line.lstrip().startswith("|")):  # a table row ends at its line
+            lines[number] = line + "  "  # CommonMark's hard line break
+    return "\n".join(lines)
+
+
+def tint_code(document: QTextDocument) -> None:
+    """Code blocks and inline code get a tinted background, so they read as code."""
+    cursor = QTextCursor(document)
+    block = document.firstBlock()
+    while block.isValid():
+        if block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence):
+            cursor.setPosition(block.position())
+            fmt = QTextBlockFormat()
+            fmt.setBackground(CODE_TINT)
+            cursor.mergeBlockFormat(fmt)
+        else:
+            fragments = block.begin()
+            while not fragments.atEnd():
+                fragment = fragments.fragment()
+                if fragment.isValid() and fragment.charFormat().fontFixedPitch():
+                    cursor.setPosition(fragment.position())
+                    cursor.setPosition(fragment.position() + fragment.length(),
+                                       QTextCursor.MoveMode.KeepAnchor)
+                    char = QTextCharFormat()
+                    char.setBackground(CODE_TINT)
+                    cursor.mergeCharFormat(char)
+                fragments += 1
+        block = block.next()
+
+
 def render_document(text: str, as_markdown: bool, font: QFont) -> QTextDocument:
     """A document for one message; model output is Markdown, raw HTML is shown as text."""
     document = QTextDocument()
     document.setDefaultFont(font)
     document.setDocumentMargin(0)
+    option = document.defaultTextOption()
+    # A long code line or URL wraps inside the bubble instead of running out of it.
+    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    document.setDefaultTextOption(option)
     if as_markdown:
-        document.setMarkdown(text, MARKDOWN)
+        document.setMarkdown(keep_line_breaks(text), MARKDOWN)
+        tint_code(document)
     else:
         document.setPlainText(text)
     return document
