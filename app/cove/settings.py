@@ -121,6 +121,11 @@ class Settings:
     model_path: str = ""  # the model to load at start; empty: the starter model
     auto_lock_minutes: int = 0  # lock the history after this long without input; 0: never
     offline_mode: bool = False  # forbid even model downloads
+    # Where the window was (Qt's saveGeometry / saveState, base64) and the conversation open
+    # when it closed (a random id: no title, no text), restored at the next start/unlock.
+    window_geometry: str = ""
+    window_splitter: str = ""
+    last_conversation: str = ""
     # llama.cpp's extra CPU buffer types (AMX, repacked weights): "auto" checks this CPU once
     # (cove.inference.cpu_check); "on" or "off" forces it. COVE_FAST_KERNELS overrides.
     fast_kernels: str = "auto"

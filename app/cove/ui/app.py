@@ -124,19 +124,23 @@ def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeT
     app.setDesktopFileName("cove")
     app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "cove.png")))
 
+    from cove.settings import Settings  # small: JSON and dataclasses
+
+    settings = Settings.load(paths.settings_file)
     controller = ChatController(params=GenerationParams(seed=args.seed))
     messages = MessageBridge()
     window = MainWindow(controller, messages=messages)
+    window.restore_layout(settings.window_geometry, settings.window_splitter)
     window.show_page(unlock=True)  # the unlock page opens showing "Opening your history…"
     smoke = (SmokeTest(window, args.smoke_test, args.timeout)
              if args.smoke_test is not None else None)
     window.show()
-    FirstPaint(window, lambda: finish_start(window, smoke, args, paths))
+    FirstPaint(window, lambda: finish_start(window, smoke, args, paths, settings))
     return window, smoke
 
 
 def finish_start(window: MainWindow, smoke: SmokeTest | None, args: argparse.Namespace,
-                 paths: AppPaths) -> None:
+                 paths: AppPaths, loaded: Settings | None = None) -> None:
     """The rest of start-up, once the window is on screen: history, models, privacy status,
     and the model's load. The slow parts (unlocking, hashing, loading) run off this thread."""
     from cove.models.registry import ModelRegistry
@@ -149,11 +153,12 @@ def finish_start(window: MainWindow, smoke: SmokeTest | None, args: argparse.Nam
     from cove.ui.settings.privacy_panel import PrivacyStatus
     from cove.ui.tasks import TaskManager
 
-    settings = SettingsPresenter(window, Settings.load(paths.settings_file),
+    settings = SettingsPresenter(window, loaded or Settings.load(paths.settings_file),
                                  paths.settings_file)
+    window.sig_closing.connect(lambda: settings.remember_layout(window.layout_state()))
     tasks = TaskManager(window)
     session = HistorySession(default_store_path(paths), parent=window, tasks=tasks)
-    HistoryPresenter(window, session, settings)
+    HistoryPresenter(window, session, settings, reopen_last=smoke is None)
     registry = ModelRegistry.for_paths(paths)
     models = ModelsPresenter(window, registry, settings, session,
                              max_tokens=args.max_tokens, seed=args.seed, tasks=tasks)

@@ -133,3 +133,62 @@ def test_with_no_keyring_the_first_start_says_why_a_passphrase_is_needed(
     assert not page.keyring_choice.isVisible()
     assert "No system keyring was found on this computer" in page.text.text()
     assert "Choose where its key lives" not in page.text.text()
+
+
+def test_the_window_comes_back_as_it_was_with_its_conversation(
+        qtbot: QtBot, tmp_path: Path) -> None:
+    """Size, sidebar width and the open conversation are kept in settings.json (by id: no
+    title or text) and come back at the next start, after unlocking."""
+    import json
+
+    from cove.inference.engine import GenerationParams
+    from cove.settings import Settings
+    from cove.storage.crypto import KdfParams
+    from cove.ui.chat.controller import ChatController
+    from cove.ui.chat.window import MainWindow
+    from cove.ui.history.presenter import HistoryPresenter
+    from cove.ui.history.session import HistorySession
+    from cove.ui.settings.presenter import SettingsPresenter
+    from tests.fakes import fake_factory
+
+    settings_file = tmp_path / "settings.json"
+
+    def start() -> tuple[MainWindow, HistorySession]:
+        window = MainWindow(ChatController(fake_factory(), GenerationParams(max_tokens=8)))
+        qtbot.addWidget(window)
+        loaded = Settings.load(settings_file)
+        window.restore_layout(loaded.window_geometry, loaded.window_splitter)
+        settings = SettingsPresenter(window, loaded, settings_file)
+        window.sig_closing.connect(lambda: settings.remember_layout(window.layout_state()))
+        session = HistorySession(tmp_path / "cove.db", parent=window,
+                                 kdf_params=KdfParams.at_floor(), keyring_timeout_s=0.5)
+        HistoryPresenter(window, session, settings)
+        window.show()
+        with qtbot.waitSignal(window.controller.sig_model_ready, timeout=5_000):
+            window.controller.load_model(tmp_path / "fake.gguf")
+        with qtbot.waitSignal(session.sig_state, timeout=10_000,
+                              check_params_cb=lambda state, _m: state in ("setup", "locked")):
+            session.open()
+        return window, session
+
+    window, session = start()
+    set_up_with_passphrase(qtbot, type("App", (), {"window": window, "session": session})())
+    window.resize(720, 520)
+    window.splitter.setSizes([300, 420])
+    window.composer.set_text("Remember the lighthouse")
+    with qtbot.waitSignal(window.controller.sig_reply_finished, timeout=10_000):
+        window.composer.send_button.click()
+    first_id = window.controller.model.conversation.id
+    window.close()
+    saved = json.loads(settings_file.read_text())
+    assert saved["last_conversation"] == first_id
+    assert "lighthouse" not in settings_file.read_text()
+
+    again, session = start()
+    assert (again.width(), again.height()) == (720, 520)
+    qtbot.keyClicks(again.unlock_page.passphrase, PASSPHRASE)
+    with qtbot.waitSignal(again.controller.sig_conversation_changed, timeout=10_000):
+        again.unlock_page.primary.click()
+    assert again.controller.model.conversation.id == first_id
+    assert again.controller.model.message(0).text == "Remember the lighthouse"
+    assert again.splitter.sizes()[0] == 300  # the sidebar's width, once it shows

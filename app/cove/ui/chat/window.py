@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -78,6 +78,8 @@ class Banner(QFrame):
 
 
 class MainWindow(QMainWindow):
+    sig_closing = Signal()
+    """The window is about to close (still on screen: its size and place can be read)."""
     sig_closed = Signal()
     """The window closed and the worker has been shut down."""
     sig_files_dropped = Signal(list)
@@ -281,6 +283,20 @@ class MainWindow(QMainWindow):
         if not self.controller.send(text):
             self.composer.set_text(text)  # never lose what the user typed
 
+    # Size, position and the sidebar's width, kept between starts ----------------------------
+
+    def layout_state(self) -> tuple[str, str]:
+        """The window's geometry and the splitter's sizes, as text for settings.json."""
+        return (bytes(self.saveGeometry().toBase64().data()).decode("ascii"),
+                bytes(self.splitter.saveState().toBase64().data()).decode("ascii"))
+
+    def restore_layout(self, geometry: str, splitter: str) -> None:
+        """Put the window back where it was; anything unreadable keeps the defaults."""
+        if geometry:
+            self.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii")))
+        if splitter:
+            self.splitter.restoreState(QByteArray.fromBase64(splitter.encode("ascii")))
+
     # MessageView: where the bridge's messages appear ---------------------------------------
 
     def show_banner(self, text: str, error: bool) -> None:
@@ -349,6 +365,7 @@ class MainWindow(QMainWindow):
         self.messages.error(message)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.sig_closing.emit()
         self.controller.shutdown()
         self.sig_closed.emit()
         super().closeEvent(event)

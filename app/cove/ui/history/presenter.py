@@ -33,9 +33,11 @@ _ACTIVITY = {QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.Whe
 
 class HistoryPresenter(QObject):
     def __init__(self, window: MainWindow, session: HistorySession,
-                 settings: SettingsPresenter | None = None) -> None:
+                 settings: SettingsPresenter | None = None, reopen_last: bool = True) -> None:
         """`settings`: the app's SettingsPresenter (this presenter adds the Privacy &
-        Security page to its dialog); None makes one that keeps settings in memory."""
+        Security page to its dialog); None makes one that keeps settings in memory.
+        `reopen_last`: after unlocking, open the conversation that was open at the last
+        close (not in the smoke mode, whose prompt starts a conversation of its own)."""
         super().__init__(window)
         self.window = window
         self.session = session
@@ -43,6 +45,7 @@ class HistoryPresenter(QObject):
         self.settings_presenter = settings or SettingsPresenter(window)
         self.settings = self.settings_presenter.settings
         self.security_page: SecurityPage | None = None
+        self._reopen_last = reopen_last
         self._jump_to = ""
         self._idle = QTimer(self)
         self._idle.setSingleShot(True)
@@ -52,7 +55,8 @@ class HistoryPresenter(QObject):
         session.sig_state.connect(self._on_state)
         session.sig_conversations.connect(self._on_conversations)
         session.sig_summary.connect(window.sidebar.model.upsert)
-        session.sig_summary.connect(lambda _summary: self._show_title())
+        session.sig_summary.connect(lambda _summary: (self._show_title(),
+                                                      self._remember_current()))
         session.sig_removed.connect(self._on_removed)
         session.sig_error.connect(window.messages.error)
         session.sig_index_ready.connect(lambda _count: self._search(
@@ -77,7 +81,8 @@ class HistoryPresenter(QObject):
         self.controller.sig_message_added.connect(session.record_added)
         self.controller.sig_message_changed.connect(session.record_changed)
         self.controller.sig_conversation_changed.connect(
-            lambda conversation: (sidebar.select(conversation.id), self._show_title()))
+            lambda conversation: (sidebar.select(conversation.id), self._show_title(),
+                                  self._remember_current()))
         window.chat_view.sig_reached_top.connect(self._load_earlier)
 
         window.lock_action.triggered.connect(self.lock)
@@ -193,6 +198,17 @@ class HistoryPresenter(QObject):
     def _on_conversations(self, summaries: list[ConversationSummary]) -> None:
         self.window.sidebar.model.set_all(summaries)
         self._show_title()
+        wanted = self._summary(self.settings.last_conversation) if self._reopen_last else None
+        self._reopen_last = False  # once, at the first unlock
+        if wanted is not None and not self.controller.model.conversation.messages:
+            self.open_conversation(wanted)
+
+    def _remember_current(self) -> None:
+        """The conversation on screen, by id, for the next start (saved when Cove closes)."""
+        if self.session.unlocked:
+            current = self.controller.model.conversation.id
+            self.settings.last_conversation = (current if self.session.is_stored(current)
+                                               else "")
 
     def _show_title(self) -> None:
         """The window's title names the open conversation; locked, it names nothing (other

@@ -69,6 +69,12 @@ class SettingsPresenter(QObject):
             return False
         return True
 
+    def remember_layout(self, layout: tuple[str, str]) -> None:
+        """Keep the window's size, position and sidebar width (and, set by the history
+        presenter, the conversation open) for the next start."""
+        self.settings.window_geometry, self.settings.window_splitter = layout
+        self.save()
+
     def _accept(self, dialog: SettingsDialog) -> None:
         self.sig_accepted.emit(dialog)
         self.save()
