@@ -36,3 +36,22 @@ def format_duration(seconds: float) -> str:
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60} min"
+
+
+def date_group(when: float, now: float) -> str:
+    """Which heading a conversation last changed at `when` sits under, as chat apps group
+    them: "Today", "Yesterday", "Previous 7 days", "Previous 30 days", then by month."""
+    import datetime as dt
+
+    day = dt.date.fromtimestamp(when)
+    today = dt.date.fromtimestamp(now)
+    days = (today - day).days
+    if days <= 0:
+        return "Today"
+    if days == 1:
+        return "Yesterday"
+    if days < 7:
+        return "Previous 7 days"
+    if days < 30:
+        return "Previous 30 days"
+    return day.strftime("%B %Y") if day.year != today.year else day.strftime("%B")

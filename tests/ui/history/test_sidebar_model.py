@@ -30,3 +30,26 @@ def test_the_search_results_keep_qts_contract(qtmodeltester) -> None:  # type: i
     assert model.rowCount() == 2
     model.set_hits([], {})
     assert model.rowCount() == 0
+
+
+def test_headings_go_above_the_first_conversation_of_each_group(qtbot) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from cove.ui.history.sidebar import ConversationRoles, Sidebar
+
+    now = time.time()
+    sidebar = Sidebar()
+    qtbot.addWidget(sidebar)
+    model = sidebar.model
+    model.set_all([summary("old", now - 3 * 86400), summary("new", now),
+                   summary("newer", now + 1), summary("pinned", now - 90 * 86400, True)])
+    groups = [model.index(row, 0).data(ConversationRoles.GROUP) for row in range(4)]
+    assert groups[:3] == ["Pinned", "Today", "Today"] and groups[3] == "Previous 7 days"
+    assert [model.starts_group(row) for row in range(4)] == [True, True, False, True]
+    delegate = sidebar.list.itemDelegate()
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    option = QStyleOptionViewItem()
+    option.initFrom(sidebar.list)
+    first, second = (delegate.sizeHint(option, model.index(row, 0)).height() for row in (1, 2))
+    assert first > second  # room for the "Today" heading

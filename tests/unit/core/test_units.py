@@ -47,3 +47,21 @@ def test_memory_counts_in_1024s(size: int | None, text: str) -> None:
 ])
 def test_durations_are_rounded_for_people(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_conversations_are_grouped_by_how_long_ago_they_changed() -> None:
+    import datetime as dt
+
+    from cove.core.units import date_group
+
+    now = dt.datetime(2026, 11, 29, 15, 0).timestamp()
+
+    def ago(days: float) -> float:
+        return now - days * 86400
+
+    assert date_group(ago(0.1), now) == "Today"
+    assert date_group(ago(1), now) == "Yesterday"
+    assert date_group(ago(3), now) == "Previous 7 days"
+    assert date_group(ago(20), now) == "Previous 30 days"
+    assert date_group(dt.datetime(2026, 3, 2).timestamp(), now) == "March"
+    assert date_group(dt.datetime(2025, 12, 24).timestamp(), now) == "December 2025"

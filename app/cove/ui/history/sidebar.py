@@ -14,6 +14,7 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     QPoint,
+    QRect,
     QSize,
     Qt,
     QTimer,
@@ -25,6 +26,7 @@ from PySide6.QtGui import (
     QKeyEvent,
     QKeySequence,
     QPainter,
+    QPalette,
     QTextDocument,
 )
 from PySide6.QtWidgets import (
@@ -39,6 +41,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from cove.core.units import date_group
 
 if TYPE_CHECKING:  # the store pulls in the keyring and cryptography: not before first paint
     from cove.storage.search import SearchHit
@@ -57,6 +61,7 @@ class ConversationRoles(enum.IntEnum):
     COUNT = enum.auto()
     DAMAGED = enum.auto()
     SUMMARY = enum.auto()
+    GROUP = enum.auto()  # the heading it sits under: "Pinned", "Today", "Yesterday", …
 
 
 def display_title(summary: ConversationSummary) -> str:
@@ -96,7 +101,17 @@ class ConversationListModel(QAbstractListModel):
             ConversationRoles.COUNT: summary.message_count,
             ConversationRoles.DAMAGED: summary.damaged,
             ConversationRoles.SUMMARY: summary,
+            ConversationRoles.GROUP: self.group_of(summary),
         }.get(role)  # type: ignore[call-overload]
+
+    def group_of(self, summary: ConversationSummary) -> str:
+        return "Pinned" if summary.pinned else date_group(summary.updated, time.time())
+
+    def starts_group(self, row: int) -> bool:
+        """Whether a heading goes above this row: the first of its group."""
+        if not 0 <= row < len(self._rows):
+            return False
+        return row == 0 or self.group_of(self._rows[row]) != self.group_of(self._rows[row - 1])
 
     def set_all(self, summaries: list[ConversationSummary]) -> None:
         self.beginResetModel()
@@ -125,6 +140,48 @@ class ConversationListModel(QAbstractListModel):
             self.beginRemoveRows(QModelIndex(), row, row)
             del self._rows[row]
             self.endRemoveRows()
+
+
+class GroupedDelegate(QStyledItemDelegate):
+    """Draws a small heading ("Today", "Pinned", …) above the first conversation of each
+    group; the list stays one flat model, so selection and keyboard work as before."""
+
+    HEADING_GAP = 10
+
+    def _heading_height(self, option: QStyleOptionViewItem) -> int:
+        return option.fontMetrics.height() + self.HEADING_GAP
+
+    ROW_PADDING = 8  # a row you can hit without aiming
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+        size = super().sizeHint(option, index)
+        size.setHeight(size.height() + self.ROW_PADDING)
+        model = index.model()
+        if isinstance(model, ConversationListModel) and model.starts_group(index.row()):
+            size.setHeight(size.height() + self._heading_height(option))
+        return size
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        model = index.model()
+        if not (isinstance(model, ConversationListModel) and model.starts_group(index.row())):
+            super().paint(painter, option, index)
+            return
+        heading = self._heading_height(option)
+        painter.save()
+        font = QFont(option.font)
+        font.setBold(True)
+        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.85))
+        painter.setFont(font)
+        painter.setPen(option.palette.color(QPalette.ColorRole.PlaceholderText))
+        text_rect = QRect(option.rect.left() + 6, option.rect.top() + self.HEADING_GAP // 2,
+                          option.rect.width() - 12, heading - self.HEADING_GAP // 2)
+        painter.drawText(text_rect, int(Qt.AlignmentFlag.AlignLeft
+                                        | Qt.AlignmentFlag.AlignVCenter),
+                         str(index.data(ConversationRoles.GROUP)))
+        painter.restore()
+        item = QStyleOptionViewItem(option)
+        item.rect = option.rect.adjusted(0, heading, 0, 0)
+        super().paint(painter, item, index)
 
 
 class SearchResultModel(QAbstractListModel):
@@ -232,7 +289,7 @@ class Sidebar(QWidget):
         self.model = ConversationListModel(self)
         self.list = QListView(self)
         self.list.setModel(self.model)
-        self.list.setUniformItemSizes(True)
+        self.list.setItemDelegate(GroupedDelegate(self.list))
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
