@@ -113,7 +113,10 @@ class ReplyStream:
             if close is not None:
                 close()  # frees llama-cpp-python's generator at once, not at garbage collection
         ended = time.perf_counter()
-        tokens = self._engine.count_tokens(self.text) if self.text else 0
+        try:
+            tokens = self._engine.count_tokens(self.text) if self.text else 0
+        except Exception as error:
+            raise self._engine.explain(error) from None
         first = first if first is not None else ended
         decode = ended - first
         rate = (tokens - 1) / decode if tokens > 1 and decode > 0 else 0.0
@@ -155,6 +158,7 @@ class Engine:
         # for its parameters, and shows sooner without the GGUF reader and chat formats.
         from cove.models.chat_format import BUILT_IN_FORMATS, chat_format_for
         from cove.models.gguf import ModelFileError, inspect_gguf
+        from cove.models.template_guard import guarded_chat_templates
 
         try:
             info = inspect_gguf(self.path)  # the whole header, before llama.cpp reads a byte
@@ -190,7 +194,10 @@ class Engine:
         self.kernels_summary = kernels.summary()
         started = time.perf_counter()
         try:
-            with model_params(progress, extra_buffers=kernels.extra_buffers):
+            # The file's own chat template is compiled and rendered in Cove's budgeted
+            # sandbox, so a template that loops or balloons is refused rather than hanging.
+            with model_params(progress, extra_buffers=kernels.extra_buffers), \
+                    guarded_chat_templates():
                 self._llm = Llama(
                     model_path=str(self.path),
                     n_ctx=self.options.n_ctx,
@@ -235,11 +242,13 @@ class Engine:
         self._require_loaded()
         try:
             fitted = self.fit(messages, params.max_tokens)
+            if self.chat_format in NO_SYSTEM_ROLE:
+                fitted = fold_system_prompt(fitted)
+            prompt_tokens = sum(self.count_tokens(m["content"]) for m in fitted)
         except PromptTooLong as error:
             raise EngineError(str(error)) from None
-        if self.chat_format in NO_SYSTEM_ROLE:
-            fitted = fold_system_prompt(fitted)
-        prompt_tokens = sum(self.count_tokens(m["content"]) for m in fitted)
+        except Exception as error:  # llama-cpp-python's tokenize error quotes the text
+            raise self.explain(error) from None
         try:
             chunks = self._llm.create_chat_completion(
                 messages=fitted,
@@ -260,9 +269,13 @@ class Engine:
 
         Only the error's type is logged: its message may quote the prompt.
         """
+        from cove.models.template_guard import TemplateTooCostly, template_error_message
+
         log.error("generation failed: %s", type(error).__name__)
         if isinstance(error, EngineError):
             return error
+        if isinstance(error, TemplateTooCostly):
+            return EngineError(template_error_message(error))
         if isinstance(error, ValueError) and "exceed context window" in str(error):
             return EngineError(
                 f"The conversation no longer fits in the model's context of {self.n_ctx} "

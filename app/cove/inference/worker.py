@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -104,7 +107,9 @@ class LlmWorker(ModelSignals):
             self.sig_load_failed.emit(str(error))
             return
         except Exception as error:  # never let an exception escape into Qt's event loop
-            log.exception("unexpected error while loading")
+            # The type only: a message (and so a traceback) from llama-cpp-python may quote
+            # the model's metadata or a prompt, and logs never carry text.
+            log.error("unexpected error while loading: %s", type(error).__name__)
             self.sig_load_failed.emit(f"Loading failed unexpectedly ({type(error).__name__}).")
             return
         self._engine = engine
@@ -130,7 +135,8 @@ class LlmWorker(ModelSignals):
         except EngineError as error:
             self.sig_failed.emit(request_id, str(error))
         except Exception as error:
-            log.exception("unexpected error while generating")
+            # The type only: llama-cpp-python's tokenize error quotes the prompt.
+            log.error("unexpected error while generating: %s", type(error).__name__)
             self.sig_failed.emit(
                 request_id, f"The reply failed unexpectedly ({type(error).__name__}). Try again."
             )
@@ -195,6 +201,31 @@ class WorkerHost(ModelSignals):
         ended = bool(self.thread.wait(timeout_ms))
         if ended:
             self.worker.close_engine()
-        else:
-            log.warning("the worker thread did not stop within %d ms", timeout_ms)
-        return ended
+            return True
+        log.warning("the worker thread did not stop within %d ms; Cove will exit without it",
+                    timeout_ms)
+        _keep_until_exit(self.thread, self.worker)
+        return False
+
+
+# Threads that did not stop at shutdown, with their workers. Qt aborts the process when a
+# running QThread is destroyed ("QThread: Destroyed while thread ... is still running"), and
+# native code (llama.cpp) cannot be interrupted, so they are kept referenced and the process
+# ends at exit, before Python's teardown would destroy them.
+_STUCK: list[QObject] = []
+
+
+def _keep_until_exit(thread: QThread, worker: QObject) -> None:
+    if not _STUCK:
+        atexit.register(_exit_leaving_stuck_threads)
+    _STUCK.extend((thread, worker))
+
+
+def _exit_leaving_stuck_threads() -> None:
+    # Status 1: the exit status the app meant is not known here, and a stuck model must not
+    # read as success to a script (or a test run) that started Cove.
+    sys.stderr.write("Cove: the model was still working when Cove closed; it was stopped.\n")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)

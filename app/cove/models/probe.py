@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cove.models.gguf import ModelFileError, check_gguf_file, inspect_gguf
 
@@ -40,6 +42,15 @@ CPU_CHECK_FLAG = "--cpu-check"
 _PROBE_CTX = 256
 _POLL_S = 0.1  # how often the parent looks at the cancel flag while the child works
 _STDERR_TAIL = 2000  # characters of the child's stderr kept for diagnosis, never shown
+# The child's resource limits. Rendering the template: a hostile one costs at most this much
+# more address space and CPU time. Loading: the file twice over (mapped, and perhaps copied
+# for repacked kernels) plus room for llama.cpp's buffers, each thread's stack and malloc
+# arena, and CPU time enough for a slow disk; the parent's time limit still applies.
+_TEMPLATE_MEMORY = 512 * 2**20
+_TEMPLATE_CPU_S = 5
+_LOAD_MEMORY_BASE = 3 * 2**30
+_MEMORY_PER_THREAD = 160 * 2**20
+_LOAD_CPU_S_PER_THREAD = 120
 
 
 class ProbeCancelled(Exception):
@@ -261,6 +272,12 @@ def _failure_message(path: Path, answer: dict[str, object]) -> str:
             f"llama.cpp loaded {path.name} but could not generate text with it (tried in a "
             "separate process). The file is damaged or not a text-generation model."
         )
+    if stage == "template":
+        if answer.get("error") == "size":
+            return (f"The chat template in {path.name} tried to build text too large to "
+                    "render (tried in a separate process); choose another model.")
+        return (f"The chat template in {path.name} took too long to render (tried in a "
+                "separate process); choose another model.")
     if stage == "import":
         return (
             "Cove could not start llama.cpp in a separate process to try the file. "
@@ -280,13 +297,16 @@ def _signal_name(number: int) -> str:
 
 
 def child_main(argv: Sequence[str]) -> int:
-    """Run in the child: check the header, load the file, generate one token, print the answer.
+    """Run in the child: check the header, render the chat template, load the file, generate
+    one token, print the answer.
 
     Prints exactly one RESULT_MARKER line. A crash inside llama.cpp prints nothing and ends
     the process by a signal, which the parent reports.
     """
     from cove.privacy.core_dumps import no_core_dumps
+    from cove.privacy.guard import guard
 
+    guard().install()  # the child has no business on the network, loopback included
     no_core_dumps()  # the CPU check's child may die by SIGILL: no core file for it either
     flags, path_args = set(argv[:-1]), argv[-1:]
     if not path_args or flags - {NO_EXTRA_BUFFERS_FLAG, CPU_CHECK_FLAG}:
@@ -299,17 +319,30 @@ def child_main(argv: Sequence[str]) -> int:
         info = inspect_gguf(path)
     except ModelFileError as error:
         return _answer({"ok": False, "stage": "header", "message": str(error)})
+    if info.chat_template:
+        refused = _check_template(info.chat_template)
+        if refused is not None:
+            return _answer({"ok": False, "stage": "template", "error": refused})
     try:
         import llama_cpp
 
         from cove.models.llama_params import model_params
+        from cove.models.template_guard import guarded_chat_templates
     except Exception as error:
         return _answer({"ok": False, "stage": "import", "error": type(error).__name__})
     # One thread for an import's probe: it needs a single token, and the app may be busy
     # generating with another model on the other cores. The CPU check runs as the app will.
     threads = (os.cpu_count() or 1) if cpu_check else 1
+    _limit_resources(
+        # A GPU runtime reserves far more address space than it uses: no cap there.
+        memory=None if llama_cpp.llama_supports_gpu_offload() else _load_memory(path, threads),
+        cpu_seconds=_LOAD_CPU_S_PER_THREAD * threads,
+        stage="load",
+        final=True,
+    )
     try:
-        with model_params(extra_buffers=NO_EXTRA_BUFFERS_FLAG not in flags):
+        with model_params(extra_buffers=NO_EXTRA_BUFFERS_FLAG not in flags), \
+                guarded_chat_templates():
             llm = llama_cpp.Llama(
                 model_path=path,
                 n_ctx=_PROBE_CTX,
@@ -334,6 +367,99 @@ def child_main(argv: Sequence[str]) -> int:
     finally:
         llm.close()
     return _answer(answer)
+
+
+def _check_template(template: str) -> str | None:
+    """Render the file's chat template once, as the app would, under the same budget and
+    under tight process limits; "time" or "size" if it ran past them, else None.
+
+    A template that refuses the sample (some will not take a system message) or does not
+    compile is not refused here: llama.cpp's load and the app report those.
+    """
+    from cove.models.template_guard import (
+        SAMPLE_CONVERSATION,
+        TemplateTooCostly,
+        render_chat_template,
+    )
+
+    _limit_resources(memory=_TEMPLATE_MEMORY, cpu_seconds=_TEMPLATE_CPU_S, stage="template")
+    without_system = tuple(m for m in SAMPLE_CONVERSATION if m["role"] != "system")
+    try:
+        for sample in (SAMPLE_CONVERSATION, without_system):
+            try:
+                render_chat_template(template, sample)
+                break
+            except (TemplateTooCostly, MemoryError, RecursionError):
+                raise
+            except Exception:
+                continue
+    except TemplateTooCostly as error:
+        return error.reason
+    except MemoryError:
+        return "size"
+    except RecursionError:
+        return "time"
+    return None
+
+
+def _load_memory(path: str, threads: int) -> int:
+    """Address space a load may add: the file (mapped, and perhaps copied) and room for
+    llama.cpp's buffers and each thread's stack and heap arena."""
+    return 2 * os.path.getsize(path) + _LOAD_MEMORY_BASE + threads * _MEMORY_PER_THREAD
+
+
+def _limit_resources(*, memory: int | None, cpu_seconds: int, stage: str,
+                     final: bool = False) -> None:
+    """Cap what the child may use from now on: `memory` bytes more address space (None: no
+    cap) and `cpu_seconds` more CPU time, naming `stage` in the answer if the CPU time runs
+    out. Soft limits, so a later step may widen them (nothing the child runs, Jinja's sandbox
+    or llama.cpp, can call setrlimit); `final` also sets the hard CPU limit a little above.
+
+    Running out of CPU time is answered as a refusal (exit 0), never as a death by signal:
+    the CPU check takes a child ended by a signal for a CPU that faults on llama.cpp's
+    kernels. Stuck in native code, where no Python handler runs, the child meets the hard
+    limit (SIGKILL, which the check ignores) or the parent's time limit.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows: the parent's time limit is the only bound
+        return
+    if hasattr(signal, "SIGXCPU"):
+        signal.signal(signal.SIGXCPU, lambda number, frame: _out_of_time(stage))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    limit = int(usage.ru_utime + usage.ru_stime) + 1 + cpu_seconds
+    _soft_limit(resource, resource.RLIMIT_CPU, limit, hard=limit + 10 if final else None)
+    in_use = _address_space()
+    # Address-space limits are reliable on Linux only (macOS ignores them for mmap).
+    if sys.platform.startswith("linux") and in_use is not None:
+        _soft_limit(resource, resource.RLIMIT_AS,
+                    None if memory is None else in_use + memory)
+
+
+def _out_of_time(stage: str) -> None:
+    _answer({"ok": False, "stage": stage, "error": "time"})
+    os._exit(0)
+
+
+def _soft_limit(resource: Any, kind: int, value: int | None, hard: int | None = None) -> None:
+    _, old_hard = resource.getrlimit(kind)
+    infinity = resource.RLIM_INFINITY
+    new_hard = old_hard if hard is None or (old_hard != infinity and hard > old_hard) else hard
+    wanted = infinity if value is None else value
+    if new_hard != infinity and (wanted == infinity or wanted > new_hard):
+        wanted = new_hard
+    # A limit the system will not take leaves the parent's time limit.
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(kind, (wanted, new_hard))
+
+
+def _address_space() -> int | None:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            pages = int(statm.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def _answer(answer: dict[str, object]) -> int:

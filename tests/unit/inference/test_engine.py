@@ -139,3 +139,65 @@ def test_a_system_prompt_reaches_gemma_inside_its_first_turn(gemma_model: Path) 
 
 def test_starter_uses_its_own_template(real_engine: Engine) -> None:
     assert real_engine.chat_format_label == "Model's own template"
+
+
+LOOPING_TEMPLATE = (
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+)
+
+
+def test_a_chat_template_that_loops_for_ever_fails_the_reply_quickly(
+    starter_model: Path, tmp_path: Path
+) -> None:
+    from tests.unit.models.retemplate import with_chat_template
+
+    hostile = with_chat_template(starter_model, tmp_path / "loops.gguf", LOOPING_TEMPLATE)
+    engine = Engine(hostile, LoadOptions(n_ctx=512))
+    engine.load()
+    try:
+        assert engine.chat_format is None  # the file's own template, as for any model
+        started = time.monotonic()
+        with pytest.raises(EngineError) as caught:
+            list(engine.stream_chat(ASK, GenerationParams(max_tokens=4)))
+        assert time.monotonic() - started < 10
+        assert str(caught.value) == (
+            "The model's chat template took too long to render; choose another model.")
+    finally:
+        engine.close()
+
+
+def test_a_chat_template_that_builds_a_huge_string_costs_no_gigabytes(
+    starter_model: Path, tmp_path: Path
+) -> None:
+    import resource
+
+    from tests.unit.models.retemplate import with_chat_template
+
+    hostile = with_chat_template(starter_model, tmp_path / "huge.gguf",
+                                 "{% set s = 'x' * (2**31) %}{{ s }}")
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    engine = Engine(hostile, LoadOptions(n_ctx=512))
+    engine.load()  # llama-cpp-python's own Jinja would fold the 2 GB string while compiling
+    try:
+        with pytest.raises(EngineError, match="tried to build text too large to render"):
+            list(engine.stream_chat(ASK, GenerationParams(max_tokens=4)))
+    finally:
+        engine.close()
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    assert grown_mib < 500
+
+
+def test_a_tokenize_error_quoting_the_prompt_becomes_a_sentence_without_it(
+    real_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canary = "canary-9d41-secret-prompt"
+
+    def failing_tokenize(text: bytes, *args: Any, **kwargs: Any) -> list[int]:
+        # llama-cpp-python's own message when tokenizing fails quotes the text.
+        raise RuntimeError(f'Failed to tokenize: text="{text!r}" n_tokens=-1')
+
+    monkeypatch.setattr(real_engine._llm, "tokenize", failing_tokenize)
+    with pytest.raises(EngineError) as caught:
+        real_engine.stream_chat([{"role": "user", "content": canary}], GenerationParams())
+    assert canary not in str(caught.value)
+    assert "internal error (RuntimeError)" in str(caught.value)

@@ -113,3 +113,111 @@ def test_the_child_is_offline_whatever_the_parent(
         "'architecture': os.environ['HF_HUB_OFFLINE'], 'n_vocab': 1, 'context_length': None}))",
     )
     assert probe_model_file(starter_model).architecture == "1"
+
+
+LOOPING_TEMPLATE = (
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+)
+
+
+def test_a_template_that_loops_for_ever_is_refused_at_import(tmp_path: Path) -> None:
+    hostile = tmp_path / "loops.gguf"
+    hostile.write_bytes(make_gguf(chat_template=LOOPING_TEMPLATE))
+    started = time.monotonic()
+    with pytest.raises(ProbeFailed) as caught:
+        probe_model_file(hostile, timeout_s=60)
+    assert time.monotonic() - started < 30
+    assert str(caught.value) == (
+        "The chat template in loops.gguf took too long to render (tried in a separate "
+        "process); choose another model.")
+    assert caught.value.exit_code == 0  # the child said so; nothing was killed
+
+
+def test_a_template_that_builds_a_huge_string_is_refused_at_import(tmp_path: Path) -> None:
+    hostile = tmp_path / "huge.gguf"
+    hostile.write_bytes(make_gguf(chat_template="{% set s = 'x' * (2**31) %}{{ s }}"))
+    with pytest.raises(ProbeFailed, match=r"chat template in huge\.gguf tried to build text "
+                                          r"too large to render"):
+        probe_model_file(hostile, timeout_s=60)
+
+
+def test_the_real_models_pass_the_template_check_and_the_limits(starter_model: Path,
+                                                                gemma_model: Path) -> None:
+    from cove.inference.cpu_check import shared_check
+    from cove.models.template_guard import render_chat_template
+
+    template = inspect_gguf(starter_model).chat_template
+    # What the child renders; the whole probe of both files is tested above and below.
+    assert template and "Tell me a joke." in render_chat_template(template)
+    assert inspect_gguf(gemma_model).chat_template is None
+    # Gemma's 262k-token vocabulary makes it the larger load: it must fit the child's limits.
+    result = probe_model_file(gemma_model, timeout_s=120,
+                              extra_buffers=shared_check().kernels().extra_buffers)
+    assert result.architecture == "gemma3"
+
+
+LIMITED_CHILD = (
+    "import sys; sys.path.insert(0, {root!r}); from cove.models import probe; "
+    "probe._limit_resources(memory=probe._TEMPLATE_MEMORY, cpu_seconds=1, stage='template'); "
+    "{work}"
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS is Linux's")
+def test_the_child_cannot_take_gigabytes(starter_model: Path, monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    # What a template that slipped past the sandbox would meet: a MemoryError, not 2 GB.
+    root = str(Path(probe.__file__).resolve().parents[2])
+    child_running(monkeypatch, LIMITED_CHILD.format(root=root, work=(
+        "import json\ntry:\n    b = bytearray(2**31)\nexcept MemoryError:\n"
+        f"    print({probe.RESULT_MARKER!r} + json.dumps({{'ok': False, 'stage': 'template', "
+        "'error': 'size'}))")))
+    with pytest.raises(ProbeFailed, match="too large to render"):
+        probe_model_file(starter_model, timeout_s=60)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="RLIMIT_CPU is POSIX")
+def test_the_child_cannot_spin_for_ever(starter_model: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    root = str(Path(probe.__file__).resolve().parents[2])
+    child_running(monkeypatch, LIMITED_CHILD.format(root=root, work=(
+        "import itertools; any(False for _ in itertools.count())")))
+    started = time.monotonic()
+    with pytest.raises(ProbeFailed, match="took too long to render") as caught:
+        probe_model_file(starter_model, timeout_s=60)
+    assert time.monotonic() - started < 20
+    # An answer, not a death by signal, which the CPU check would blame on the CPU.
+    assert caught.value.exit_code == 0
+
+
+def test_the_probe_child_cannot_reach_a_loopback_listener(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import select
+    import socket
+
+    model = tmp_path / "model.gguf"
+    model.write_bytes(make_gguf())
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        # The real child entry (child_main), with its header check swapped for a connection
+        # attempt: what a hostile file that ran code in the child would try first.
+        command = probe._probe_command(model)
+        code = command[command.index("-c") + 1]
+        command[command.index("-c") + 1] = code.replace(
+            "from cove.models.probe import child_main; ",
+            "import socket; from cove.models import probe; "
+            "probe.inspect_gguf = lambda path: socket.create_connection("
+            f"('127.0.0.1', {port}), timeout=5); child_main = probe.child_main; ",
+        )
+        monkeypatch.setattr(probe, "_probe_command", lambda path, *flags: command)
+        with pytest.raises(ProbeFailed) as caught:
+            probe_model_file(model, timeout_s=60)
+        assert "Cove blocked a network connection to 127.0.0.1" in caught.value.detail
+        ready, _, _ = select.select([listener], [], [], 0.5)
+        assert not ready, "the child connected to the listener"
+    finally:
+        listener.close()
