@@ -51,6 +51,9 @@ class NetworkGuard:
         self._lock = threading.Lock()
         # thread id -> the hosts that thread may reach now (a download runs on one thread)
         self._permits: dict[int, list[str]] = {}
+        # thread id -> the addresses those hosts resolved to on that thread: a permission
+        # reaches them, no other address
+        self._resolved: dict[int, set[str]] = {}
         self.attempts: list[Attempt] = []
         self.armed = False
         self.installed = False
@@ -60,6 +63,7 @@ class NetworkGuard:
         """Add the audit hook (once per process; Python cannot remove it) and arm it."""
         if not self.installed:
             sys.addaudithook(self._hook)
+            _watch_lookups(self)
             self.installed = True
         self.armed = True
         return self
@@ -85,20 +89,37 @@ class NetworkGuard:
                     hosts.remove(host)
                 if not hosts:
                     self._permits.pop(thread, None)
+                    self._resolved.pop(thread, None)
             log.info("network permission closed")
 
     def permitted_hosts(self) -> list[str]:
         with self._lock:
             return sorted({host for hosts in self._permits.values() for host in hosts})
 
-    def _allowed(self, host: str | None) -> bool:
-        """This thread holds a permission: for that host's lookups, and for connections
-        (which go to whatever address that name resolved to)."""
+    def _allowed(self, host: str) -> bool:
+        """This thread holds a permission for `host` (a name it may look up)."""
         with self._lock:
-            hosts = self._permits.get(threading.get_ident())
-        if not hosts:
-            return False
-        return host is None or _normal(host) in hosts
+            hosts = self._permits.get(threading.get_ident(), [])
+        return _normal(host) in hosts
+
+    def _reachable(self, address: str) -> bool:
+        """This thread holds a permission, and `address` is a permitted host written as an
+        address, or one a permitted name resolved to on this thread."""
+        thread = threading.get_ident()
+        with self._lock:
+            hosts = self._permits.get(thread, [])
+            resolved = self._resolved.get(thread, set())
+        address = _normal(address)
+        return bool(hosts) and (address in hosts or address in resolved)
+
+    def _resolved_to(self, host: object, results: object) -> None:
+        """Note the addresses a permitted name resolved to on this thread."""
+        if not isinstance(host, str) or not self._allowed(host):
+            return
+        addresses = {_normal(str(item[4][0])) for item in results  # type: ignore[attr-defined]
+                     if isinstance(item, tuple) and len(item) > 4 and item[4]}
+        with self._lock:
+            self._resolved.setdefault(threading.get_ident(), set()).update(addresses)
 
     def _hook(self, event: str, args: tuple[object, ...]) -> None:
         if not self.armed or not event.startswith("socket."):
@@ -114,7 +135,7 @@ class NetworkGuard:
             if family not in _INTERNET or address is None:
                 return
             host, port = _split(address)
-            if self._allowed(None):
+            if self._reachable(host):
                 self.allowed_connections += event == "socket.connect"
                 return
             self._refuse(event, f"{host}:{port}" if port is not None else host)
@@ -158,6 +179,20 @@ def _asker() -> str:
             return module
         frame = frame.f_back  # type: ignore[assignment]
     return "?"
+
+
+def _watch_lookups(guard: NetworkGuard) -> None:
+    """Wrap socket.getaddrinfo (which every connection by name goes through, including
+    socket.create_connection's) so the guard learns what a permitted name resolved to: an
+    audit hook sees a lookup's question, never its answer."""
+    original = socket.getaddrinfo
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        results = original(host, *args, **kwargs)  # type: ignore[arg-type]
+        guard._resolved_to(host, results)
+        return results
+
+    socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
 
 
 _GUARD = NetworkGuard()

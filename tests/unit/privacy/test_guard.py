@@ -106,6 +106,24 @@ def test_permission_is_for_one_host_on_one_thread_and_closes(armed: NetworkGuard
     listener.close()
 
 
+def test_a_permission_reaches_only_what_its_host_resolved_to(armed: NetworkGuard) -> None:
+    """A download's permission is for the hub's addresses, not for any address: a name it
+    may look up opens the addresses that lookup returned on that thread, no others."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    with armed.permit("localhost"):
+        # The name resolves (to 127.0.0.1 among others): those addresses are reachable.
+        socket.create_connection(("localhost", port), timeout=2).close()
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        # Another address on the same machine was never what the hub's name resolved to.
+        with pytest.raises(NetworkBlocked, match=r"127\.0\.0\.2"):
+            socket.create_connection(("127.0.0.2", port), timeout=2)
+    with armed.permit("localhost"):  # a new permission starts with nothing resolved
+        with pytest.raises(NetworkBlocked):
+            socket.create_connection(("127.0.0.1", port), timeout=2)
+    listener.close()
+
+
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
     # Started before the guard is armed (the fixture order): binding looks up names.
