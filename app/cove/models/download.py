@@ -234,7 +234,7 @@ class _Download:
     def run(self) -> DownloadResult:
         self.check_cancel()
         try:
-            self.part.parent.mkdir(parents=True, exist_ok=True)
+            self.part.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as error:
             raise self.file_error(error) from error
         if self.entry.size_bytes:
@@ -736,7 +736,9 @@ class _Reporter:
 
 def _open_partial(path: Path) -> BinaryIO:
     """The partial file, opened to append without a buffer (tests replace this to fill the disk)."""
-    return open(path, "ab", buffering=0)  # closed by the transfer loop
+    # This user's only, like everything Cove writes; closed by the transfer loop.
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab",
+                     buffering=0)
 
 
 def _sidecar(part: Path) -> Path:

@@ -369,8 +369,9 @@ class ModelRegistry:
     ) -> tuple[Path, str]:
         """Copy into the models folder, hashing the bytes as they pass; atomic at the end."""
         staging = self.models_dir / PARTIAL_DIR
-        staging.mkdir(parents=True, exist_ok=True)
+        staging.mkdir(parents=True, exist_ok=True, mode=0o700)
         part = staging / f"{source.name}.import"
+        part.touch(mode=0o600)  # this user's only, like everything Cove writes
         total = source.stat().st_size
         digest = hashlib.sha256()
         done = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -103,6 +104,8 @@ def test_download_verifies_and_installs(hub: HubServer, models: Path) -> None:
 
     assert result.path == models / FILE
     assert result.path.read_bytes() == CONTENT
+    if os.name == "posix":  # this user's only, from the first byte
+        assert result.path.stat().st_mode & 0o777 == 0o600
     assert result.sha256 == sha256_of(CONTENT)
     assert result.sha256_source == "catalogue"
     assert result.revision == hub.files[(REPO, "main", FILE)].commit

@@ -90,6 +90,8 @@ def test_import_by_copy_then_remove_frees_the_disk(registry: ModelRegistry, tmp_
     assert model.storage is Storage.OWNED
     assert model.file.parent == registry.models_dir
     assert model.file.read_bytes() == source.read_bytes()
+    if os.name == "posix":  # this user's only, from the first byte
+        assert model.file.stat().st_mode & 0o777 == 0o600
     assert model.sha256 == sha256_file(model.file)
     assert not list((registry.models_dir / ".partial").iterdir())
 
