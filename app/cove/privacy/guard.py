@@ -58,6 +58,7 @@ class NetworkGuard:
         self.armed = False
         self.installed = False
         self.allowed_connections = 0  # made under a download permission
+        self.downloads_started = 0  # model downloads the person started, reached or not
 
     def install(self) -> NetworkGuard:
         """Add the audit hook (once per process; Python cannot remove it) and arm it."""
@@ -91,6 +92,12 @@ class NetworkGuard:
                     self._permits.pop(thread, None)
                     self._resolved.pop(thread, None)
             log.info("network permission closed")
+
+    def note_download(self) -> None:
+        """A person started a model download: counted for the privacy panel, whether or not
+        it reaches the network."""
+        with self._lock:
+            self.downloads_started += 1
 
     def permitted_hosts(self) -> list[str]:
         with self._lock:

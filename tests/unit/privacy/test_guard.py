@@ -118,9 +118,9 @@ def test_a_permission_reaches_only_what_its_host_resolved_to(armed: NetworkGuard
         # Another address on the same machine was never what the hub's name resolved to.
         with pytest.raises(NetworkBlocked, match=r"127\.0\.0\.2"):
             socket.create_connection(("127.0.0.2", port), timeout=2)
-    with armed.permit("localhost"):  # a new permission starts with nothing resolved
-        with pytest.raises(NetworkBlocked):
-            socket.create_connection(("127.0.0.1", port), timeout=2)
+    # A new permission starts with nothing resolved.
+    with armed.permit("localhost"), pytest.raises(NetworkBlocked):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
     listener.close()
 
 
@@ -167,3 +167,17 @@ def test_download_permission_closes_after_cancel(hub: HubServer, armed: NetworkG
     with pytest.raises(DownloadCancelled):
         download_model(entry(), tmp_path / "models", permit=armed.permit, cancel=cancel)
     assert_closed(armed, hub)
+
+
+def test_the_privacy_panel_counts_downloads_the_person_started() -> None:
+    from cove.ui.settings.privacy_panel import network_summary
+
+    network = NetworkGuard()
+    network.installed = True
+    assert network_summary(network) == "No connection opened since Cove started."
+    network.note_download()  # a download that never reached the network (offline hub)
+    assert network_summary(network) == (
+        "1 model download you started.\nNo other connection was attempted.")
+    network.note_download()
+    network.allowed_connections = 3
+    assert network_summary(network).startswith("2 model downloads you started (3 connection")

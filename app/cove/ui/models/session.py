@@ -235,7 +235,9 @@ class ModelsSession(QObject):
             # Imported here, on the lane's thread: huggingface_hub takes a third of a second
             # to import, which the GUI thread should not spend.
             from cove.models.download import DownloadCancelled, DownloadError, download_model
-            from cove.privacy.guard import download_permit
+            from cove.privacy.guard import download_permit, guard
+
+            guard().note_download()  # for the privacy panel: "1 model download you started"
 
             try:
                 result = download_model(

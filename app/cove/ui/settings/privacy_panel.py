@@ -32,12 +32,14 @@ if TYPE_CHECKING:
 def network_summary(guard: NetworkGuard) -> str:
     if not guard.installed:
         return "The network guard is not running."
-    if not guard.attempts and not guard.allowed_connections:
+    if not guard.attempts and not guard.allowed_connections and not guard.downloads_started:
         return "No connection opened since Cove started."
     lines = []
-    if guard.allowed_connections:
-        lines.append(f"{guard.allowed_connections} connection(s) made for model downloads "
-                     "you started.")
+    if guard.downloads_started:
+        count = guard.downloads_started
+        lines.append(f"{count} model download{'s' if count != 1 else ''} you started"
+                     + (f" ({guard.allowed_connections} connection(s))."
+                        if guard.allowed_connections else "."))
     if guard.attempts:
         lines.append(f"{len(guard.attempts)} connection attempt(s) blocked:")
     else:
