@@ -11,6 +11,7 @@ llama-cpp-python build and the CPU, so the children run once, not at every start
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -131,20 +132,21 @@ class CpuIdentity:
 
 def cpu_identity(cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuIdentity:
     """The CPU's model and flags, and the llama-cpp-python build, without importing it."""
-    cpu, flags = platform.processor() or platform.machine(), ""
+    model, flags = "", ""
     try:
         with cpuinfo.open(encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 name, _, value = line.partition(":")
                 name = name.strip()
-                if name == "model name" and cpu == (platform.processor() or platform.machine()):
-                    cpu = value.strip()
+                if name == "model name" and not model:
+                    model = value.strip()
                 elif name in ("flags", "Features") and not flags:
                     flags = value.strip()
                 if name == "" and flags:
                     break  # the first processor says it all
     except OSError:
         pass  # not Linux: the platform's processor name stands in
+    cpu = model or platform.processor() or platform.machine()
     all_flags = tuple(sorted(set(flags.split())))
     named = tuple(flag for flag in all_flags if flag.startswith(_NAMED_FLAG_PREFIXES))
     return CpuIdentity(build=_llama_build(), cpu=cpu, flags=named, all_flags=all_flags)
@@ -211,7 +213,7 @@ class CpuCheck:
                  reference_model: Callable[[], Path | None] | None = None) -> None:
         self.cache_file = cache_dir / CHECK_FILE
         self._runner = runner
-        self._identity = identity
+        self._identity = functools.cache(identity)  # the build and CPU do not change
         self._reference_model = reference_model or _starter_model
         self._lock = threading.Lock()
         self._known: dict[str, CpuKernels] = {}

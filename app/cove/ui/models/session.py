@@ -140,8 +140,9 @@ class ModelsSession(QObject):
             self.removing.discard(model.id)
             self.sig_remove_failed.emit(model.id, str(error))
 
-        self.tasks.run(_explained(lambda: self.registry.remove(model), f"remove {model.name}"),
-                       removed, failed, lane=Lane.MODELS)
+        self.tasks.start(_explained_job(lambda _job: self.registry.remove(model),
+                                        f"remove {model.name}", ()),
+                         removed, failed, lane=Lane.MODELS)
 
     # -- opening a file that is not installed ----------------------------------------------
 
@@ -281,16 +282,6 @@ class ModelsSession(QObject):
     def _report_download(self, report: object) -> None:
         # Called on the network lane; the signal is queued onto the GUI thread.
         self.sig_download_progress.emit(report)
-
-
-def _explained(fn: Callable[[], Any], action: str) -> Callable[[], Any]:
-    def run() -> Any:
-        try:
-            return fn()
-        except Exception as error:
-            raise ModelJobFailed(_error_text(error, action)) from None
-
-    return run
 
 
 def _explained_job(fn: Callable[[Job], Any], action: str,
