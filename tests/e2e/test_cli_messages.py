@@ -120,19 +120,15 @@ def _at_a_terminal(home: Path, keys: bytes) -> tuple[int, str]:
     return code, seen.decode("utf-8", "replace")
 
 
-def test_ctrl_d_at_the_terminal_prompt_is_a_sentence(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("keys", "exit_code", "sentence"), [
+    (b"\x04", 1, "No passphrase was typed, so the history stays locked."),  # Ctrl-D
+    (b"\x03", 130, "Stopped; the history stays locked."),  # Ctrl-C
+], ids=["ctrl-d", "ctrl-c"])
+def test_leaving_the_terminal_prompt_is_a_sentence(
+        tmp_path: Path, keys: bytes, exit_code: int, sentence: str) -> None:
     home = tmp_path / "home"
     make_history(home)
-    code, seen = _at_a_terminal(home, b"\x04")
-    assert code == 1, seen
-    assert "No passphrase was typed, so the history stays locked." in seen
-    assert "Traceback" not in seen
-
-
-def test_ctrl_c_at_the_terminal_prompt_is_a_sentence(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    make_history(home)
-    code, seen = _at_a_terminal(home, b"\x03")
-    assert code == 130, seen
-    assert "Stopped; the history stays locked." in seen
+    code, seen = _at_a_terminal(home, keys)
+    assert code == exit_code, seen
+    assert sentence in seen
     assert "Traceback" not in seen
