@@ -65,15 +65,12 @@ def setup_logging(log_file: Path, level: int = logging.INFO) -> bool:
 
 
 def _log_problem(error: OSError) -> str:
-    import errno
+    from cove.core.fsutil import disk_problem
 
-    if error.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
-        return "something other than a file stands in its place"
-    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "its folder is read-only or not yours"
-    if error.errno == errno.ENOSPC:
-        return "the disk is full"
-    return error.strerror or type(error).__name__
+    return {"in the way": "something other than a file stands in its place",
+            "read-only": "its folder is read-only or not yours",
+            "full": "the disk is full"}.get(disk_problem(error) or "",
+                                              error.strerror or type(error).__name__)
 
 
 def redacted_traceback(

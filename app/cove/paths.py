@@ -85,13 +85,14 @@ def _file_in_the_way(folder: Path) -> Path:
 
 
 def _folder_problem(error: OSError) -> str:
-    if error.errno in (errno.EEXIST, errno.ENOTDIR):
-        return "a file stands where the folder should be; move it away or choose another home"
-    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "it is read-only or not yours; choose another home with --home or COVE_HOME"
-    if error.errno == errno.ENOSPC:
-        return "the disk is full; free some space"
-    return error.strerror or type(error).__name__
+    from cove.core.fsutil import disk_problem
+
+    return {"in the way": "a file stands where the folder should be; move it away or choose "
+                          "another home",
+            "read-only": "it is read-only or not yours; choose another home with --home or "
+                         "COVE_HOME",
+            "full": "the disk is full; free some space"}.get(
+        disk_problem(error) or "", error.strerror or type(error).__name__)
 
 
 def _make_private(folder: Path, walk: bool) -> None:

@@ -40,3 +40,18 @@ def write_json_atomic(path: Path, data: object) -> None:
             temporary.unlink()
         raise
     fsync_dir(path.parent)
+
+
+def disk_problem(error: OSError) -> str | None:
+    """What kind of trouble a write met, for sentences that say what to do: "in the way"
+    (something else stands where a file or folder should be), "read-only" (or not this
+    user's), "full"; None for anything else."""
+    import errno
+
+    if error.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+        return "in the way"
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "read-only"
+    if error.errno == errno.ENOSPC:
+        return "full"
+    return None
