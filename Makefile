@@ -8,7 +8,7 @@ ARGS ?=
 MODEL ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench system-deps clean
+.PHONY: run test lint bench screenshots system-deps clean dist install-desktop uninstall-desktop
 
 run: $(STAMP)
 	$(PY) -m cove $(if $(MODEL),--model "$(MODEL)") $(ARGS)
@@ -32,6 +32,30 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
+# The README's screenshots (docs/img/cove-light.png, cove-dark.png, notes.png): the real app
+# under a virtual display (xvfb-run; apt-get install xvfb where it is missing).
+screenshots: $(STAMP)
+	for theme in light dark notes; do \
+		xvfb-run -a -s "-screen 0 1400x900x24" $(PY) packaging/screenshots.py $$theme || exit 1; \
+	done
+
+# The app for people without Python: dist/cove/ (PyInstaller) and dist/cove-VERSION-linux-ARCH.tar.gz,
+# with a portable llama.cpp compiled once into ~/.cache/cove-build (packaging/dist.sh says more).
+# WITH_STARTER=1 bundles the starter model. First build: about 20 minutes on 2 cores (the
+# llama.cpp compile); then about 1 minute.
+WITH_STARTER ?= 0
+dist: $(STAMP)
+	COVE_DIST_STARTER=$(WITH_STARTER) sh packaging/dist.sh
+
+# The built app for the current user: ~/.local/share/io.github.cove.Cove, a launcher in
+# ~/.local/bin, the menu entry and icons; uninstall-desktop removes exactly those.
+DIST_APP ?= dist/cove
+install-desktop:
+	sh packaging/linux/install.sh --app $(DIST_APP) --share packaging/linux/share
+
+uninstall-desktop:
+	sh packaging/linux/install.sh --uninstall
+
 # Libraries Qt needs even offscreen; installed with apt-get only when missing and root.
 system-deps:
 	@sh packaging/system-deps.sh
@@ -48,4 +72,4 @@ $(STAMP): pyproject.toml packaging/system-deps.sh
 	@touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-dist build dist .pytest_cache .mypy_cache .ruff_cache

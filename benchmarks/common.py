@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +230,14 @@ def decode_rate(tokens: int, first: float, last: float) -> float:
     return (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0
 
 
+def window_rate(times: Sequence[float], start: int, end: int) -> float:
+    """Tokens per second over items start..end-1 of `times` (one time per token), counted
+    as decode_rate counts: the intervals between them."""
+    if end - start < 2 or times[end - 1] <= times[start]:
+        return 0.0
+    return (end - start - 1) / (times[end - 1] - times[start])
+
+
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None
@@ -246,7 +254,9 @@ class Reply:
     ttft: float  # seconds from the request to the first text chunk
     rate: float  # decode tokens per second after the first token
     seconds: float
-    prompt_tokens: int = 0  # Cove's count of the prompt's content tokens (worker path only)
+    prompt_tokens: int = 0  # tokens of the rendered prompt (worker path only)
+    loop_rate: float = 0.0  # the worker's own count: sampled tokens, first to last token
+    chunk_times: list[float] = field(default_factory=list)  # when each chunk arrived
 
     def as_dict(self) -> dict[str, Any]:
         return {"tokens": self.tokens, "ttft": self.ttft, "rate": self.rate,
@@ -378,22 +388,26 @@ class WorkerSession:
             raise RuntimeError(f"worker could not load the model: {reason}")
 
     def ask(self, messages: list[dict[str, str]], max_tokens: int, seed: int,
-            temperature: float = 0.7, top_p: float = 0.95) -> Reply:
+            temperature: float = 0.7, top_p: float = 0.95,
+            conversation_id: str = "") -> Reply:
         from PySide6.QtCore import QEventLoop, QTimer
 
         from cove.inference.engine import GenerationParams
 
         loop = QEventLoop()
         times: dict[str, float] = {}
+        chunk_times: list[float] = []
         result: dict[str, Any] = {"text": ""}
 
         def on_chunk(_rid: int, text: str) -> None:
-            times.setdefault("first", time.perf_counter())
+            chunk_times.append(time.perf_counter())
+            times.setdefault("first", chunk_times[-1])
             result["text"] += text
 
         def on_finished(_rid: int, stats: Any, _stopped: bool) -> None:
             times["end"] = time.perf_counter()
             result["tokens"] = stats.tokens
+            result["loop_rate"] = stats.tokens_per_second
             result["prompt_tokens"] = int(getattr(stats, "prompt_tokens", 0) or 0)
             loop.quit()
 
@@ -407,7 +421,8 @@ class WorkerSession:
         QTimer.singleShot(self.timeout_ms, loop.quit)
         times["start"] = time.perf_counter()
         self.host.generate(messages, GenerationParams(temperature=temperature, top_p=top_p,
-                                                      max_tokens=max_tokens, seed=seed))
+                                                      max_tokens=max_tokens, seed=seed),
+                           conversation_id)
         loop.exec()
         self.host.sig_chunk.disconnect(on_chunk)
         self.host.sig_finished.disconnect(on_finished)
@@ -420,7 +435,17 @@ class WorkerSession:
         tokens = int(result["tokens"])
         return Reply(result["text"], tokens, first - times["start"],
                      decode_rate(tokens, first, times["end"]), times["end"] - times["start"],
-                     result["prompt_tokens"])
+                     result["prompt_tokens"], float(result["loop_rate"]), chunk_times)
+
+    def state_cache_bytes(self) -> tuple[int, int]:
+        """(bytes the kept conversation states take, their budget), read between replies,
+        while the worker thread is idle."""
+        cache = self.host.worker._engine.state_cache  # type: ignore[union-attr]
+        return cache.bytes_used, cache.budget_bytes
+
+    def set_state_cache_budget_mb(self, megabytes: int) -> None:
+        """Queued to the worker; it applies before the next request."""
+        self.host.set_state_cache_budget_mb(megabytes)
 
     def close(self) -> None:
         self.host.shutdown()

@@ -7,10 +7,20 @@ tokens that differ, so a follow-up should cost about as much as its own new text
 whole conversation. Recorded: TTFT after 1, 4, 8 and 16 prior turns ("warm", the real case),
 and, for contrast, the same histories sent with their first message changed so nothing past
 the system prompt can be reused ("cold", what every follow-up would cost without the cache).
-Target: TTFT at the longest conversation under 3x TTFT at the shortest (warm). Each round is a
-fresh child process (up to three, fewer once --max-seconds is spent); each time is the best
-of the rounds, since other work on a shared machine only ever slows a run down, and each
-ratio is the median of the rounds' own ratios.
+Target: TTFT at the longest conversation under 3x TTFT at the shortest (warm).
+
+Switching back: the same chat (A) grown to 20 turns, then a follow-up in A (no switch), a
+turn in another conversation (B), and a follow-up in A again, twice over. Cove's worker keeps
+A's model state in RAM while B runs (inference/state_cache.py), so coming back reads only the
+new message. Target: TTFT after A->B->A at most 1.5x the follow-up without switching (the
+median of the pairs' ratios); for contrast, the same with the state cache's budget at 0
+("cold", a full re-read). The cache's memory after the switches is reported with its budget
+(target: within it). As in the app, the requests name no conversation: the worker tells them
+apart by the tokens they share.
+
+Each round is a fresh child process (up to three, fewer once --max-seconds is spent); each
+time is the best of the rounds, since other work on a shared machine only ever slows a run
+down, and each ratio is the median of the rounds' own ratios.
 """
 
 from __future__ import annotations
@@ -21,6 +31,12 @@ from typing import Any
 import common
 
 TARGET_RATIO = 3.0
+TARGET_SWITCH_BACK_RATIO = 1.5
+TARGET_STATE_CACHE_SHARE = 1.0  # of its budget
+SWITCH_TURNS = 20  # A's length before the switches
+SWITCH_PAIRS = 4  # follow-up / switch-back pairs a round (the ratio is their median)
+OTHER = [{"role": "user", "content": "Something else: how do bees make honey? Answer in detail, "
+                                     "with the steps a hive goes through over a summer."}]
 LENGTHS = (1, 4, 8, 16)
 QUICK_LENGTHS = (1, 4)
 QUESTIONS = [
@@ -58,9 +74,45 @@ def play(lengths: tuple[int, ...], reply_tokens: int, threads: int, seed: int) -
             question = history[2 * length]
             reply = session.ask([changed, *prior[1:], question], max_tokens=1, seed=seed)
             cold.append(reply.ttft)
+        switches = switch_back(session, history, reply_tokens, seed)
     finally:
         session.close()
-    return {"warm_by_turn": warm, "prompt_tokens_by_turn": prompt_tokens, "cold": cold}
+    return {"warm_by_turn": warm, "prompt_tokens_by_turn": prompt_tokens, "cold": cold,
+            **switches}
+
+
+def switch_back(session: common.WorkerSession, history: list[dict[str, str]],
+                reply_tokens: int, seed: int) -> dict[str, Any]:
+    """Follow-up TTFTs in A without and after a switch to B, then after one with the state
+    cache off; the cache's memory after the switches."""
+    a = list(history)
+    turn = len(a) // 2
+    prompt_tokens = 0
+
+    def in_a() -> float:
+        nonlocal turn, prompt_tokens
+        question = {"role": "user", "content": QUESTIONS[turn % len(QUESTIONS)]}
+        reply = session.ask([*a, question], max_tokens=reply_tokens, seed=seed)
+        a.extend([question, {"role": "assistant", "content": reply.text}])
+        turn += 1
+        prompt_tokens = reply.prompt_tokens
+        return reply.ttft
+
+    while turn < SWITCH_TURNS:
+        in_a()
+    follow: list[float] = []
+    back: list[float] = []
+    for _pair in range(SWITCH_PAIRS):
+        follow.append(in_a())
+        session.ask(OTHER, max_tokens=reply_tokens, seed=seed)
+        back.append(in_a())
+    used, budget = session.state_cache_bytes()
+    session.set_state_cache_budget_mb(0)
+    session.ask(OTHER, max_tokens=reply_tokens, seed=seed)
+    cold_back = in_a()
+    return {"follow_ttft": follow, "switch_back_ttft": back, "cold_switch_back_ttft": cold_back,
+            "switch_turns": SWITCH_TURNS, "a_prompt_tokens": prompt_tokens,
+            "state_cache_bytes": used, "state_cache_budget_bytes": budget}
 
 
 def per_round_ratio(series: list[list[float]], longest: int, shortest: int) -> float | None:
@@ -87,6 +139,32 @@ def summarise(lengths: tuple[int, ...], rounds: list[dict[str, Any]]) -> dict[st
                                       lengths[0]),
         "cold_ttft_ratio": per_round_ratio([r["cold"] for r in rounds], -1, 0),
         "cache_speedup_at_longest": round(cold[-1] / warm[-1], 2) if warm[-1] else None,
+        **summarise_switches(rounds),
+    }
+
+
+def summarise_switches(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Switch-back TTFT over the follow-up TTFT just before it, pair by pair; the cache's
+    memory against its budget."""
+    rounds = [r for r in rounds if r.get("follow_ttft")]
+    if not rounds:
+        return {}
+    ratios = [b / f for r in rounds
+              for f, b in zip(r["follow_ttft"], r["switch_back_ttft"], strict=True) if f]
+    cold = [r["cold_switch_back_ttft"] / common.median(r["follow_ttft"]) for r in rounds]
+    used = max(r["state_cache_bytes"] for r in rounds)
+    budget = min(r["state_cache_budget_bytes"] for r in rounds)
+    return {
+        "switch_turns": rounds[0]["switch_turns"],
+        "switch_a_prompt_tokens": rounds[0]["a_prompt_tokens"],
+        "follow_ttft_samples": [round(v, 4) for r in rounds for v in r["follow_ttft"]],
+        "switch_back_ttft_samples": [round(v, 4) for r in rounds for v in r["switch_back_ttft"]],
+        "cold_switch_back_ttft_samples": [round(r["cold_switch_back_ttft"], 4) for r in rounds],
+        "switch_back_ratio": round(common.median(ratios), 3) if ratios else None,
+        "cold_switch_back_ratio": round(common.median(cold), 3),
+        "state_cache_mb": round(used / common.MIB, 1),
+        "state_cache_budget_mb": round(budget / common.MIB, 1),
+        "state_cache_share": round(used / budget, 3) if budget else None,
     }
 
 
@@ -141,7 +219,10 @@ def main() -> int:
         "reply_tokens": reply_tokens,
         **summarise(lengths, results),
         "target_ttft_ratio": TARGET_RATIO,
-        "target_rules": {"target_ttft_ratio": "at_most"},
+        "target_switch_back_ratio": TARGET_SWITCH_BACK_RATIO,
+        "target_state_cache_share": TARGET_STATE_CACHE_SHARE,
+        "target_rules": {"target_ttft_ratio": "at_most", "target_switch_back_ratio": "at_most",
+                         "target_state_cache_share": "at_most"},
     })
     return 0
 

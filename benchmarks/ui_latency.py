@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QApplication
 
 from cove.inference.engine import GenerationParams, LoadOptions
 from cove.models.starter import starter_model_path
+from cove.ui import theme
 from cove.ui.chat.controller import ChatController
 from cove.ui.chat.window import MainWindow
 
@@ -59,6 +60,7 @@ def main() -> int:
         print(json.dumps({"error": "starter model not installed"}))
         return 1
     _app = QApplication.instance() or QApplication(sys.argv[:1])
+    theme.apply("light")  # the look people see: palette, style sheet, highlighted code
     controller = ChatController(params=GenerationParams(max_tokens=args.tokens, seed=11),
                                 load_options=LoadOptions(n_ctx=4096))
     window = MainWindow(controller)

@@ -17,6 +17,16 @@ for pair in libEGL.so.1:libegl1 libGL.so.1:libgl1 libxkbcommon.so.0:libxkbcommon
 done
 # strace lets the test suite prove that no native code opens a network connection.
 command -v strace >/dev/null 2>&1 || missing="$missing strace"
+# The desktop entry's and AppStream metainfo's validators (tests/packaging).
+command -v desktop-file-validate >/dev/null 2>&1 || missing="$missing desktop-file-utils"
+command -v appstreamcli >/dev/null 2>&1 || missing="$missing appstream"
+# A real Secret Service (GNOME Keyring on a private session bus) for
+# tests/e2e/test_secret_service.py; only where this script installs (root, as in CI), so a
+# desktop with another keyring is not asked for GNOME's.
+if [ "$(id -u)" = 0 ]; then
+    command -v gnome-keyring-daemon >/dev/null 2>&1 || missing="$missing gnome-keyring"
+    command -v dbus-run-session >/dev/null 2>&1 || missing="$missing dbus"
+fi
 if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list 2>/dev/null | head -n 1)" ]; then
     missing="$missing fonts-dejavu-core"
 fi

@@ -57,6 +57,7 @@ class FakeEngine:
         self.closed = False
         self.seen: list[list[dict[str, str]]] = []
         self.params_seen: list[GenerationParams] = []
+        self.conversations_seen: list[str] = []  # the conversation id of each request
 
     def load(self, on_progress: Callable[[float], bool] | None = None) -> None:
         if self.load_error:
@@ -66,10 +67,12 @@ class FakeEngine:
                 return
 
     def stream_chat(self, messages: Any, params: GenerationParams,
-                    cancel: threading.Event | None = None) -> FakeStream:
+                    cancel: threading.Event | None = None,
+                    conversation_id: str = "") -> FakeStream:
         if self.generate_error:
             raise EngineError(self.generate_error)
         self.seen.append(list(messages))
+        self.conversations_seen.append(conversation_id)
         self.params_seen.append(params)
         return FakeStream(self.chunks, self.delay, cancel or threading.Event(), self.name)
 

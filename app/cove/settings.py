@@ -129,6 +129,19 @@ class Settings:
     # llama.cpp's extra CPU buffer types (AMX, repacked weights): "auto" checks this CPU once
     # (cove.inference.cpu_check); "on" or "off" forces it. COVE_FAST_KERNELS overrides.
     fast_kernels: str = "auto"
+    # How the window looks: "system", "light" or "dark"; an accent colour ("#rrggbb", empty:
+    # Cove's own); the text size in points (0: the system's). Nothing here is user text.
+    theme: str = "system"
+    accent: str = ""
+    font_size: int = 0
+    # The chat: whether Enter sends (Shift+Enter: a new line) or Ctrl+Enter sends (Enter: a
+    # new line, for people who write long messages); the model and speed under replies.
+    ctrl_enter_sends: bool = False
+    show_reply_details: bool = True
+    model_titles: bool = True  # the loaded model names a conversation after its first reply
+    # Memory (MiB) for the model states of recent conversations, so switching back to one
+    # costs no re-reading. RAM only, wiped at lock; 0 keeps none.
+    state_cache_mb: int = 256
     models: dict[str, Any] = field(default_factory=dict)  # model id -> ModelSettings.to_json()
     # What a model without its own settings starts from (empty: ModelSettings' defaults).
     # Only written by the migration from version 1, whose generation settings were global.

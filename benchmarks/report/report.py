@@ -267,6 +267,8 @@ def render_report(data: Mapping[str, Any], plots: Sequence[str]) -> str:
         + (f"Other processes took a noticeable share of the CPU during: {', '.join(noisy)}; "
            "treat those absolute figures with care." if noisy
            else "Other processes took little CPU during this run."))
+    for note in data.get("notes") or []:  # e.g. scripts measured again after the whole run
+        add(f"- **Note:** {note}")
     add("")
     add(f"**{held} of {len(targeted)} targets held.**"
         + (" Missed: " + "; ".join(f"{r.benchmark} {r.scope + ' ' if r.scope else ''}"

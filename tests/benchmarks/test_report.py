@@ -104,6 +104,14 @@ def test_report_without_a_benchmark_still_renders() -> None:
     assert "## Plots" not in text
 
 
+def test_notes_on_a_run_appear_under_its_header() -> None:
+    data = fake_data()
+    data["notes"] = ["llama_bench.py measured again later."]
+    text = report.render_report(data, plots=[])
+    assert "- **Note:** llama_bench.py measured again later." in text
+    assert "**Note:**" not in report.render_report(fake_data(), plots=[])
+
+
 def test_the_report_says_which_cpu_kernels_the_benchmark_ran_with() -> None:
     runs = [{"script": "llama_bench.py", "status": "ok", "result": {
         "benchmark": "llama_bench", "models": [], "cpu_kernels": {

@@ -84,10 +84,10 @@ def test_llama_bench_json_gives_prompt_and_generation_rates() -> None:
 def test_llama_bench_summary_takes_the_best_rounds_and_ratios() -> None:
     direct = [{"pp_ttft": 2.0, "pp_tokens": 500, "ttft": 0.1, "tg_rate": r, "tg_tokens": 128}
               for r in (90.0, 100.0, 95.0)]
-    worker = [{"pp_ttft": 2.5, "pp_tokens": 0, "ttft": 0.12, "tg_rate": r, "tg_tokens": 128}
-              for r in (93.0, 91.0, 80.0)]
+    worker = [{"pp_ttft": 2.5, "pp_tokens": 480, "ttft": 0.12, "tg_rate": r, "tg_tokens": 128,
+               "tg_prompt_tokens": 40} for r in (93.0, 91.0, 80.0)]
     summary = llama_bench.summarise(
-        {"llama_bench": [{"pp": 300.0, "tg": 100.0}, {"pp": 310.0, "tg": 50.0}],
+        {"llama_bench": [{"pp": 300.0, "tg": 100.0}, {"pp": 160.0, "tg": 50.0}],
          "direct": direct, "worker": worker}, {})
     assert summary["direct_tg_tokens_per_second"] == 100.0  # the best round of each path
     assert summary["worker_tg_tokens_per_second"] == 93.0
@@ -96,9 +96,38 @@ def test_llama_bench_summary_takes_the_best_rounds_and_ratios() -> None:
     # ratios pair the paths round by round: 93/90, 91/100, 80/95 -> median 91/100
     assert summary["worker_vs_direct_tg"] == 0.91
     assert summary["worker_vs_llama_bench_tg"] == round(common.median([0.93, 1.82]), 4)
-    assert summary["worker_pp_tokens_per_second"] == 200.0  # direct's prompt size / worker TTFT
+    # each path's own prompt count over its own time to first token
+    assert summary["worker_pp_tokens_per_second"] == 192.0
+    assert summary["direct_pp_tokens_per_second"] == 250.0
+    assert summary["worker_vs_llama_bench_pp"] == round(common.median([0.64, 1.2]), 4)
+    assert summary["tg_context_tokens"] == 40
+    bare = [{"tg_rate": 100.0, "tg_tokens": 128}, {"tg_rate": 95.0, "tg_tokens": 128}]
+    with_bare = llama_bench.summarise({"llama_bench": [{"pp": 300.0, "tg": 100.0}],
+                                       "worker": worker[:1], "bare": bare}, {})
+    assert with_bare["worker_vs_bare_tg"] == 0.93 and with_bare["bare_vs_llama_bench_tg"] == 1.0
+    assert with_bare["bare_tg_samples"] == [100.0, 95.0]
     failed = llama_bench.summarise({"direct": direct}, {"worker": "exit 1: boom"})
     assert "worker_vs_direct_tg" not in failed and failed["worker_skipped"] == "exit 1: boom"
+
+
+def test_llama_bench_json_with_depths_gives_a_rate_per_depth() -> None:
+    output = json.dumps([
+        {"n_prompt": 0, "n_gen": 64, "n_depth": 0, "avg_ts": 90.0},
+        {"n_prompt": 0, "n_gen": 64, "n_depth": 448, "avg_ts": 81.0},
+    ])
+    assert llama_bench.parse_llama_bench(output) == {"tg": 90.0, "tg@0": 90.0, "tg@448": 81.0}
+
+
+def test_long_reply_gap_compares_late_over_early_with_llama_benchs() -> None:
+    worker = [{"long_early_rate": 100.0, "long_late_rate": 88.0},
+              {"long_early_rate": 100.0, "long_late_rate": 92.0}, {"long_skipped": "short"}]
+    bench = [{"early": 100.0, "late": 95.0}]
+    summary = llama_bench.summarise_long(worker, bench)
+    assert summary["worker_long_reply_ratio"] == 0.9
+    assert summary["llama_bench_long_reply_ratio"] == 0.95
+    assert summary["long_reply_gap"] == 0.05
+    assert summary["worker_long_reply_skipped"] == "short"
+    assert common.window_rate([0.0, 0.1, 0.2, 0.4], 1, 4) == pytest.approx(2 / 0.3)
 
 
 def test_llama_bench_reports_what_the_plain_kernels_cost_where_both_ran() -> None:
@@ -122,9 +151,15 @@ def test_llama_bench_passes_no_repack_as_cove_loads(monkeypatch: pytest.MonkeyPa
                                                          "avg_ts": 1.0}]), "")
 
     monkeypatch.setattr(llama_bench.subprocess, "run", run)
+    monkeypatch.setattr(llama_bench, "_takes_repack", lambda _binary: False)
     llama_bench.run_llama_bench("llama-bench", Path("m.gguf"), 2, 8, 8, 1)
     llama_bench.run_llama_bench("llama-bench", Path("m.gguf"), 2, 8, 8, 1, no_repack=True)
     assert [c[c.index("-nr") + 1] for c in commands] == ["0", "1"]
+    monkeypatch.setattr(llama_bench, "_takes_repack", lambda _binary: True)  # newer spelling
+    llama_bench.run_llama_bench("llama-bench", Path("m.gguf"), 2, 8, 8, 1, no_repack=True,
+                                depths=(0, 448))
+    assert commands[-1][commands[-1].index("--repack") + 1] == "0"
+    assert commands[-1][commands[-1].index("-d") + 1] == "0,448"
 
 
 def test_a_failed_llama_bench_build_is_a_skip_with_its_reason(
@@ -149,6 +184,17 @@ def test_followup_ratio_is_the_median_of_each_rounds_longest_over_shortest() -> 
     assert summary["ttft_seconds"] == [0.1, 0.3]  # the best round of each turn
     assert summary["ttft_ratio"] == 2.0  # each round's own 4-turn/1-turn: 3, 2, 1.67
     assert summary["cache_speedup_at_longest"] == round(0.7 / 0.3, 2)
+
+
+def test_switch_back_ratio_pairs_each_follow_up_with_the_switch_after_it() -> None:
+    round_ = {"follow_ttft": [0.1, 0.2, 0.1], "switch_back_ttft": [0.12, 0.1, 0.3],
+              "cold_switch_back_ttft": 1.0, "switch_turns": 20, "a_prompt_tokens": 1200,
+              "state_cache_bytes": 32 * common.MIB, "state_cache_budget_bytes": 256 * common.MIB}
+    summary = followup_latency.summarise_switches([round_])
+    assert summary["switch_back_ratio"] == 1.2  # median of 1.2, 0.5, 3.0
+    assert summary["cold_switch_back_ratio"] == 10.0
+    assert summary["state_cache_mb"] == 32.0 and summary["state_cache_share"] == 0.125
+    assert followup_latency.summarise_switches([{"cold": []}]) == {}
 
 
 def test_ui_stall_histogram_puts_each_stall_in_one_bin() -> None:

@@ -105,3 +105,56 @@ def test_closing_mid_reply_with_the_real_model_exits_promptly(qtbot: QtBot,
     assert not controller.host.thread.isRunning()
     assert time.perf_counter() - started < 5
     assert controller.host.worker._engine is None  # the model was freed
+
+
+def test_a_message_longer_than_the_context_goes_back_to_the_composer(
+        qtbot: QtBot, window: MainWindow) -> None:
+    # About 950 tokens by the window's rough count, so the real model itself is asked; its
+    # tokenizer counts about 1,900 (one a digit), past the 1024-token context.
+    text = " 9" * 1900
+    window.composer.set_text(text)
+    with qtbot.waitSignal(window.controller.sig_prompt_returned, timeout=60_000) as returned:
+        window.composer.send_button.click()
+    assert returned.args[0] == text and "Shorten the message" in returned.args[1]
+    assert window.composer.text == text
+    assert window.controller.model.rowCount() == 0 and not window.controller.busy
+    window.composer.set_text("Hi")  # and the model still answers the next one
+    with qtbot.waitSignal(window.controller.sig_reply_finished, timeout=60_000):
+        window.composer.send_button.click()
+
+
+def test_regenerate_and_edit_with_the_real_model(qtbot: QtBot, window: MainWindow) -> None:
+    controller = window.controller
+    window.composer.set_text("Name one fruit.")
+    with qtbot.waitSignal(controller.sig_reply_finished, timeout=60_000):
+        window.composer.send_button.click()
+    first = controller.model.message(1)
+    with qtbot.waitSignal(controller.sig_reply_finished, timeout=60_000):
+        assert controller.regenerate(first)
+    second = controller.model.message(1)
+    assert second is not first and second.text.strip()
+    assert second.text != first.text  # another seed: another reply, not the same again
+    conversation = controller.model.conversation
+    assert conversation.alternatives(second) == [first, second]
+    with qtbot.waitSignal(controller.sig_reply_finished, timeout=60_000):
+        assert controller.edit(controller.model.message(0), "Name one vegetable.")
+    assert conversation.messages[0].text == "Name one vegetable."
+    assert conversation.messages[1].text.strip()
+    assert controller.show_alternative(conversation.messages[0], -1)
+    assert [m.text for m in conversation.messages] == ["Name one fruit.", second.text]
+
+
+def test_continue_a_reply_cut_at_the_length_limit_with_the_real_model(
+        qtbot: QtBot, window: MainWindow) -> None:
+    controller = window.controller
+    controller.configure(params=GenerationParams(max_tokens=8, seed=3))
+    window.composer.set_text("Write three sentences about the sea.")
+    with qtbot.waitSignal(controller.sig_reply_finished, timeout=60_000):
+        window.composer.send_button.click()
+    reply = controller.model.message(1)
+    first = reply.text
+    assert reply.stats is not None and reply.stats.tokens == 8  # cut at the limit
+    with qtbot.waitSignal(controller.sig_reply_finished, timeout=60_000):
+        assert controller.continue_reply(reply)
+    assert reply.text.startswith(first) and len(reply.text) > len(first)
+    assert controller.model.rowCount() == 2  # the same reply went on

@@ -24,3 +24,37 @@ def test_icon_per_platform() -> None:
     assert icon_for("win32").endswith("cove.ico")  # type: ignore[operator]
     assert icon_for("linux").endswith("cove.png")  # type: ignore[operator]
     assert Path(icon_for("darwin")).is_file()  # type: ignore[operator]
+
+
+def test_qt_parts_kept_are_the_ones_cove_uses() -> None:
+    keep = spec()["keep_qt_file"]
+    plugins = "PySide6/Qt/plugins"
+    for kept in (f"{plugins}/platforms/libqxcb.so", f"{plugins}/platforms/libqwayland.so",
+                 f"{plugins}/platforms/libqoffscreen.so", f"{plugins}/imageformats/libqsvg.so",
+                 f"{plugins}/iconengines/libqsvgicon.so", "PySide6/Qt/lib/libQt6Widgets.so.6",
+                 "PySide6/Qt/translations/qtbase_de.qm", "llama_cpp/lib/libllama.so"):
+        assert keep(kept), kept  # type: ignore[operator]
+    for dropped in ("libQt6Network.so.6", "PySide6/Qt/lib/libQt6Network.so.6",
+                    "PySide6/QtNetwork.abi3.so", f"{plugins}/platforms/libqvnc.so",
+                    f"{plugins}/platforms/libqeglfs.so",
+                    f"{plugins}/generic/libqtuiotouchplugin.so",
+                    f"{plugins}/imageformats/libqjpeg.so", f"{plugins}/tls/libqopensslbackend.so",
+                    "PySide6/Qt/lib/libQt6Qml.so.6", "PySide6/Qt/translations/qtdeclarative_de.qm"):
+        assert not keep(dropped), dropped  # type: ignore[operator]
+
+
+def test_no_model_is_bundled_unless_asked() -> None:
+    bundles_starter = spec()["bundles_starter"]
+    assert bundles_starter({}) is False  # type: ignore[operator]
+    assert bundles_starter({"COVE_DIST_STARTER": "0"}) is False  # type: ignore[operator]
+    assert bundles_starter({"COVE_DIST_STARTER": "1"}) is True  # type: ignore[operator]
+
+
+def test_macos_info_plist_names_the_app_and_its_version() -> None:
+    import cove
+
+    plist = spec()["info_plist"](cove.__version__)  # type: ignore[operator]
+    assert plist["CFBundleIdentifier"] == cove.APP_ID
+    version = spec()["cove_version"]()  # type: ignore[operator]
+    assert plist["CFBundleShortVersionString"] == version == cove.__version__
+    assert plist["NSHighResolutionCapable"] is True

@@ -10,11 +10,20 @@ from collections.abc import Sequence
 
 from cove.paths import AppPaths
 from cove.storage import keys
-from cove.storage.keys import KeyAccessError, KeySource, WrongPassphrase
+from cove.storage.keys import (
+    KEYRING_TIMEOUT_S,
+    LOCKED_PROMPT_TEXT,
+    KeyAccessError,
+    KeyringSecretMissing,
+    KeyringSecretRejected,
+    KeyringWait,
+    KeySource,
+    WrongPassphrase,
+)
 from cove.storage.schema import unavailable_reason
 from cove.storage.store import ConversationStore, NotFound, StoreError, default_store_path
 
-USAGE = "usage: cove history list | cove history export ID"
+USAGE = "usage: cove history list | cove history export ID [--format markdown|json]"
 # Linux's terminal line discipline keeps at most 4,095 characters of a line being typed and
 # drops the rest, so a longer passphrase arrives cut short and simply fails to open.
 TERMINAL_LINE_MAX = 4095
@@ -75,7 +84,10 @@ def _typed_passphrase() -> str:
 
 def _unlock(store: ConversationStore) -> None:
     if store.key_source is KeySource.KEYRING:
-        store.unlock_with_keyring()
+        # A locked keyring opens its prompt on the desktop: say so once, then wait for it.
+        store.unlock_with_keyring(KeyringWait(
+            limit_s=KEYRING_TIMEOUT_S,
+            on_prompt=lambda: print(f"cove: {LOCKED_PROMPT_TEXT}", file=sys.stderr)))
         return
     passphrase = keys.passphrase_from_environment()
     if passphrase is None:
@@ -86,7 +98,7 @@ def _unlock(store: ConversationStore) -> None:
     store.unlock_with_passphrase(passphrase)
 
 
-def run_history(command: Sequence[str], paths: AppPaths) -> int:
+def run_history(command: Sequence[str], paths: AppPaths, fmt: str = "markdown") -> int:
     if not command or command[0] not in ("list", "export") or (
             command[0] == "export" and len(command) != 2) or (
             command[0] == "list" and len(command) != 1):
@@ -109,11 +121,14 @@ def run_history(command: Sequence[str], paths: AppPaths) -> int:
                     title = "(damaged)" if summary.damaged else summary.title
                     _write(f"{summary.id}\t{summary.message_count}\t{title}\n")
             else:
-                _write(store.export_markdown(command[1]))
-    except _Interrupted:
+                _write(store.export_json(command[1]) if fmt == "json"
+                       else store.export_markdown(command[1]))
+    except (_Interrupted, KeyboardInterrupt):  # at the passphrase or the keyring's prompt
         return _fail("Stopped; the history stays locked.", _EXIT_INTERRUPTED)
     except WrongPassphrase:
         return _fail("That passphrase is not right.")
+    except (KeyringSecretMissing, KeyringSecretRejected) as error:
+        return _fail(f"{error} Open Cove's window to unlock with your recovery key.")
     except NotFound:
         return _fail(f"No conversation has the id {command[1]!r}. "
                      "`cove history list` shows the ids.")

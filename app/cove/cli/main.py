@@ -38,8 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, metavar="N", help="sampling seed, for repeatable "
                         "replies")
     parser.add_argument("--debug", action="store_true", help="log more detail (never text)")
-    parser.add_argument("command", nargs="*", metavar="history list | history export ID",
-                        help="print the saved conversations, or one as Markdown, and exit")
+    parser.add_argument("--format", choices=("markdown", "json"), default="markdown",
+                        help="history export: the branch shown as Markdown (default), or "
+                             "the whole conversation with every branch as JSON")
+    parser.add_argument("--note", metavar="ID", help="draft: work on this note (default: "
+                        "standard input)")
+    parser.add_argument("--instruction", metavar="TEXT",
+                        help="draft instruction: what to do with the text")
+    parser.add_argument("command", nargs="*",
+                        metavar="history list|export ID, notes list|export ID|import FILE, "
+                                "draft ACTION, backup create|restore FILE, "
+                                "backup export-all FOLDER, import FORMAT FILE",
+                        help="print the saved conversations or notes, import a note, run a "
+                             "writing action on a note or standard input, back up or restore "
+                             "the history, or import another app's chats, and exit")
     return parser
 
 
@@ -72,17 +84,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(paths.log_file, logging.DEBUG if args.debug else logging.INFO)
     logging.getLogger("cove").info("%s %s starting", APP_NAME, __version__)
     if args.command:
+        if args.command[0] in ("notes", "draft"):
+            from cove.cli.notes import run_draft, run_notes
+
+            return (run_notes(args.command[1:], paths) if args.command[0] == "notes"
+                    else run_draft(args.command[1:], args, paths))
+        if args.command[0] == "backup":
+            from cove.cli.backup import run_backup
+
+            return run_backup(args.command[1:], paths)
+        if args.command[0] == "import":
+            from cove.cli.importing import run_import
+
+            return run_import(args.command[1:], paths)
         if args.command[0] != "history":
             build_parser().error(f"unknown command {args.command[0]!r}")
         from cove.cli.history import run_history
 
-        return run_history(args.command[1:], paths)
+        return run_history(args.command[1:], paths, args.format)
     if args.smoke_test is not None and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
         or sys.platform in ("win32", "darwin")
     ):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+    from cove.platform_check import display_problem
+
+    problem = display_problem()
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
+    args.instance = None
+    if args.smoke_test is None:  # a scripted run never stands in for the window
+        from cove.instance import InstanceUnavailable, claim
+
+        try:
+            args.instance = claim(paths.data)
+        except InstanceUnavailable as error:  # start anyway, as before single instance
+            logging.getLogger("cove").warning("single instance unavailable: %s", error)
+        else:
+            if args.instance is None:
+                print(f"{APP_NAME} is already open: its window was brought forward.")
+                return 0
     from cove.ui.app import run
 
-    return run(args, paths)
+    try:
+        return run(args, paths)
+    finally:
+        if args.instance is not None:
+            args.instance.close()

@@ -16,14 +16,28 @@ PER_MESSAGE_OVERHEAD = 8
 class PromptTooLong(ValueError):
     """The newest message alone does not fit, whatever older turns are dropped."""
 
+    START = "This message is about "
+
     def __init__(self, needed: int, available: int) -> None:
         self.needed = needed
         self.available = available
         super().__init__(
-            f"This message is about {needed} tokens, but the model can read only {available} "
+            f"{self.START}{needed} tokens, but the model can read only {available} "
             "tokens at once (its context length, less room for the reply). Shorten the "
             "message or split it up."
         )
+
+    @classmethod
+    def said_in(cls, message: str) -> bool:
+        """Whether a failure's text (the worker sends only text) is this refusal: the model
+        never read the message."""
+        return message.startswith(cls.START)
+
+
+def rough_tokens(text: str) -> int:
+    """About how many tokens `text` is, without a tokenizer (4 bytes a token, as BPE
+    tokenizers average on prose): for hints, and to refuse what is plainly too long."""
+    return (len(text.encode("utf-8")) + 3) // 4
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""A thin, blocking wrapper around llama_cpp.Llama: load by path, stream a chat reply, cancel."""
+"""The model in use: load by path (llama_cpp.Llama), stream a chat reply with Cove's own
+decode loop (inference/decode.py), cancel."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cove.core.conversation import ReplyStats
 from cove.models.llama_params import ProgressCallback, model_params
+
+if TYPE_CHECKING:
+    from cove.inference.decode import Decoder, Generation
 
 log = logging.getLogger(__name__)
 
@@ -79,55 +83,90 @@ class GenerationParams:
 
 
 class ReplyStream:
-    """Iterates over the text chunks of one reply; `stats` is set once it ends."""
+    """Iterates over the text chunks of one reply; `stats` is set once it ends.
 
-    def __init__(self, engine: Engine, chunks: Iterator[dict[str, Any]], cancel: threading.Event,
-                 prompt_tokens: int) -> None:
+    The stats count what the loop sampled (`tokens`, end-of-turn excluded), timed from the
+    first sampled token to the last, as llama-bench times its tg test.
+    """
+
+    def __init__(self, engine: Engine, chunks: Iterator[str], run: Generation,
+                 cancel: threading.Event, prompt_tokens: int) -> None:
         self._engine = engine
         self._chunks = chunks
+        self._run = run
         self._cancel = cancel
         self._prompt_tokens = prompt_tokens
         self.text = ""
         self.stopped = False
         self.stats: ReplyStats | None = None
 
+    @property
+    def tokens(self) -> list[int]:
+        """The token ids sampled so far."""
+        return self._run.tokens
+
+    @property
+    def generation(self) -> Generation:
+        """The loop's own record: tokens, their times, how much of the prompt was reused."""
+        return self._run
+
     def __iter__(self) -> Iterator[str]:
         started = time.perf_counter()
-        first: float | None = None
+        first_text: float | None = None
         try:
             for chunk in self._chunks:
-                if self._cancel.is_set():
-                    self.stopped = True
-                    break
-                delta = chunk["choices"][0].get("delta", {}).get("content")
-                if not delta:
-                    continue
-                if first is None:
-                    first = time.perf_counter()
-                self.text += delta
-                yield delta
+                first_text = first_text or time.perf_counter()
+                self.text += chunk
+                yield chunk
         except Exception as error:
             raise self._engine.explain(error) from None
         finally:
             close = getattr(self._chunks, "close", None)
             if close is not None:
-                close()  # frees llama-cpp-python's generator at once, not at garbage collection
+                close()  # frees the sampler chain now, also when the caller stops early
         ended = time.perf_counter()
-        try:
-            tokens = self._engine.count_tokens(self.text) if self.text else 0
-        except Exception as error:
-            raise self._engine.explain(error) from None
-        first = first if first is not None else ended
-        decode = ended - first
-        rate = (tokens - 1) / decode if tokens > 1 and decode > 0 else 0.0
+        run = self._run
+        self.stopped = run.stopped or self._cancel.is_set()
+        tokens = len(run.tokens)
+        first = run.first_token_at if run.first_token_at is not None else ended
+        last = run.last_token_at if run.last_token_at is not None else ended
+        rate = (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0
         self.stats = ReplyStats(
             model=self._engine.name,
             tokens=tokens,
             seconds=ended - started,
             tokens_per_second=rate,
-            ttft_seconds=first - started,
+            ttft_seconds=(first_text or first) - started,
             prompt_tokens=self._prompt_tokens,
         )
+
+
+# Prompt tokens evaluated per llama_decode call (n_batch) and per compute pass (n_ubatch):
+# what llama-bench runs with (-b 512 -ub 512), where its pp figure peaks on a CPU.
+PROMPT_BATCH = 512
+# A live KV cache that a new prompt would cut by more than this many tokens belongs to
+# another conversation (or an edited one): it goes to the state cache first.
+STASH_MIN_TOKENS = 64
+
+
+def chat_formatter(llm: Any) -> Any:
+    """The chat formatter llama-cpp-python's create_chat_completion would use for `llm`.
+
+    Its chat handlers wrap a formatter in a closure; the formatter is taken back out, so the
+    prompt is rendered exactly as before (the file's template in the sandbox it was compiled
+    in at load, or the built-in format), while Cove's loop generates.
+    """
+    import inspect
+
+    from llama_cpp import llama_chat_format
+
+    handler = (llm.chat_handler or llm._chat_handlers.get(llm.chat_format)
+               or llama_chat_format.get_chat_completion_handler(llm.chat_format))
+    formatter = inspect.getclosurevars(handler).nonlocals.get("chat_formatter")
+    if formatter is None:
+        raise EngineError(f"Cove cannot use the chat format {llm.chat_format!r} of this "
+                          "model; choose another model.")
+    return formatter
 
 
 class Engine:
@@ -137,6 +176,12 @@ class Engine:
         self.path = Path(model_path).expanduser()
         self.options = options or LoadOptions()
         self._llm: Any = None
+        self._decoder: Decoder | None = None
+        from cove.inference.state_cache import StateCache
+
+        self.state_cache = StateCache()  # recent conversations' model states, RAM only
+        self._live_key: str | None = None  # the conversation the KV cache holds, if named
+        self._formatter: Any = None  # llama-cpp-python's chat formatter for this model
         self.chat_format: str | None = None  # None: the file's own template
         self.chat_format_label = ""
         self.kernels_summary = ""  # which CPU kernels run, and why (cpu_check.CpuKernels)
@@ -201,6 +246,8 @@ class Engine:
                 self._llm = Llama(
                     model_path=str(self.path),
                     n_ctx=self.options.n_ctx,
+                    n_batch=PROMPT_BATCH,
+                    n_ubatch=PROMPT_BATCH,
                     n_threads=self.options.threads(),
                     n_threads_batch=self.options.threads(),
                     n_gpu_layers=self.options.n_gpu_layers,
@@ -208,9 +255,18 @@ class Engine:
                     chat_format=chat_format,
                     verbose=False,
                 )
+            from cove.inference.decode import Decoder
+
+            self._formatter = chat_formatter(self._llm)
+            self._decoder = Decoder(self._llm)
         except Exception as error:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
             if aborted:
                 raise LoadCancelled("Loading the model was cancelled.") from None
+            if isinstance(error, EngineError):
+                raise
             log.error("loading %s failed: %s", self.path.name, type(error).__name__)
             raise EngineError(
                 f"llama.cpp could not load {self.path.name}. The file may be damaged, "
@@ -234,8 +290,12 @@ class Engine:
         return fit_history(messages, self.count_tokens, Budget(self.n_ctx, reserve))
 
     def stream_chat(self, messages: Sequence[ChatMessage], params: GenerationParams,
-                    cancel: threading.Event | None = None) -> ReplyStream:
-        """Start a reply with the model's own chat template. Raises EngineError if it cannot."""
+                    cancel: threading.Event | None = None,
+                    conversation_id: str | None = None) -> ReplyStream:
+        """Start a reply with the model's own chat template. Raises EngineError if it cannot.
+
+        `conversation_id` (optional) names the conversation, so its model state is kept apart
+        from others'; without it, states are told apart by the tokens they hold."""
         from cove.core.budget import PromptTooLong
         from cove.models.chat_format import NO_SYSTEM_ROLE, fold_system_prompt
 
@@ -244,25 +304,79 @@ class Engine:
             fitted = self.fit(messages, params.max_tokens)
             if self.chat_format in NO_SYSTEM_ROLE:
                 fitted = fold_system_prompt(fitted)
-            prompt_tokens = sum(self.count_tokens(m["content"]) for m in fitted)
         except PromptTooLong as error:
             raise EngineError(str(error)) from None
         except Exception as error:  # llama-cpp-python's tokenize error quotes the text
             raise self.explain(error) from None
+        from cove.inference.decode import Generation, Sampling
+
+        cancel = cancel or threading.Event()
+        # Messages that end with the model's own turn ask to continue that reply (it stopped
+        # at the length limit): the prompt is the turns before it, then the reply so far.
+        so_far = ""
+        if len(fitted) > 1 and fitted[-1]["role"] == "assistant":
+            so_far, fitted = fitted[-1]["content"], fitted[:-1]
         try:
-            chunks = self._llm.create_chat_completion(
-                messages=fitted,
-                stream=True,
-                temperature=params.temperature,
-                top_p=params.top_p,
-                top_k=params.top_k,
-                repeat_penalty=params.repeat_penalty,
-                max_tokens=params.max_tokens,
-                seed=params.seed,
-            )
+            prompt, stops, stop_tokens = self.render(fitted)
+            if so_far:
+                prompt += self._llm.tokenize(so_far.encode("utf-8"), add_bos=False,
+                                             special=False)
         except Exception as error:
             raise self.explain(error) from None
-        return ReplyStream(self, iter(chunks), cancel or threading.Event(), prompt_tokens)
+        if len(prompt) >= self.n_ctx:
+            raise self._context_full()
+        seed = params.seed if params.seed is not None else self.options.seed
+        sampling = Sampling(params.temperature, params.top_k, params.top_p,
+                            params.repeat_penalty, seed)
+        run = Generation()
+        assert self._decoder is not None
+        self._resume(prompt, conversation_id)
+        chunks = self._decoder.generate(prompt, sampling, params.max_tokens, stops, cancel,
+                                        stop_tokens, run)
+        return ReplyStream(self, chunks, run, cancel, len(prompt))
+
+    def _resume(self, prompt: Sequence[int], key: str | None) -> None:
+        """Before evaluating `prompt`: keep the live state if the prompt would overwrite much
+        of it (another conversation), and restore a cached one that shares more of it."""
+        from cove.inference.decode import common_prefix
+        from cove.inference.state_cache import CachedState
+
+        decoder = self._decoder
+        assert decoder is not None
+        live = common_prefix(decoder.tokens, prompt)
+        cached = self.state_cache.take(prompt, better_than=live)
+        other = key is not None and key != self._live_key
+        if decoder.tokens and (other or len(decoder.tokens) - live > STASH_MIN_TOKENS):
+            data = decoder.snapshot()
+            if data is not None:
+                self.state_cache.put(CachedState(tuple(decoder.tokens), data, self._live_key))
+        if cached is not None:
+            if not decoder.restore(cached.tokens, cached.data):
+                log.warning("llama.cpp refused a cached state; the prompt is read again")
+            cached.erase()
+        self._live_key = key
+
+    def wipe_state_cache(self) -> None:
+        """Forget every kept conversation state, and the one in the KV cache, overwriting
+        their memory (lock, auto-lock, quit)."""
+        self.state_cache.wipe()
+        if self._decoder is not None:
+            self._decoder.clear()
+        self._live_key = None
+
+    def render(self, messages: Sequence[ChatMessage]) -> tuple[list[int], list[str],
+                                                                 frozenset[int]]:
+        """The prompt's tokens, stop strings and stop tokens for `messages`, rendered by
+        llama-cpp-python's formatter for this model: the file's template in Cove's budgeted
+        sandbox (models/template_guard.py), or the built-in format chosen at load."""
+        self._require_loaded()
+        result = self._formatter(messages=[dict(m) for m in messages])
+        prompt = self._llm.tokenize(result.prompt.encode("utf-8"),
+                                    add_bos=not result.added_special, special=True)
+        stop = result.stop or []
+        stops = [stop] if isinstance(stop, str) else list(stop)
+        stop_ids = getattr(self._formatter, "stop_token_ids", None) or ()
+        return prompt, stops, frozenset(int(t) for t in stop_ids)
 
     def explain(self, error: Exception) -> EngineError:
         """An error from llama-cpp-python, said in words a person can act on.
@@ -276,11 +390,11 @@ class Engine:
             return error
         if isinstance(error, TemplateTooCostly):
             return EngineError(template_error_message(error))
-        if isinstance(error, ValueError) and "exceed context window" in str(error):
-            return EngineError(
-                f"The conversation no longer fits in the model's context of {self.n_ctx} "
-                "tokens. Shorten the message or start a new conversation."
-            )
+        from cove.inference.decode import DecodeError
+
+        if (isinstance(error, DecodeError) and error.full) or \
+                (isinstance(error, ValueError) and "exceed context window" in str(error)):
+            return self._context_full()
         if type(error).__module__.startswith("jinja2"):
             return EngineError(
                 "The model's chat template rejected this conversation. "
@@ -291,10 +405,16 @@ class Engine:
             "Try again, or load another model."
         )
 
+    def _context_full(self) -> EngineError:
+        return EngineError(
+            f"The conversation no longer fits in the model's context of {self.n_ctx} "
+            "tokens. Shorten the message or start a new conversation.")
+
     def close(self) -> None:
         """Free the model's memory now rather than at garbage collection."""
+        self.wipe_state_cache()
         if self._llm is not None:
-            llm, self._llm = self._llm, None
+            llm, self._llm, self._decoder, self._formatter = self._llm, None, None, None
             llm.close()
             log.info("unloaded %s", self.path.name)
 

@@ -31,6 +31,8 @@ class EngineLike(Protocol):
     def stream_chat(self, messages: Any, params: GenerationParams,
                     cancel: threading.Event | None = None) -> Any: ...
     def close(self) -> None: ...
+    # Optional (fake engines need not have them): stream_chat(..., conversation_id=),
+    # wipe_state_cache(), and state_cache.set_budget(bytes); see inference/engine.py.
 
 
 EngineFactory = Callable[[Path, LoadOptions], EngineLike]
@@ -74,6 +76,7 @@ class LlmWorker(ModelSignals):
         self._cancelled_upto = 0  # every request id up to this one is cancelled
         self._current: tuple[int, threading.Event] | None = None
         self._shutting_down = threading.Event()
+        self._state_cache_bytes: int | None = None  # None: the engine's default budget
 
     # Thread-safe calls from the GUI thread -----------------------------------------------
 
@@ -113,12 +116,13 @@ class LlmWorker(ModelSignals):
             self.sig_load_failed.emit(f"Loading failed unexpectedly ({type(error).__name__}).")
             return
         self._engine = engine
+        self._apply_state_cache_budget()
         self.sig_loaded.emit(engine.name, engine.n_ctx, engine.chat_format_label,
                              engine.kernels_summary)
 
-    @Slot(int, object, object)
+    @Slot(int, object, object, str)
     def generate(self, request_id: int, messages: list[dict[str, str]],
-                 params: GenerationParams) -> None:
+                 params: GenerationParams, conversation_id: str = "") -> None:
         cancel = threading.Event()
         with self._lock:
             if request_id <= self._cancelled_upto or self._shutting_down.is_set():
@@ -127,7 +131,12 @@ class LlmWorker(ModelSignals):
         try:
             if self._engine is None:
                 raise EngineError("No model is loaded yet. Wait for it to load, or choose one.")
-            stream = self._engine.stream_chat(messages, params, cancel)
+            if conversation_id:  # an engine that keeps conversation states takes it
+                engine: Any = self._engine
+                stream = engine.stream_chat(messages, params, cancel,
+                                            conversation_id=conversation_id)
+            else:
+                stream = self._engine.stream_chat(messages, params, cancel)
             for chunk in stream:
                 self.sig_chunk.emit(request_id, chunk)
             stats: ReplyStats = stream.stats
@@ -143,6 +152,26 @@ class LlmWorker(ModelSignals):
         finally:
             with self._lock:
                 self._current = None
+
+    @Slot()
+    def wipe_state_cache(self) -> None:
+        """Forget the model states kept for recent conversations (they hold the
+        conversations in another form): at lock and auto-lock; closing the engine does too."""
+        wipe = getattr(self._engine, "wipe_state_cache", None)
+        if wipe is not None:
+            wipe()
+
+    @Slot(int)
+    def set_state_cache_budget_mb(self, megabytes: int) -> None:
+        """How much memory the kept conversation states may take, for this model and the
+        next ones."""
+        self._state_cache_bytes = max(0, megabytes) * 1024 * 1024
+        self._apply_state_cache_budget()
+
+    def _apply_state_cache_budget(self) -> None:
+        cache = getattr(self._engine, "state_cache", None)
+        if cache is not None and self._state_cache_bytes is not None:
+            cache.set_budget(self._state_cache_bytes)
 
     def close_engine(self) -> None:
         """Free the model. Call on the worker thread, or after that thread has finished."""
@@ -163,7 +192,9 @@ class WorkerHost(ModelSignals):
     relays its signals, so everything connected here runs on the GUI thread."""
 
     _sig_load = Signal(str, object)
-    _sig_generate = Signal(int, object, object)
+    _sig_generate = Signal(int, object, object, str)
+    _sig_wipe_state_cache = Signal()
+    _sig_state_cache_budget = Signal(int)
 
     def __init__(self, engine_factory: EngineFactory | None = None,
                  parent: QObject | None = None) -> None:
@@ -175,6 +206,8 @@ class WorkerHost(ModelSignals):
         queued = Qt.ConnectionType.QueuedConnection
         self._sig_load.connect(self.worker.load, queued)
         self._sig_generate.connect(self.worker.generate, queued)
+        self._sig_wipe_state_cache.connect(self.worker.wipe_state_cache, queued)
+        self._sig_state_cache_budget.connect(self.worker.set_state_cache_budget_mb, queued)
         for name in ModelSignals.RELAYED:
             getattr(self.worker, name).connect(getattr(self, name), queued)
         self._next_request = 0
@@ -183,10 +216,20 @@ class WorkerHost(ModelSignals):
     def load(self, path: str | Path, options: LoadOptions | None = None) -> None:
         self._sig_load.emit(str(path), options or LoadOptions())
 
-    def generate(self, messages: list[dict[str, str]], params: GenerationParams) -> int:
+    def generate(self, messages: list[dict[str, str]], params: GenerationParams,
+                 conversation_id: str = "") -> int:
+        """Queue a reply; `conversation_id` (optional) lets the worker keep that
+        conversation's model state apart from others'."""
         self._next_request += 1
-        self._sig_generate.emit(self._next_request, messages, params)
+        self._sig_generate.emit(self._next_request, messages, params, conversation_id)
         return self._next_request
+
+    def wipe_state_cache(self) -> None:
+        """Queue forgetting the kept conversation states (after a running reply ends)."""
+        self._sig_wipe_state_cache.emit()
+
+    def set_state_cache_budget_mb(self, megabytes: int) -> None:
+        self._sig_state_cache_budget.emit(int(megabytes))
 
     def cancel(self, request_id: int) -> None:
         self.worker.cancel(request_id)

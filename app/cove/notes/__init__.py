@@ -1,1 +1,1 @@
-"""Qt-free note drafting actions."""
+"""Qt-free note drafting: notes, writing actions, the review diff, files and Ask-my-notes."""

@@ -45,6 +45,8 @@ class ConversationSummary(NamedTuple):
     updated: float
     message_count: int
     damaged: bool = False
+    leaf: str = ""  # the last message of the branch shown ("": the newest message's)
+    settings: str = ""  # the conversation's own settings (ConversationSettings JSON), if any
 
     def sidebar_order(self) -> tuple[bool, float]:
         """Sort key for lists of conversations: pinned first, then the newest."""
@@ -102,6 +104,10 @@ def message_body(message: Message) -> bytes:
         "stats": dataclasses.asdict(message.stats) if message.stats is not None else None,
         "error": message.error,
         "created": message.created,
+        # Which message this one follows (the conversation is a tree: regenerated replies
+        # and edited messages are branches). Inside the sealed body: the shape of a
+        # conversation is as private as its words.
+        **({"parent": message.parent} if message.parent else {}),
     })
 
 
@@ -126,6 +132,7 @@ def _message_from_body(message_id: str, body: dict[str, Any]) -> Message:
         error=str(body.get("error", "")),
         id=message_id,
         created=float(body["created"]),
+        parent=str(body.get("parent", "")),
     )
 
 
@@ -154,25 +161,44 @@ def open_messages(cipher: RowCipher, rows: list[tuple[str, str, int, str, bytes]
 # ---- conversation summaries ----------------------------------------------------------------
 
 # Summaries are packed, not JSON: the sidebar decodes 10,000 of them at unlock.
-# Layout: format version, pinned, created, updated, message count, then the UTF-8 title.
+# Layout: format version, pinned, created, updated, message count; from format 2 the chosen
+# branch's last message id (a length byte, then ASCII hex); from format 3 the conversation's
+# own settings (a 4-byte length, then UTF-8 JSON); then the UTF-8 title. Formats 1 (no
+# branch) and 2 (no settings) are still read.
 _SUMMARY_HEAD = struct.Struct("<B?ddI")
-_SUMMARY_FORMAT = 1
+_SETTINGS_SIZE = struct.Struct("<I")
+_SUMMARY_FORMAT = 3
 
 
 def seal_summary(cipher: RowCipher, summary: ConversationSummary) -> bytes:
     """The sealed body of a conversation's row (bound to its id, sequence 0)."""
     head = _SUMMARY_HEAD.pack(_SUMMARY_FORMAT, summary.pinned, summary.created, summary.updated,
                               summary.message_count)
-    body = head + summary.title.encode("utf-8", "surrogatepass")
+    leaf = summary.leaf.encode("ascii")
+    settings = summary.settings.encode("utf-8", "surrogatepass")
+    body = (head + bytes([len(leaf)]) + leaf + _SETTINGS_SIZE.pack(len(settings)) + settings
+            + summary.title.encode("utf-8", "surrogatepass"))
     return cipher.seal(CONVERSATIONS, summary.id, summary.id, 0, body)
 
 
 def _summary_from_body(conversation_id: str, body: bytes) -> ConversationSummary:
     version, pinned, created, updated, count = _SUMMARY_HEAD.unpack_from(body)
-    if version != _SUMMARY_FORMAT:
+    rest = body[_SUMMARY_HEAD.size:]
+    leaf = settings = ""
+    if version not in (1, 2, 3):
         raise ValueError("unknown summary format")
-    title = body[_SUMMARY_HEAD.size:].decode("utf-8", "surrogatepass")
-    return ConversationSummary(conversation_id, title, pinned, created, updated, count)
+    if version >= 2:
+        size = rest[0]
+        leaf = rest[1:1 + size].decode("ascii")
+        rest = rest[1 + size:]
+    if version >= 3:
+        (size,) = _SETTINGS_SIZE.unpack_from(rest)
+        start = _SETTINGS_SIZE.size
+        settings = rest[start:start + size].decode("utf-8", "surrogatepass")
+        rest = rest[start + size:]
+    title = rest.decode("utf-8", "surrogatepass")
+    return ConversationSummary(conversation_id, title, pinned, created, updated, count,
+                               leaf=leaf, settings=settings)
 
 
 def _summary_or_damaged(conversation_id: str, body: bytes | None) -> ConversationSummary:
@@ -181,7 +207,7 @@ def _summary_or_damaged(conversation_id: str, body: bytes | None) -> Conversatio
         if body is None:
             raise ValueError("row failed authentication")
         return _summary_from_body(conversation_id, body)
-    except (ValueError, struct.error):
+    except (ValueError, IndexError, struct.error):
         return ConversationSummary(conversation_id, "", False, 0.0, 0.0, 0, damaged=True)
 
 

@@ -2,16 +2,29 @@
 
 Everything here blocks (Argon2id takes about half a second, a keyring call can wait on an
 unlock prompt), so the GUI calls it off its thread. Every keyring call goes through
-:func:`call_with_timeout`, because a keyring unlock prompt can hang forever.
+:func:`call_with_timeout`, because a keyring unlock prompt can stay open for as long as nobody
+answers it: the caller says how long to wait (a :class:`KeyringWait`: a limit, or none and a
+Cancel of its own) and hears when a prompt has probably opened.
 
 Public API:
 
 - ``KeySource`` (from ``key_choice``): ``KEYRING`` or ``PASSPHRASE``.
 - ``KeyRecord``: what is stored in clear beside the data (store id, key id, source, wrapped data
   key, Argon2id parameters); ``.to_json()`` / ``KeyRecord.from_json(text)``.
-- ``call_with_timeout(fn, timeout_s)``: run `fn` on a daemon thread; ``KeyringTimeout`` if slow.
+- ``KeyringWait(limit_s, cancel, notice_after_s, on_prompt)``: how long a keyring call may take
+  (None: until ``cancel`` is set) and whom to tell once it has taken long enough that an unlock
+  prompt is probably open. Every function below that takes ``timeout_s`` takes a number of
+  seconds or a ``KeyringWait``.
+- ``call_with_timeout(fn, timeout_s)``: run `fn` on a daemon thread; ``KeyringTimeout`` if slow,
+  ``KeyringCancelled`` once the wait's ``cancel`` is set.
+- The keyring's outcomes, each with a sentence to show: ``KeyringLocked`` (its prompt was
+  closed), ``KeyringTimeout`` (locked or prompting past the limit), ``KeyringCancelled``,
+  ``NoKeyring``, ``KeyringSecretMissing`` (the item is gone), ``KeyringSecretRejected``, and
+  ``KeyringUnavailable`` (their base: any other failure of the backend).
 - ``keyring_is_usable(backend=None) -> bool``: False for the fail, null and keyrings.alt backends.
-- ``keyring_entry_name(store_id) -> str``: the keyring user name under service ``"Cove"``.
+- ``keyring_entry_name(store_id) -> str``: the keyring user name under service ``"Cove"``;
+  the item is stored with ``KEYRING_LABEL`` and application ``"Cove"`` where the backend keeps
+  them (Secret Service), and found by its service and user name, as items made before were.
 - ``passphrase_from_environment() -> str | None``: ``COVE_PASSPHRASE``, for automation;
   ``environment_passphrase_problem() -> str | None``: a sentence if it is not UTF-8.
 - ``create_with_keyring(store_id, timeout_s) -> (KeyRecord, data_key)``: new data key, KEK in the
@@ -23,6 +36,9 @@ Public API:
 - ``rewrap_for_passphrase(record, data_key, passphrase, kdf_params=None) -> KeyRecord``.
 - ``rewrap_for_keyring(record, data_key, timeout_s) -> KeyRecord``.
 - ``forget_keyring_secret(store_id, timeout_s) -> None``: best effort, after leaving the keyring.
+
+A secret whose write Cove stopped waiting for (a limit, or Cancel) is removed when it lands, and
+writes to one keyring item never overlap, so a late write cannot replace a newer secret.
 """
 
 from __future__ import annotations
@@ -34,6 +50,7 @@ import os
 import secrets
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -60,10 +77,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "Cove"
-# How long a keyring call may take before Cove gives up and offers the passphrase instead: an
-# unanswered unlock prompt would otherwise hang setup or unlock forever. The one value for the
-# whole app (the history window uses it too).
-KEYRING_TIMEOUT_S = 10.0
+KEYRING_APPLICATION = "Cove"
+# What a person sees beside the item in Seahorse or KWallet's manager.
+KEYRING_LABEL = ("Cove: key to your encrypted chat history. Deleting it makes the history "
+                 "unreadable unless you have the recovery key")
+# How long a keyring call may take where nobody can press Cancel (the command line, scripts):
+# an unanswered unlock prompt would otherwise hang them forever. The window waits with a Cancel
+# of its own instead.
+KEYRING_TIMEOUT_S = 60.0
+# A keyring answers in about half a second when it is unlocked; after this long its unlock
+# prompt has most likely opened, and the person is told so.
+KEYRING_NOTICE_S = 1.5
+LOCKED_PROMPT_TEXT = "Your keyring is locked: unlock it in the prompt that opened."
 PASSPHRASE_ENV = "COVE_PASSPHRASE"
 _DATA_KEY_PURPOSE = "data-key"
 
@@ -113,8 +138,30 @@ class KeyringUnavailable(KeyAccessError):
     """No keyring that keeps secrets: missing, locked, failing, or it dropped what we stored."""
 
 
+class NoKeyring(KeyringUnavailable):
+    """No keyring that keeps secrets is installed or running here."""
+
+    def __init__(self) -> None:
+        super().__init__("No system keyring is available.")
+
+
 class KeyringTimeout(KeyringUnavailable, TimeoutError):
     """The keyring did not answer in time (often an unlock prompt nobody answered)."""
+
+
+class KeyringLocked(KeyringUnavailable):
+    """The keyring stayed locked: its unlock prompt was closed without unlocking it."""
+
+    def __init__(self) -> None:
+        super().__init__("Your keyring is still locked: its unlock prompt was closed. Unlock "
+                         "the keyring, then try again.")
+
+
+class KeyringCancelled(KeyringUnavailable):
+    """The person stopped waiting for the keyring (Cove's own Cancel)."""
+
+    def __init__(self) -> None:
+        super().__init__("Cove stopped waiting for the keyring; nothing was changed.")
 
 
 class KeyringSecretMissing(KeyringUnavailable):
@@ -199,17 +246,46 @@ class KeyRecord:
 
 
 @dataclass
+class KeyringWait:
+    """How long to wait for the keyring, and how the caller stops waiting or hears of a prompt.
+
+    `limit_s` None waits until `cancel` is set (the window's Cancel); `on_prompt` is called
+    once, from the waiting thread, when a call has taken `notice_after_s`.
+    """
+
+    limit_s: float | None = KEYRING_TIMEOUT_S
+    cancel: threading.Event | None = None
+    notice_after_s: float = KEYRING_NOTICE_S
+    on_prompt: Callable[[], None] | None = None
+    _noticed: bool = field(default=False, repr=False)
+
+    @classmethod
+    def of(cls, timeout_s: float | KeyringWait) -> KeyringWait:
+        return timeout_s if isinstance(timeout_s, KeyringWait) else cls(limit_s=timeout_s)
+
+    def notice(self) -> None:
+        if not self._noticed and self.on_prompt is not None:
+            self._noticed = True  # once for the whole wait, however many calls it spans
+            self.on_prompt()
+
+
+@dataclass
 class _Outcome(Generic[T]):
     value: T | None = None
     error: BaseException | None = None
 
 
-def call_with_timeout(fn: Callable[[], T], timeout_s: float) -> T:
-    """`fn()` run on a daemon thread; raises KeyringTimeout if it takes over `timeout_s`.
+_POLL_S = 0.05  # how often a wait looks at its Cancel
+
+
+def call_with_timeout(fn: Callable[[], T], timeout_s: float | KeyringWait) -> T:
+    """`fn()` run on a daemon thread; KeyringTimeout if it takes over the wait's limit,
+    KeyringCancelled once its `cancel` is set.
 
     The thread is abandoned, not killed (Python cannot), so a hung keyring call never keeps
     the app from quitting.
     """
+    wait = KeyringWait.of(timeout_s)
     done = threading.Event()
     outcome: _Outcome[T] = _Outcome()
 
@@ -222,12 +298,29 @@ def call_with_timeout(fn: Callable[[], T], timeout_s: float) -> T:
             done.set()
 
     threading.Thread(target=run, name="cove-keyring-call", daemon=True).start()
-    if not done.wait(timeout_s):
-        log.warning("keyring call timed out")
-        raise KeyringTimeout("The system keyring did not answer in time.")
+    started = time.monotonic()
+    while not done.wait(_POLL_S if wait.cancel is not None or wait.on_prompt is not None
+                        else _remaining(wait, started)):
+        if wait.cancel is not None and wait.cancel.is_set():
+            log.info("keyring call cancelled")
+            raise KeyringCancelled()
+        elapsed = time.monotonic() - started
+        if wait.limit_s is not None and elapsed >= wait.limit_s:
+            log.warning("keyring call timed out")
+            raise KeyringTimeout(
+                f"Your keyring did not answer within {wait.limit_s:g} seconds; it may be "
+                "locked, with its unlock prompt open. Unlock it, then try again.")
+        if elapsed >= wait.notice_after_s:
+            wait.notice()
     if outcome.error is not None:
         raise outcome.error
     return outcome.value  # type: ignore[return-value]  # fn's own result, None included
+
+
+def _remaining(wait: KeyringWait, started: float) -> float | None:
+    if wait.limit_s is None:
+        return None
+    return max(0.0, wait.limit_s - (time.monotonic() - started))
 
 
 def keyring_is_usable(backend: KeyringBackend | None = None) -> bool:
@@ -290,7 +383,12 @@ def _require_text(passphrase: str) -> None:
             f"If it comes from {PASSPHRASE_ENV}, set that again in UTF-8.")
 
 
-def _keyring_call(fn: Callable[[], T], timeout_s: float) -> T:
+# What keyring, SecretStorage and jeepney raise when an unlock prompt was closed or the
+# collection stayed locked (by name: importing them here would cost every start).
+_LOCKED_ERRORS = {"KeyringLocked", "PromptDismissedException", "LockedException"}
+
+
+def _keyring_call(fn: Callable[[], T], timeout_s: float | KeyringWait) -> T:
     """A keyring call with a timeout; every backend failure becomes KeyringUnavailable."""
     try:
         return call_with_timeout(fn, timeout_s)
@@ -299,8 +397,11 @@ def _keyring_call(fn: Callable[[], T], timeout_s: float) -> T:
     except Exception as error:
         # Only the type: backends' messages are not ours to log.
         log.warning("keyring call failed: %s", type(error).__name__)
+        if type(error).__name__ in _LOCKED_ERRORS:
+            raise KeyringLocked() from None
         raise KeyringUnavailable(
-            f"The system keyring could not be used ({type(error).__name__})."
+            f"The system keyring reported an error ({type(error).__name__}). Check that it "
+            "is running and unlocked, then try again."
         ) from None
 
 
@@ -360,37 +461,127 @@ def _active_backend() -> KeyringBackend:
 def _usable_backend() -> KeyringBackend:
     backend = _active_backend()
     if not keyring_is_usable(backend):
-        raise KeyringUnavailable("No system keyring is available.")
+        raise NoKeyring()
     return backend
 
 
-def _read_secret(backend: KeyringBackend, store_id: str, timeout_s: float) -> str | None:
+def _read_secret(backend: KeyringBackend, store_id: str,
+                 timeout_s: float | KeyringWait) -> str | None:
     """This store's secret as the keyring holds it (base64 text), or None if it holds none."""
     name = keyring_entry_name(store_id)
     return _keyring_call(lambda: backend.get_password(KEYRING_SERVICE, name), timeout_s)
 
 
-def _store_secret_in_keyring(store_id: str, timeout_s: float) -> bytes:
-    """A fresh random KEK placed in the keyring, then read back: some backends drop secrets."""
+class KeyringDroppedSecret(KeyringUnavailable):
+    """The keyring accepted a secret but does not hand it back: it keeps nothing."""
+
+    def __init__(self) -> None:
+        super().__init__("The system keyring did not keep the secret it was given.")
+
+
+_entry_locks: dict[str, threading.Lock] = {}
+_entry_locks_guard = threading.Lock()
+
+
+def _entry_lock(name: str) -> threading.Lock:
+    """One lock per keyring item: a write Cove stopped waiting for still holds it until it has
+    landed and been removed, so a later write to the same item cannot be overwritten by it."""
+    with _entry_locks_guard:
+        return _entry_locks.setdefault(name, threading.Lock())
+
+
+def _set_labelled(backend: KeyringBackend, name: str, secret: str) -> None:
+    """Store `secret` with Cove's label and application name where the backend keeps them
+    (Secret Service: GNOME Keyring, KWallet's Secret Service, KeePassXC); elsewhere through
+    keyring's own call. Other items of this store's (an older label) are removed, so a look-up
+    by service and user name finds this one."""
+    from keyring.backends import SecretService
+
+    if not isinstance(backend, SecretService.Keyring):
+        backend.set_password(KEYRING_SERVICE, name, secret)
+        return
+    from contextlib import closing
+
+    collection = backend.get_preferred_collection()
+    with closing(collection.connection):
+        query = backend._query(KEYRING_SERVICE, name)
+        attributes = backend._query(KEYRING_SERVICE, name, application=KEYRING_APPLICATION)
+        created = collection.create_item(KEYRING_LABEL, attributes, secret, replace=True)
+        for item in collection.search_items(query):
+            if item.item_path != created.item_path:
+                item.delete()
+
+
+def _delete_if_ours(backend: KeyringBackend, name: str, secret: str) -> None:
+    """Remove the item only while it still holds `secret` (never a newer write's)."""
+    if backend.get_password(KEYRING_SERVICE, name) == secret:
+        backend.delete_password(KEYRING_SERVICE, name)
+        log.info("late keyring secret removed")
+
+
+@dataclass
+class _Write:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    landed: bool = False
+    abandoned: bool = False
+
+
+def _store_secret_in_keyring(store_id: str, timeout_s: float | KeyringWait) -> bytes:
+    """A fresh random KEK placed in the keyring, then read back: some backends drop secrets.
+
+    If Cove stops waiting (its limit, or Cancel) the write may still land later, when the
+    keyring's prompt is answered: whichever side sees both the landing and the giving up
+    removes that secret, so no stray item is left that opens nothing.
+    """
     # Finding the backend can itself talk to D-Bus and hang, so it is timed out as well.
     backend = _keyring_call(_usable_backend, timeout_s)
     kek = secrets.token_bytes(KEY_BYTES)
     secret = base64.b64encode(kek).decode("ascii")
     name = keyring_entry_name(store_id)
-    _keyring_call(lambda: backend.set_password(KEYRING_SERVICE, name, secret), timeout_s)
-    read_back = _read_secret(backend, store_id, timeout_s)
+    write = _Write()
+
+    def store_and_read_back() -> str | None:
+        with _entry_lock(name):
+            _set_labelled(backend, name, secret)
+            read_back = backend.get_password(KEYRING_SERVICE, name)
+            with write.lock:
+                write.landed = read_back == secret
+                late = write.abandoned
+            if late and write.landed:
+                _delete_if_ours(backend, name, secret)
+            elif read_back not in (None, secret):
+                # It keeps something, but not what it was given: leave no useless entry.
+                backend.delete_password(KEYRING_SERVICE, name)
+            return read_back
+
+    try:
+        read_back = _keyring_call(store_and_read_back, timeout_s)
+    except KeyringUnavailable:
+        with write.lock:
+            write.abandoned = True
+            landed = write.landed
+        if landed:  # it landed just as Cove gave up
+            _forget(backend, name, secret)
+        raise
     if read_back != secret:
         log.warning("keyring dropped the stored secret")
-        if read_back is not None:
-            forget_keyring_secret(store_id, timeout_s)  # leave no useless entry behind
-        raise KeyringUnavailable("The system keyring did not keep the secret it was given.")
+        raise KeyringDroppedSecret()
     return kek
 
 
-def _secret_from_keyring(store_id: str, timeout_s: float) -> bytes:
+def _forget(backend: KeyringBackend, name: str, secret: str) -> None:
+    try:
+        _keyring_call(lambda: _delete_if_ours(backend, name, secret), KEYRING_NOTICE_S * 2)
+    except KeyringUnavailable:
+        log.info("keyring secret not removed")
+
+
+def _secret_from_keyring(store_id: str, timeout_s: float | KeyringWait) -> bytes:
     secret = _read_secret(_keyring_call(_usable_backend, timeout_s), store_id, timeout_s)
     if secret is None:
-        raise KeyringSecretMissing("The system keyring holds no key for this history.")
+        raise KeyringSecretMissing(
+            "The key to this history is gone from the system keyring (the item was deleted, or "
+            "this is another account's keyring).")
     try:
         kek = base64.b64decode(secret, validate=True)
     except ValueError:
@@ -400,7 +591,8 @@ def _secret_from_keyring(store_id: str, timeout_s: float) -> bytes:
     return kek
 
 
-def forget_keyring_secret(store_id: str, timeout_s: float = KEYRING_TIMEOUT_S) -> None:
+def forget_keyring_secret(store_id: str,
+                          timeout_s: float | KeyringWait = KEYRING_TIMEOUT_S) -> None:
     """Remove this store's secret from the keyring; best effort (it no longer opens anything)."""
     name = keyring_entry_name(store_id)
     try:
@@ -426,8 +618,8 @@ def _passphrase_kdf(passphrase: str, kdf_params: KdfParams | None) -> tuple[byte
     return derive_kek(passphrase, params), params
 
 
-def create_with_keyring(store_id: str,
-                        timeout_s: float = KEYRING_TIMEOUT_S) -> tuple[KeyRecord, bytes]:
+def create_with_keyring(store_id: str, timeout_s: float | KeyringWait = KEYRING_TIMEOUT_S
+                        ) -> tuple[KeyRecord, bytes]:
     """A new data key wrapped by a random secret kept in the OS keyring."""
     kek = _store_secret_in_keyring(store_id, timeout_s)
     data_key = new_data_key()
@@ -451,7 +643,8 @@ def create_with_passphrase(store_id: str, passphrase: str,
     return record, data_key
 
 
-def unlock_with_keyring(record: KeyRecord, timeout_s: float = KEYRING_TIMEOUT_S) -> bytes:
+def unlock_with_keyring(record: KeyRecord,
+                        timeout_s: float | KeyringWait = KEYRING_TIMEOUT_S) -> bytes:
     if record.source is not KeySource.KEYRING:
         raise WrongKeySource("This history is opened with a passphrase.")
     kek = _secret_from_keyring(record.store_id, timeout_s)
@@ -486,7 +679,7 @@ def rewrap_for_passphrase(record: KeyRecord, data_key: bytes, passphrase: str,
 
 
 def rewrap_for_keyring(record: KeyRecord, data_key: bytes,
-                       timeout_s: float = KEYRING_TIMEOUT_S) -> KeyRecord:
+                       timeout_s: float | KeyringWait = KEYRING_TIMEOUT_S) -> KeyRecord:
     """The same data key wrapped by a fresh secret in the keyring."""
     kek = _store_secret_in_keyring(record.store_id, timeout_s)
     return _wrapped_record(record.store_id, record.key_id, KeySource.KEYRING, kek, data_key, None)

@@ -23,6 +23,12 @@ Public API (``ConversationStore``):
 - ``unlock_with_keyring(timeout_s)`` / ``unlock_with_passphrase(passphrase)``; ``lock()``.
 - ``change_passphrase(old, new, kdf_params=None)``: re-wraps the data key only.
 - ``switch_to_keyring(timeout_s)`` / ``switch_to_passphrase(passphrase, kdf_params=None)``.
+  Every ``timeout_s`` is seconds or a ``keys.KeyringWait`` (no limit, a Cancel, a prompt notice).
+- Recovery key (``storage.recovery``): ``has_recovery_key()``, ``set_recovery_key(key)`` (needs
+  the store unlocked; replaces, so revokes, any older one), ``remove_recovery_key()``,
+  ``unlock_with_recovery_key(text)`` (then ``switch_to_*`` chooses the new key source, even
+  the keyring again when its item was lost).
+- ``data_key_for_backup() -> (bytes, str)``: the data key and its id, for ``storage.backup``.
 - ``create_conversation(title="", pinned=False, conversation_id=None) -> str``.
 - ``list_conversations() -> list[ConversationSummary]``: pinned first, then newest updated.
 - ``conversation_summary(conversation_id) -> ConversationSummary``.
@@ -53,6 +59,7 @@ conversation does not touch a search index: the caller removes it there too
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import sqlite3
@@ -63,12 +70,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cove.core.conversation import Message, Role, title_from
+from cove.core.conversation import (
+    ROOT,
+    Conversation,
+    Message,
+    MessageState,
+    Role,
+    title_from,
+)
 from cove.core.export import conversation_markdown
 from cove.paths import AppPaths, app_paths
-from cove.storage import keys
+from cove.storage import keys, recovery
 from cove.storage.codecs import (
     ConversationSummary,
     DamagedMessage,
@@ -96,7 +110,7 @@ from cove.storage.errors import (
     StoreTooNew,
     StoreUnavailable,
 )
-from cove.storage.keys import KEYRING_TIMEOUT_S, KeyRecord, KeySource
+from cove.storage.keys import KEYRING_TIMEOUT_S, KeyRecord, KeyringWait, KeySource
 from cove.storage.schema import (
     APPLICATION_ID,
     META_KEY_RECORD,
@@ -107,6 +121,9 @@ from cove.storage.schema import (
     open_file,
     set_aside,
 )
+
+if TYPE_CHECKING:
+    from cove.storage.notes import NoteStore
 
 __all__ = [
     "APPLICATION_ID",
@@ -147,6 +164,9 @@ class ImportedConversation:
     created: float | None = None
     updated: float | None = None
     id: str | None = None
+    # The last message of the branch shown ("": the newest's), when `messages` is a tree
+    # (each message's `parent` set): the summary's `leaf`.
+    leaf: str = ""
 
 
 def default_store_path(paths: AppPaths | None = None) -> Path:
@@ -192,6 +212,7 @@ class ConversationStore:
         self._summaries: dict[str, ConversationSummary] = {}
         self._all_summaries_loaded = False
         self._wipe_pending = False
+        self._recovered = False  # unlocked by the recovery key: the key source may be lost
 
     # ---- opening and closing -------------------------------------------------------------
 
@@ -322,7 +343,7 @@ class ConversationStore:
         if self._record is not None:
             raise AlreadySetUp("This history already has a key.")
 
-    def setup_with_keyring(self, timeout_s: float = KEYRING_TIMEOUT_S) -> None:
+    def setup_with_keyring(self, timeout_s: float | KeyringWait = KEYRING_TIMEOUT_S) -> None:
         """First run, keyring kind; KeyringUnavailable (nothing written) means: ask for a
         passphrase instead."""
         self._require_unset()
@@ -333,7 +354,7 @@ class ConversationStore:
         self._require_unset()
         self._adopt_new_key(*keys.create_with_passphrase(self.store_id, passphrase, kdf_params))
 
-    def unlock_with_keyring(self, timeout_s: float = KEYRING_TIMEOUT_S) -> None:
+    def unlock_with_keyring(self, timeout_s: float | KeyringWait = KEYRING_TIMEOUT_S) -> None:
         record = self._require_record()
         self._use_data_key(keys.unlock_with_keyring(record, timeout_s), record.key_id)
 
@@ -347,8 +368,11 @@ class ConversationStore:
         with self._lock:
             self._data_key = None
             self._cipher = None
+            self._recovered = False
             self._summaries = {}
             self._all_summaries_loaded = False
+            if self._note_store is not None:
+                self._note_store.forget()  # the decrypted notes go with the key
 
     def change_passphrase(self, old_passphrase: str, new_passphrase: str,
                           kdf_params: KdfParams | None = None) -> None:
@@ -363,21 +387,69 @@ class ConversationStore:
         data_key = self._require_data_key()
         was_keyring = record.source is KeySource.KEYRING
         self._save_record(keys.rewrap_for_passphrase(record, data_key, passphrase, kdf_params))
+        self._recovered = False
         if was_keyring:
             keys.forget_keyring_secret(self.store_id)
 
-    def switch_to_keyring(self, timeout_s: float = KEYRING_TIMEOUT_S) -> None:
+    def switch_to_keyring(self, timeout_s: float | KeyringWait = KEYRING_TIMEOUT_S) -> None:
         """Keep the key in the OS keyring from now on; KeyringUnavailable changes nothing."""
         record = self._require_record()
         data_key = self._require_data_key()
-        if record.source is KeySource.KEYRING:
+        if record.source is KeySource.KEYRING and not self._recovered:
             return  # a new secret would overwrite the live one before the new wrap is saved
         self._save_record(keys.rewrap_for_keyring(record, data_key, timeout_s))
+        self._recovered = False
+
+    # ---- recovery key ----------------------------------------------------------------------
+
+    def _recovery_text(self) -> str | None:
+        with self._db() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE name = ?",
+                               (recovery.META_RECOVERY_RECORD,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def has_recovery_key(self) -> bool:
+        return self._recovery_text() is not None
+
+    def set_recovery_key(self, key: recovery.RecoveryKey) -> None:
+        """Wrap the data key for `key`, replacing (and so revoking) any older recovery key."""
+        record = self._require_record()
+        wrapped = recovery.wrap_for_recovery(self.store_id, record.key_id,
+                                             self._require_data_key(), key)
+        with self._transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+                         (recovery.META_RECOVERY_RECORD, wrapped.to_json()))
+        log.info("recovery key set")
+
+    def remove_recovery_key(self) -> None:
+        self._require_data_key()  # only someone who has opened the history may remove it
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM meta WHERE name = ?", (recovery.META_RECOVERY_RECORD,))
+        log.info("recovery key removed")
+
+    def unlock_with_recovery_key(self, text: str) -> None:
+        """Load the data key with the recovery key; RecoveryKeyMistyped, WrongRecoveryKey or
+        NoRecoveryKey leave the store locked and the file untouched."""
+        record = self._require_record()
+        stored = self._recovery_text()
+        if stored is None:
+            raise recovery.NoRecoveryKey()
+        key = recovery.parse_recovery_key(text)
+        wrapped = recovery.RecoveryRecord.from_json(stored)
+        if wrapped.store_id != self.store_id or wrapped.key_id != record.key_id:
+            raise recovery.RecoveryRecordDamaged()
+        self._use_data_key(recovery.unwrap_with_recovery_key(wrapped, key), record.key_id)
+        self._recovered = True
 
     def _require_data_key(self) -> bytes:
         if self._data_key is None:
             raise StoreLocked("Unlock the history first.")
         return self._data_key
+
+    def data_key_for_backup(self) -> tuple[bytes, str]:
+        """(data key, key id), sealed into an encrypted backup only (``storage.backup``), so a
+        restore on another machine can open the rows it copies as they are."""
+        return self._require_data_key(), self._require_record().key_id
 
     def _require_cipher(self) -> RowCipher:
         if self._cipher is None:
@@ -461,6 +533,14 @@ class ConversationStore:
     def set_pinned(self, conversation_id: str, pinned: bool) -> None:
         self._change_summary(conversation_id, pinned=pinned)
 
+    def set_conversation_settings(self, conversation_id: str, settings: str) -> None:
+        """Keep a conversation's own settings (ConversationSettings JSON; "" for none)."""
+        self._change_summary(conversation_id, settings=settings)
+
+    def set_leaf(self, conversation_id: str, leaf: str) -> None:
+        """Remember which branch is shown: the id of its last message."""
+        self._change_summary(conversation_id, leaf=check_id(leaf) if leaf else "")
+
     def delete_conversation(self, conversation_id: str) -> None:
         """Remove a conversation and its messages so no trace stays in the file or its WAL.
 
@@ -509,6 +589,38 @@ class ConversationStore:
                 self._write_summary(conn, summary)
             self._summaries[conversation_id] = summary
         return message_id
+
+    def withdraw_last_messages(self, conversation_id: str, message_ids: Sequence[str]) -> bool:
+        """Remove the conversation's newest messages named in `message_ids` (a message the
+        model refused as too long, and the reply that never came), securely, like a delete.
+        A conversation left empty is deleted; returns True when that happened."""
+        with self._lock:
+            with self._transaction() as conn:
+                ends = conn.execute(
+                    "SELECT id FROM messages WHERE conversation_id = ? AND typeof(seq) ="
+                    " 'integer' ORDER BY seq DESC LIMIT ?",
+                    (conversation_id, len(message_ids))).fetchall()
+                if {row[0] for row in ends} != set(message_ids):
+                    raise NotFound("Only the newest messages can be withdrawn.")
+                conn.executemany("DELETE FROM messages WHERE id = ?",
+                                 [(message_id,) for message_id in message_ids])
+                remaining = _next_seq(conn, conversation_id)
+                if remaining:
+                    summary = self._writable_summary(conversation_id)._replace(
+                        message_count=remaining)
+                    self._write_summary(conn, summary)
+                    self._summaries[conversation_id] = summary
+            with self._db() as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if not remaining:
+            self.delete_conversation(conversation_id)
+        return not remaining
+
+    def forget_freed(self) -> None:
+        """Move freed (zeroed) pages out of the write-ahead log into the file and cut the log,
+        so a deleted message's old text is nowhere on disk."""
+        with self._lock, self._db() as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def update_message(self, message: Message) -> None:
         """Rewrite a stored message (matched by ``message.id``), e.g. a reply as it streams.
@@ -607,8 +719,38 @@ class ConversationStore:
         """The conversation as Markdown (``core.export``); damaged parts are named, never shown."""
         summary = self.conversation_summary(conversation_id)
         messages = self.load_messages(conversation_id)
+        if any(isinstance(m, Message) and m.parent for m in messages):
+            # A conversation with branches: the path shown in the window, as it reads there.
+            readable = [m for m in messages if isinstance(m, Message)]
+            shown = Conversation.from_stored(readable, leaf=summary.leaf).messages
+            return conversation_markdown(summary, shown)
         return conversation_markdown(
-            summary, [m if isinstance(m, Message) else None for m in messages])
+            summary, [m if isinstance(m, Message) else None for m in messages
+                      if not (isinstance(m, Message) and m.state is MessageState.DELETED)])
+
+    def export_json(self, conversation_id: str) -> str:
+        """The whole conversation as JSON: every branch, each message with its parent, and
+        which branch is shown (`leaf`), so nothing is lost. Deleted messages are left out."""
+        summary = self.conversation_summary(conversation_id)
+        items: list[dict[str, object]] = []
+        previous = ROOT
+        for message in self.load_messages(conversation_id):
+            if not isinstance(message, Message):
+                items.append({"id": message.id, "damaged": True})
+                continue
+            parent, previous = message.parent or previous, message.id
+            if message.state is MessageState.DELETED:
+                continue
+            items.append({
+                "id": message.id, "parent": parent, "role": message.role.value,
+                "text": message.text, "model": message.model, "state": message.state.value,
+                "created": message.created,
+                "stats": message.stats.as_dict() if message.stats is not None else None,
+            })
+        return json.dumps({"id": summary.id, "title": summary.title, "pinned": summary.pinned,
+                           "created": summary.created, "updated": summary.updated,
+                           "leaf": summary.leaf, "messages": items},
+                          ensure_ascii=False, indent=2) + "\n"
 
     def import_conversations(self, conversations: Iterable[ImportedConversation]) -> list[str]:
         """Store many conversations in one transaction (imports, benchmarks); returns ids."""
@@ -624,7 +766,9 @@ class ConversationStore:
             created = conversation.created if conversation.created is not None else now
             updated = conversation.updated if conversation.updated is not None else created
             summary = ConversationSummary(cid, title, conversation.pinned, created, updated,
-                                          len(conversation.messages))
+                                          len(conversation.messages),
+                                          leaf=check_id(conversation.leaf)
+                                          if conversation.leaf else "")
             summaries.append(summary)
             summary_rows.append((cid, cipher.key_id, seal_summary(cipher, summary)))
             for seq, message in enumerate(conversation.messages):
@@ -664,6 +808,19 @@ class ConversationStore:
         with self._transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO preferences (name, key_id, body)"
                          " VALUES (?, ?, ?)", (check_preference_name(name), cipher.key_id, blob))
+
+    # ---- notes (storage.notes keeps their rows; this file only hands them the store) --------
+
+    _note_store: NoteStore | None = None
+
+    @property
+    def notes(self) -> NoteStore:
+        """The notes kept in this file, sealed under the same key (``storage.notes``)."""
+        if self._note_store is None:
+            from cove.storage.notes import NoteStore
+
+            self._note_store = NoteStore(self)
+        return self._note_store
 
     def check_integrity(self) -> bool:
         """SQLite's full integrity check (reads the whole file: run it off the GUI thread)."""

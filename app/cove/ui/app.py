@@ -20,10 +20,11 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from cove import APP_NAME
+from cove import APP_ID, APP_NAME
 from cove.inference.engine import GenerationParams
 from cove.models.starter import INSTALL_HINT, STARTER_NAME, starter_model_path
 from cove.paths import AppPaths, resources_dir
+from cove.ui import theme
 from cove.ui.chat.controller import ChatController
 from cove.ui.chat.window import MainWindow
 from cove.ui.messages import MessageBridge
@@ -34,6 +35,8 @@ from cove.ui.smoke import SmokeTest
 if TYPE_CHECKING:
     from cove.models.registry import ModelRegistry
     from cove.settings import Settings
+    from cove.ui.history.session import HistorySession
+    from cove.ui.settings.presenter import SettingsPresenter
 
 log = logging.getLogger(__name__)
 qt_log = logging.getLogger("qt")
@@ -121,12 +124,13 @@ def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeT
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
-    app.setDesktopFileName("cove")
+    app.setDesktopFileName(APP_ID)
     app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "cove.png")))
 
     from cove.settings import Settings  # small: JSON and dataclasses
 
     settings = Settings.load(paths.settings_file)
+    theme.apply(settings.theme, settings.accent, settings.font_size)  # before any widget
     controller = ChatController(params=GenerationParams(seed=args.seed))
     messages = MessageBridge()
     window = MainWindow(controller, messages=messages)
@@ -134,6 +138,10 @@ def start(args: argparse.Namespace, paths: AppPaths) -> tuple[MainWindow, SmokeT
     window.show_page(unlock=True)  # the unlock page opens showing "Opening your history…"
     smoke = (SmokeTest(window, args.smoke_test, args.timeout)
              if args.smoke_test is not None else None)
+    if getattr(args, "instance", None) is not None:  # another launch brings this window up
+        from cove.ui.single_instance import ActivationListener
+
+        ActivationListener(args.instance, window)
     window.show()
     FirstPaint(window, lambda: finish_start(window, smoke, args, paths, settings))
     return window, smoke
@@ -146,9 +154,15 @@ def finish_start(window: MainWindow, smoke: SmokeTest | None, args: argparse.Nam
     from cove.models.registry import ModelRegistry
     from cove.settings import Settings
     from cove.storage.store import default_store_path
+    from cove.ui.chat.presets import PresetsPresenter
+    from cove.ui.history.backup_flow import BackupFlow
     from cove.ui.history.presenter import HistoryPresenter
+    from cove.ui.history.projects import ProjectsPresenter
     from cove.ui.history.session import HistorySession
     from cove.ui.models.presenter import ModelsPresenter
+    from cove.ui.notes.presenter import NotesPresenter
+    from cove.ui.notes.session import NotesSession
+    from cove.ui.settings.appearance import AppearancePresenter
     from cove.ui.settings.presenter import SettingsPresenter
     from cove.ui.settings.privacy_panel import PrivacyStatus
     from cove.ui.tasks import TaskManager
@@ -156,14 +170,20 @@ def finish_start(window: MainWindow, smoke: SmokeTest | None, args: argparse.Nam
     settings = SettingsPresenter(window, loaded or Settings.load(paths.settings_file),
                                  paths.settings_file)
     window.sig_closing.connect(lambda: settings.remember_layout(window.layout_state()))
+    AppearancePresenter(window, settings)
     tasks = TaskManager(window)
     session = HistorySession(default_store_path(paths), parent=window, tasks=tasks)
     HistoryPresenter(window, session, settings, reopen_last=smoke is None)
+    PresetsPresenter(window, session)
+    BackupFlow(window, session, paths)  # File > Back Up…, Restore…, Import…
+    NotesPresenter(window, NotesSession(session, window))
     registry = ModelRegistry.for_paths(paths)
+    ProjectsPresenter(window, session, registry)  # the sidebar's projects
     models = ModelsPresenter(window, registry, settings, session,
                              max_tokens=args.max_tokens, seed=args.seed, tasks=tasks)
     if smoke is not None:
         smoke.watch_history(session)
+    _wire_state_cache(window, session, settings)
     privacy = PrivacyStatus(window, session, registry, paths, tasks)
     # Last, after the history has written what it holds: model work in flight is abandoned.
     window.sig_closed.connect(lambda: tasks.shutdown(wait=False))
@@ -185,6 +205,27 @@ def finish_start(window: MainWindow, smoke: SmokeTest | None, args: argparse.Nam
             smoke.fail(f"No model found. {INSTALL_HINT}")
     else:
         models.load_path(model)
+
+
+def _wire_state_cache(window: MainWindow, session: HistorySession,
+                      settings: SettingsPresenter) -> None:
+    """The worker keeps recent conversations' model states in RAM, within the budget from
+    Settings; locking (by hand or after idle minutes) wipes them. Quitting frees the model,
+    which wipes them too."""
+    from cove.ui.history.session import HistoryState
+
+    host = window.controller.host
+
+    def apply_budget() -> None:
+        host.set_state_cache_budget_mb(settings.settings.state_cache_mb)
+
+    def on_state(state: str, _message: str) -> None:
+        if state == HistoryState.LOCKED:
+            host.wipe_state_cache()
+
+    apply_budget()
+    settings.sig_applied.connect(apply_budget)
+    session.sig_state.connect(on_state)
 
 
 def run(args: argparse.Namespace, paths: AppPaths) -> int:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 # Exit codes: the reply printed and saved (or saving not set up); no reply; a reply printed
 # that could not be saved as asked (a full disk, a wrong COVE_PASSPHRASE).
 REPLIED, FAILED, NOT_SAVED = 0, 1, 2
+KEY_LOST_REASON = ("the key to this history is gone from the system keyring: open Cove's "
+                   "window to unlock it with your recovery key")
 
 
 class SmokeTest:
@@ -58,6 +60,8 @@ class SmokeTest:
     def watch_history(self, session: HistorySession) -> None:
         session.sig_state.connect(self._on_history)
         session.sig_error.connect(self._on_save_problem)
+        # A locked keyring's prompt: said once; the run waits for it (or its own time-out).
+        session.sig_keyring_prompt.connect(lambda text: self._say(f"{APP_NAME} smoke test: {text}"))
 
     def _on_save_problem(self, message: str) -> None:
         self._save_problems.append(message)
@@ -76,6 +80,8 @@ class SmokeTest:
             reason = message or ("it needs a passphrase: set COVE_PASSPHRASE"
                                  if state in (HistoryState.SETUP, HistoryState.LOCKED)
                                  else state)
+            if state == HistoryState.KEY_LOST:  # the page's words speak of its own buttons
+                reason = KEY_LOST_REASON
             if message:  # a key was given or a file found, and it failed: not just absent
                 self._save_problems.append(message)
             self._say(f"{APP_NAME} smoke test: the conversation will not be saved ({reason})")

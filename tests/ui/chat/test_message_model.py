@@ -14,8 +14,11 @@ def test_the_message_model_keeps_qts_contract_through_a_whole_reply(qtmodelteste
     model.append_text(row, "Paris")
     model.append_text(row, " is the capital.")
     model.finish(row, MessageState.DONE)
-    model.prepend([Message(Role.USER, "an earlier question"),
-                   Message(Role.ASSISTANT, "an earlier answer")])
+    # As the store hands them over: the first message shown follows the older ones.
+    earlier = [Message(Role.USER, "an earlier question"),
+               Message(Role.ASSISTANT, "an earlier answer")]
+    model.conversation.messages[0].parent = earlier[1].id
+    model.prepend(earlier)
     assert model.rowCount() == 4
     assert model.index(3, 0).data(Roles.TEXT) == "Paris is the capital."
     model.set_conversation(Conversation())

@@ -74,17 +74,13 @@ def test_single_line_breaks_are_kept_as_people_write_them() -> None:
     assert [code.findBlockByNumber(n).text() for n in range(2)] == ["x = 1", "y = 2"]
 
 
-def test_code_has_a_tinted_background_and_html_stays_text() -> None:
-    from PySide6.QtGui import QFont, QTextFormat
+def test_inline_code_is_tinted_and_html_stays_text() -> None:
+    from PySide6.QtGui import QFont
 
     from cove.ui.chat.view import CODE_TINT, render_document
 
     document = render_document("Run `ls` here.\n\n```\nrm -rf nothing\n```\n\n<b>no</b>",
                                True, QFont())
-    code_block = next(document.findBlockByNumber(n) for n in range(document.blockCount())
-                      if document.findBlockByNumber(n).text() == "rm -rf nothing")
-    assert code_block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence)
-    assert code_block.blockFormat().background().color() == CODE_TINT
     fragments = document.firstBlock().begin()
     found = []
     while not fragments.atEnd():
@@ -94,3 +90,40 @@ def test_code_has_a_tinted_background_and_html_stays_text() -> None:
         fragments += 1
     assert found == [CODE_TINT]
     assert "<b>no</b>" in document.toPlainText()  # shown, never run
+
+
+def test_code_blocks_are_highlighted_labelled_and_copied_from_their_own_button(
+        qtbot: QtBot) -> None:
+    from PySide6.QtGui import QFont, QGuiApplication
+
+    from cove.ui import theme
+    from cove.ui.chat.markdown import code_blocks
+
+    source = "def greet(name):\n    return 'hi ' + name"
+    document = render_document(f"Here:\n\n```python\n{source}\n```\n\nDone.", True, QFont())
+    [block] = code_blocks(document)
+    assert (block.language, block.text) == ("python", source)
+    first_line = document.findBlockByNumber(block.first)
+    colours = set()
+    fragments = first_line.begin()
+    while not fragments.atEnd():
+        colours.add(fragments.fragment().charFormat().foreground().color().name())
+        fragments += 1
+    assert len(colours) >= 2  # the keyword is coloured apart from the name: highlighted
+
+    model = MessageListModel()
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    view.resize(700, 500)
+    row = model.append(Message(Role.ASSISTANT, f"```python\n{source}\n```", model="m"))
+    view.show()
+    qtbot.waitExposed(view)
+    image = view.viewport().grab().toImage()  # paints, which places the buttons
+    delegate = view.itemDelegate()
+    [code_zone] = [z for z in delegate.zones[row] if z.action == "copy-code"]
+    tint = image.pixelColor(code_zone.rect.left() - 40, code_zone.rect.center().y())
+    assert tint.name() == theme.current().code  # the block sits on its own tinted panel
+    with qtbot.waitSignal(view.sig_copied):
+        assert view.click_action(row, "copy-code")
+    assert QGuiApplication.clipboard().text() == source

@@ -92,7 +92,8 @@ def test_streamed_text_is_coalesced_to_one_update_per_frame(qtbot: QtBot,
     with qtbot.waitSignal(controller.sig_reply_finished):
         window.composer.send_button.click()
     # Re-open a reply by hand and pour 200 chunks in within one frame.
-    controller._row = 1
+    controller._reply = controller.model.message(1)
+    controller._reply_conversation = controller.model.conversation
     text_updates: list[object] = []
     controller.model.dataChanged.connect(
         lambda _a, _b, roles: text_updates.append(roles) if Roles.TEXT in roles else None
@@ -121,12 +122,12 @@ def test_load_failure_shows_a_banner_and_the_app_stays_usable(
 
 def test_generation_failure_is_shown_and_the_text_is_kept(qtbot: QtBot,
                                                           make_window: WindowMaker) -> None:
-    window = make_window(generate_error="This message is about 9000 tokens.")
-    window.composer.set_text("a very long message")
+    window = make_window(generate_error="The model ran out of memory while replying.")
+    window.composer.set_text("a question")
     with qtbot.waitSignal(window.controller.sig_reply_failed):
         window.composer.send_button.click()
-    assert "9000 tokens" in window.banner.label.text()
-    assert rows(window)[0] == ("user", "a very long message")
+    assert "ran out of memory" in window.banner.label.text()
+    assert rows(window)[0] == ("user", "a question")  # the model read it: it stays
     assert window.controller.model.message(1).state is MessageState.FAILED
     assert window.composer.send_button.isEnabled() is False  # composer is empty
     window.composer.set_text("shorter")

@@ -311,8 +311,8 @@ def test_hanging_keyring_keeps_the_window_responsive_then_offers_a_passphrase(
             assert state.args[0] == HistoryState.SETUP
             assert "passphrase" in state.args[1]
             assert len(ticks) >= 10, "the event loop kept running while the keyring hung"
-            assert not page.keyring_choice.isVisible()
-            assert page.passphrase.isVisible()
+            # Slow is not broken: the keyring stays on offer, beside the passphrase (issue 19).
+            assert page.keyring_choice.isVisible() and page.passphrase_choice.isVisible()
     finally:
         backend.release.set()
 

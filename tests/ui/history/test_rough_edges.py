@@ -6,13 +6,16 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QInputDialog
 from pytestqt.qtbot import QtBot
 
+from cove.core.budget import PromptTooLong
+from cove.core.conversation import MessageState
 from cove.ui.history.session import HistoryState
-from tests.apphelpers import PASSPHRASE, Opener, chat, set_up_with_passphrase
+from tests.apphelpers import PASSPHRASE, Opened, Opener, chat, set_up_with_passphrase
 
 
 def test_after_stop_the_next_words_go_into_the_composer(
@@ -121,7 +124,7 @@ def test_a_reply_cut_short_by_a_crash_is_called_interrupted_in_one_word(
         app.presenter.open_conversation(summary)
     model = app.window.controller.model
     assert model.index(1, 0).data(Roles.STATE) == MessageState.INTERRUPTED
-    footer = app.window.chat_view.itemDelegate()._footer(model.index(1, 0))
+    footer = app.window.chat_view.itemDelegate().meta(model.index(1, 0))
     assert footer == "Interrupted: Cove closed before this reply finished"
     exported = store.export_markdown(conversation)
     assert "_Interrupted: Cove closed before this reply finished._" in exported
@@ -192,3 +195,128 @@ def test_the_window_comes_back_as_it_was_with_its_conversation(
     assert again.controller.model.conversation.id == first_id
     assert again.controller.model.message(0).text == "Remember the lighthouse"
     assert again.splitter.sizes()[0] == 300  # the sidebar's width, once it shows
+
+
+def test_the_open_conversation_stays_highlighted_new_renamed_or_clicked(
+        qtbot: QtBot, open_app: Opener, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_app()
+    set_up_with_passphrase(qtbot, app)
+    window, sidebar = app.window, app.window.sidebar
+    chat(qtbot, app, "First conversation")
+    window.new_conversation()
+    chat(qtbot, app, "Second conversation")
+    second = window.controller.model.conversation.id
+    # A new chat's row is highlighted as soon as it is in the list.
+    qtbot.waitUntil(lambda: sidebar.current_id() == second, timeout=2_000)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *_args: ("Zebra plans", True))
+    with qtbot.waitSignal(app.session.sig_summary, timeout=5_000):
+        window.rename_action.trigger()
+    assert sidebar.current_id() == second  # renamed (and moved), still the one marked
+    # Clicking another row and back marks the open one again.
+    first_row = next(r for r in range(sidebar.model.rowCount())
+                     if sidebar.model.summary(r).id != second)
+    sidebar.list.setCurrentIndex(sidebar.model.index(first_row, 0))
+    sidebar.list.clicked.emit(sidebar.model.index(sidebar.model.row_of(second), 0))
+    assert sidebar.current_id() == second
+
+
+def stored_conversations(app: Opened) -> list[tuple[str, int]]:
+    store = app.session.store
+    assert store is not None
+    return [(summary.title, summary.message_count) for summary in store.list_conversations()]
+
+
+def test_a_message_the_model_cannot_read_stays_in_the_composer_unsaved(
+        qtbot: QtBot, open_app: Opener) -> None:
+    refusal = str(PromptTooLong(5000, 3800))  # what the engine says when it cannot fit it
+    app = open_app(generate_error=refusal)
+    set_up_with_passphrase(qtbot, app)
+    window = app.window
+    long_text = "A long letter to read. " * 600  # under the window's rough limit: the model
+    window.composer.set_text(long_text)          # itself refuses it
+    with qtbot.waitSignal(window.controller.sig_prompt_returned, timeout=5_000):
+        window.composer.send_button.click()
+    assert window.composer.text == long_text  # nothing typed is lost
+    assert window.controller.model.rowCount() == 0  # no message the model never saw
+    assert window.banner.isVisible() and refusal in window.banner.label.text()
+    qtbot.waitUntil(lambda: app.window.sidebar.model.rowCount() == 0, timeout=5_000)
+    assert stored_conversations(app) == []
+
+
+def test_a_refused_follow_up_leaves_the_conversation_as_it_was(
+        qtbot: QtBot, open_app: Opener) -> None:
+    app = open_app()
+    set_up_with_passphrase(qtbot, app)
+    chat(qtbot, app, "Short question")
+    assert stored_conversations(app) == [("Short question", 2)]
+    engine = app.factory.made[-1]
+    engine.generate_error = str(PromptTooLong(5000, 3800))
+    app.window.composer.set_text("A follow-up far too long. " * 500)
+    with qtbot.waitSignal(app.window.controller.sig_prompt_returned, timeout=5_000):
+        app.window.composer.send_button.click()
+    qtbot.waitUntil(lambda: stored_conversations(app) == [("Short question", 2)],
+                    timeout=5_000)
+    assert app.window.controller.model.rowCount() == 2
+
+
+def test_a_plainly_too_long_message_never_reaches_the_model(
+        qtbot: QtBot, open_app: Opener) -> None:
+    app = open_app()
+    set_up_with_passphrase(qtbot, app)
+    window = app.window
+    twelve_thousand_words = "word " * 12_000  # far past the fake model's 4096 tokens
+    window.composer.set_text(twelve_thousand_words)
+    with qtbot.waitSignal(window.controller.sig_prompt_returned, timeout=5_000):
+        window.composer.send_button.click()
+    assert window.composer.text == twelve_thousand_words
+    assert app.factory.made[-1].seen == []  # the model was never asked
+    assert stored_conversations(app) == [] and not window.controller.busy
+    assert "Shorten the message or split it up" in window.banner.label.text()
+
+
+def test_a_reply_goes_on_in_the_background_when_another_conversation_opens(
+        qtbot: QtBot, open_app: Opener) -> None:
+    app = open_app(chunks=[f"part{n} " for n in range(40)], delay=0.02)
+    set_up_with_passphrase(qtbot, app)
+    window, controller, sidebar = app.window, app.window.controller, app.window.sidebar
+    chat(qtbot, app, "An earlier chat")
+    earlier = controller.model.conversation.id
+    window.new_conversation()
+    window.composer.set_text("Tell me a long story")
+    window.composer.send_button.click()
+    writing = controller.model.conversation
+    qtbot.waitUntil(lambda: sidebar.model.row_of(writing.id) >= 0, timeout=2_000)
+    assert sidebar.delegate.writing_id == writing.id  # the sidebar shows which one writes
+    app.presenter.open_conversation(sidebar.model.summary(sidebar.model.row_of(earlier)))
+    qtbot.waitUntil(lambda: controller.model.conversation.id == earlier, timeout=2_000)
+    assert controller.busy and controller.writing_elsewhere is writing
+    assert "still being written" in window.composer.hint.text()
+    with qtbot.waitSignal(controller.sig_reply_finished, timeout=10_000) as finished:
+        pass
+    assert finished.args[1] is False  # it finished; nothing stopped it
+    assert sidebar.delegate.writing_id == "" and window.composer.hint.isHidden()
+    store = app.session.store
+    assert store is not None
+    messages = store.load_messages(writing.id)
+    assert messages[-1].text == "".join(f"part{n} " for n in range(40))  # all of it, saved
+    assert messages[-1].state is MessageState.DONE
+    assert controller.model.conversation.messages[0].text == "An earlier chat"
+
+
+def test_opening_the_writing_conversation_again_shows_the_reply_live(
+        qtbot: QtBot, open_app: Opener) -> None:
+    app = open_app(chunks=[f"w{n} " for n in range(60)], delay=0.02)
+    set_up_with_passphrase(qtbot, app)
+    window, controller, sidebar = app.window, app.window.controller, app.window.sidebar
+    window.composer.set_text("Write at length")
+    window.composer.send_button.click()
+    writing = controller.model.conversation
+    qtbot.waitUntil(lambda: sidebar.model.row_of(writing.id) >= 0, timeout=2_000)
+    window.new_conversation()
+    assert controller.busy
+    app.presenter.open_conversation(sidebar.model.summary(sidebar.model.row_of(writing.id)))
+    qtbot.waitUntil(lambda: controller.model.conversation is writing, timeout=2_000)
+    with qtbot.waitSignal(controller.sig_reply_finished, timeout=10_000):
+        pass
+    assert controller.model.message(1).text.count("w") == 60
+    assert controller.model.message(1).state is MessageState.DONE

@@ -11,12 +11,12 @@ from pathlib import Path
 from PySide6.QtWidgets import QDialogButtonBox, QPushButton
 from pytestqt.qtbot import QtBot
 
-from cove.storage.keys import KeySource
+from cove.storage.keys import LOCKED_PROMPT_TEXT, KeySource
 from cove.storage.store import ConversationStore
 from cove.ui.history.security_page import PassphraseDialog, SecurityPage
 from cove.ui.settings.dialog import SettingsDialog
 from tests.apphelpers import PASSPHRASE, Opened, Opener, chat, set_up_with_passphrase
-from tests.keyrings import MemoryKeyring, using_keyring
+from tests.keyrings import MemoryKeyring, PromptingKeyring, using_keyring
 
 
 def security_page(app: Opened) -> SecurityPage:
@@ -87,7 +87,7 @@ def test_auto_lock_and_offline_settings_apply_and_persist(
         qtbot: QtBot, open_app: Opener, tmp_path: Path) -> None:
     app = open_app()
     dialog, page = settings_saved_to(qtbot, app, tmp_path / "settings.json")
-    assert dialog.tabs.tabText(0) == "Privacy && Security"
+    assert dialog.titles()[0] == "Privacy & Security"
     page.auto_lock.setValue(15)
     page.offline.setChecked(True)
     ok(dialog)
@@ -106,3 +106,30 @@ def test_lock_now_keeps_the_edits_then_locks(
     lock_now.click()
     assert not dialog.isVisible() and not app.session.unlocked
     assert json.loads((tmp_path / "settings.json").read_text())["auto_lock_minutes"] == 7
+
+
+def test_switching_to_a_locked_keyring_waits_with_cancel_and_changes_nothing(
+        qtbot: QtBot, open_app: Opener) -> None:
+    backend = PromptingKeyring(locked=False)
+    with using_keyring(backend):
+        app = open_app()
+        app.window.unlock_page.passphrase_choice.setChecked(True)
+        set_up_with_passphrase(qtbot, app)
+        app.session.keyring_timeout_s = None  # the window's own way: wait, with Cancel
+        app.session.keyring_notice_s = 0.1
+        backend.locked = True
+        dialog = app.settings.open()
+        qtbot.addWidget(dialog)
+        page = security_page(app)
+        page.switch_button.click()
+        qtbot.waitUntil(lambda: page.key_label.text() == LOCKED_PROMPT_TEXT, timeout=5_000)
+        assert page.cancel_wait_button.isVisible() and not page.switch_button.isEnabled()
+        with qtbot.waitSignal(app.session.tasks._relay.sig_done, timeout=5_000):
+            page.cancel_wait_button.click()
+        qtbot.waitUntil(lambda: page.key_label.text() == (
+            "Cove stopped waiting for the keyring; nothing was changed."), timeout=5_000)
+        assert page.key_source is KeySource.PASSPHRASE
+        assert app.session.store.key_source is KeySource.PASSPHRASE  # type: ignore[union-attr]
+        assert not page.cancel_wait_button.isVisible() and page.switch_button.isEnabled()
+        backend.unlock()  # the abandoned write lands, and is removed
+        qtbot.waitUntil(lambda: backend.writes == 1 and not backend.secrets, timeout=5_000)

@@ -91,7 +91,7 @@ def saved_models(path: Path) -> dict[str, dict[str, float]]:
 def test_models_page_comes_first_and_lists_every_model_with_size_ram_and_fit(
         qtbot: QtBot, models_app: ModelsApp) -> None:
     dialog, page = models_app.open_settings(qtbot)
-    assert dialog.tabs.tabText(0) == "Models" and dialog.tabs.currentWidget() is page
+    assert dialog.titles()[0] == "Models" and dialog.current_page() is page
     rows = {row[0]: row for row in page.rows()}
     assert set(rows) == {"Small Chat (in use)", "Tiny Gemma"}
     for _name, size, quantization, ram, fit in rows.values():
@@ -365,3 +365,29 @@ def test_one_ok_saves_the_file_once_with_every_pages_edits(
     assert saved["auto_lock_minutes"] == 12
     assert saved["models"][models_app.small.id]["temperature"] == 0.9
     assert models_app.app.window.controller.params.temperature == 0.9
+
+
+def test_a_conversation_brings_back_the_model_it_was_used_with(
+        qtbot: QtBot, models_app: ModelsApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    app, controller = models_app.app, models_app.app.window.controller
+    chat(qtbot, app, "Written with the small model")
+    first = controller.model.conversation
+    assert first.settings.model_id == models_app.small.id
+    app.window.new_conversation()
+    models_app.switch(qtbot, models_app.gemma)
+    chat(qtbot, app, "Written with Gemma")
+    sidebar = app.window.sidebar
+    with qtbot.waitSignal(controller.sig_model_ready, timeout=10_000):
+        app.presenter.open_conversation(sidebar.model.summary(sidebar.model.row_of(first.id)))
+    assert models_app.models.current == models_app.small  # switched back by itself
+    # One that would not fit is loaded only when the person says so.
+    monkeypatch.setattr(models_ui, "fit_label", lambda *_args: "won't fit")
+    asked: list[str] = []
+    monkeypatch.setattr(models_ui.QMessageBox, "question",
+                        lambda _parent, _title, text, *_args: asked.append(text)
+                        or models_ui.QMessageBox.StandardButton.No)
+    second = next(s for s in (sidebar.model.summary(r) for r in range(2)) if s.id != first.id)
+    with qtbot.waitSignal(controller.sig_conversation_changed, timeout=5_000):
+        app.presenter.open_conversation(second)
+    assert asked and "Tiny Gemma" in asked[0]
+    assert models_app.models.current == models_app.small  # kept: the person said no

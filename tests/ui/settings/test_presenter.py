@@ -39,7 +39,7 @@ def test_pages_come_from_listeners_and_ok_saves_then_applies(
     dialog = presenter.dialog
     assert dialog is not None and dialog.isVisible()
     qtbot.addWidget(dialog)
-    assert [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())] == ["First", "Later"]
+    assert dialog.titles() == ["First", "Later"]
     dialog.accept()
     assert order == ["accepted", "applied with the file saved: 3"]
     assert presenter.dialog is None

@@ -207,3 +207,32 @@ def test_a_lone_surrogate_in_a_reply_is_shown_not_a_crash(
     assert run_history(["export", conversation], paths) == 0
     out.flush()
     assert b"half an emoji \\ud83d here" in out.buffer.getvalue()  # type: ignore[attr-defined]
+
+
+def test_json_export_keeps_every_branch_and_markdown_the_one_shown(
+        paths: AppPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from cove.core.conversation import Conversation
+
+    monkeypatch.setenv("COVE_PASSPHRASE", PASSPHRASE)
+    with ConversationStore.open(default_store_path(paths)) as store:
+        store.setup_with_passphrase(PASSPHRASE, KdfParams.at_floor())
+        conversation = Conversation()
+        conversation_id = store.create_conversation("Colours",
+                                                    conversation_id=conversation.id)
+        for message in (Message(Role.USER, "Name a colour"), Message(Role.ASSISTANT, "Red")):
+            store.append_message(conversation_id, conversation.add(message))
+        conversation.branch_before(conversation.messages[1])
+        store.append_message(conversation_id,
+                             conversation.add(Message(Role.ASSISTANT, "Blue")))
+    out = Pipe()
+    assert run(["export", conversation_id], paths, out, monkeypatch) == 0
+    assert "Blue" in out.getvalue() and "Red" not in out.getvalue()  # the branch shown
+    out = Pipe()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert run_history(["export", conversation_id], paths, "json") == 0
+    exported = json.loads(out.getvalue())
+    texts = {m["text"]: m["parent"] for m in exported["messages"]}
+    question = exported["messages"][0]["id"]
+    assert texts == {"Name a colour": "root", "Red": question, "Blue": question}

@@ -119,15 +119,14 @@ def test_a_system_prompt_reaches_gemma_inside_its_first_turn(gemma_model: Path) 
     engine = Engine(gemma_model, LoadOptions(n_ctx=512))
     engine.load()
     try:
-        llm = engine._llm
         seen: list[list[dict[str, str]]] = []
-        real = llm.create_chat_completion
+        real = engine._formatter
 
-        def watching(**kwargs: Any) -> Any:  # the real call, watched
+        def watching(**kwargs: Any) -> Any:  # the real formatter, watched
             seen.append(kwargs["messages"])
             return real(**kwargs)
 
-        llm.create_chat_completion = watching
+        engine._formatter = watching
         system = [{"role": "system", "content": "Answer in French."}]
         reply = "".join(engine.stream_chat(system + ASK, GenerationParams(max_tokens=8, seed=1)))
         assert reply.strip()

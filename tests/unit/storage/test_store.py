@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cove.core.conversation import Message, MessageState, ReplyStats, Role
+from cove.core.conversation import Conversation, Message, MessageState, ReplyStats, Role
 from cove.storage import schema
 from cove.storage.codecs import DamagedMessage
 from cove.storage.errors import (
@@ -125,7 +125,7 @@ def test_first_user_message_titles_an_untitled_conversation(store: ConversationS
     conversation = store.create_conversation()
     store.append_message(conversation, Message(Role.ASSISTANT, "Hello, how can I help?"))
     store.append_message(conversation, Message(Role.USER, "Plan a   trip\nto Lisbon"))
-    assert store.conversation_summary(conversation).title == "Plan a trip to Lisbon"
+    assert store.conversation_summary(conversation).title == "Plan a trip"  # its first line
 
 
 def test_every_message_field_round_trips(store_path: Path) -> None:
@@ -629,3 +629,60 @@ def test_sqlites_full_and_read_only_codes_become_sentences() -> None:
     assert schema.unavailable_reason(full) == "the disk is full"
     assert "read-only" in str(schema.unavailable_reason(read_only))
     assert schema.unavailable_reason(sqlite3.OperationalError("syntax error")) is None
+
+
+# ---- branches ------------------------------------------------------------------------------
+
+def test_a_branched_conversation_round_trips_with_its_chosen_branch(
+        store: ConversationStore, store_path: Path) -> None:
+    conversation = Conversation()
+    conversation_id = store.create_conversation(conversation_id=conversation.id)
+
+    def add(message: Message) -> Message:
+        conversation.add(message)
+        store.append_message(conversation_id, message)
+        return message
+
+    question = add(Message(Role.USER, "Name a colour"))
+    red = add(Message(Role.ASSISTANT, "Red"))
+    conversation.branch_before(red)
+    blue = add(Message(Role.ASSISTANT, "Blue"))
+    add(Message(Role.USER, "Why blue?"))
+    conversation.choose(red)
+    store.set_leaf(conversation_id, conversation.leaf)
+
+    summary = store.conversation_summary(conversation_id)
+    loaded = [m for m in store.load_messages(conversation_id) if isinstance(m, Message)]
+    again = Conversation.from_stored(loaded, id=conversation_id, leaf=summary.leaf)
+    assert [m.text for m in again.messages] == ["Name a colour", "Red"]  # the one chosen
+    assert [m.id for m in again.alternatives(again.messages[1])] == [red.id, blue.id]
+    assert again.messages[0].id == question.id and len(again.tree) == 4
+    exported = store.export_markdown(conversation_id)
+    assert "Red" in exported and "Blue" not in exported  # the path shown, as it reads
+
+    # A tampered row in the other branch is damaged; the chosen branch still reads.
+    raw_execute(store_path, "UPDATE messages SET body = zeroblob(120) WHERE id = ?",
+                (blue.id,))
+    loaded = store.load_messages(conversation_id)
+    assert [type(m).__name__ for m in loaded].count("DamagedMessage") == 1
+    readable = [m for m in loaded if isinstance(m, Message)]
+    again = Conversation.from_stored(readable, leaf=summary.leaf)
+    assert [m.text for m in again.messages] == ["Name a colour", "Red"]
+
+
+def test_a_store_from_before_branches_opens_as_one_line(store: ConversationStore,
+                                                         store_path: Path) -> None:
+    # Rows and a summary as the previous version wrote them: no parent, summary format 1.
+    from cove.storage import codecs
+
+    conversation_id = store.create_conversation("Old")
+    for text in ("q1", "a1", "q2"):
+        role = Role.USER if text.startswith("q") else Role.ASSISTANT
+        store.append_message(conversation_id, Message(role, text))
+    old_head = codecs._SUMMARY_HEAD.pack(1, False, 1.0, 2.0, 3)
+    summary = codecs._summary_from_body(conversation_id, old_head + b"Old")
+    assert (summary.title, summary.leaf, summary.message_count) == ("Old", "", 3)
+    loaded = [m for m in store.load_messages(conversation_id) if isinstance(m, Message)]
+    assert all(m.parent == "" for m in loaded)  # rows without a parent
+    conversation = Conversation.from_stored(loaded)
+    assert [m.text for m in conversation.messages] == ["q1", "a1", "q2"]

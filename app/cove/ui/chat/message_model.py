@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
-from cove.core.conversation import Conversation, Message, MessageState
+from cove.core.conversation import Conversation, Message, MessageState, Role
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -20,6 +20,10 @@ class Roles(enum.IntEnum):
     STATS = enum.auto()
     ERROR = enum.auto()
     ID = enum.auto()
+    CREATED = enum.auto()  # seconds since the epoch
+    VERSIONS = enum.auto()  # (this one, how many) when a message has other versions; else None
+    LAST = enum.auto()  # the newest message shown
+    CONTINUABLE = enum.auto()  # the newest reply, cut short (stopped, or at the length limit)
 
 
 class MessageListModel(QAbstractListModel):
@@ -28,6 +32,7 @@ class MessageListModel(QAbstractListModel):
     def __init__(self, conversation: Conversation | None = None, parent: Any = None) -> None:
         super().__init__(parent)
         self._conversation = conversation or Conversation()
+        self.length_limit = 1 << 30  # a reply this long stopped at the limit (the controller's)
 
     @property
     def conversation(self) -> Conversation:
@@ -58,6 +63,19 @@ class MessageListModel(QAbstractListModel):
             return message.state.value
         if role == Roles.STATS:
             return message.stats
+        if role == Roles.CREATED:
+            return message.created
+        if role == Roles.VERSIONS:
+            versions = self._conversation.alternatives(message)
+            return (versions.index(message) + 1, len(versions)) if len(versions) > 1 else None
+        if role == Roles.LAST:
+            return index.row() == len(self._conversation.messages) - 1
+        if role == Roles.CONTINUABLE:
+            return (index.row() == len(self._conversation.messages) - 1
+                    and message.role is Role.ASSISTANT and bool(message.text)
+                    and (message.state is MessageState.STOPPED
+                         or (message.state is MessageState.DONE and message.stats is not None
+                             and message.stats.tokens >= self.length_limit)))
         if role == Roles.ERROR:
             return message.error
         if role == Roles.ID:
@@ -75,9 +93,19 @@ class MessageListModel(QAbstractListModel):
         """Older messages loaded later (when the user scrolls up)."""
         if not messages:
             return
-        self.beginInsertRows(QModelIndex(), 0, len(messages) - 1)
-        self._conversation.messages[:0] = messages
-        self.endInsertRows()
+        conversation = self._conversation
+        shown = list(conversation.messages)
+        conversation.prepend(messages)
+        added = len(conversation.messages) - len(shown)
+        if added > 0 and conversation.messages[added:] == shown:
+            # The usual case: the older messages go above what is shown.
+            conversation.messages = shown
+            self.beginInsertRows(QModelIndex(), 0, added - 1)
+            conversation.messages = conversation.path_to(conversation.leaf)
+            self.endInsertRows()
+        else:  # a branch reached into the older part: show the whole path again
+            self.beginResetModel()
+            self.endResetModel()
 
     def append(self, message: Message) -> int:
         row = len(self._conversation.messages)
@@ -85,6 +113,26 @@ class MessageListModel(QAbstractListModel):
         self._conversation.add(message)
         self.endInsertRows()
         return row
+
+    def remove_last(self, count: int) -> list[Message]:
+        """Take the newest `count` messages off the conversation (a refused message and the
+        reply that never came); returns them."""
+        messages = self._conversation.messages
+        count = min(count, len(messages))
+        if count <= 0:
+            return []
+        first = len(messages) - count
+        self.beginRemoveRows(QModelIndex(), first, len(messages) - 1)
+        taken = messages[first:]
+        self._conversation.remove(taken)
+        self.endRemoveRows()
+        return taken
+
+    def show_path(self) -> None:
+        """The conversation's shown branch changed (another version chosen, or a branch
+        started): show it again."""
+        self.beginResetModel()
+        self.endResetModel()
 
     def append_text(self, row: int, text: str) -> None:
         self._conversation.messages[row].text += text

@@ -1,12 +1,27 @@
-"""The conversation view: a list of message bubbles, Markdown rendered without raw HTML."""
+"""The conversation view: messages in a centred reading column, Markdown rendered without
+raw HTML, and a row of actions (Copy; code blocks' own Copy) on the message under the mouse
+or the keyboard's current message."""
 
 from __future__ import annotations
 
-import re
+import time
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import (
     QAbstractTextDocumentLayout,
     QColor,
@@ -15,12 +30,9 @@ from PySide6.QtGui import (
     QKeySequence,
     QPainter,
     QPalette,
-    QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
-    QTextFormat,
-    QTextOption,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -32,211 +44,441 @@ from PySide6.QtWidgets import (
 )
 
 from cove.core.export import INTERRUPTED_TEXT
+from cove.core.thinking import Split, answer_only, split_thinking
+from cove.ui import icons, theme
+from cove.ui.chat.markdown import (
+    CODE_TINT,
+    CodeBlock,
+    code_blocks,
+    code_rects,
+    quote_rects,
+    render_document,
+)
 from cove.ui.chat.message_model import Roles
 
+__all__ = ["CODE_TINT", "ChatView", "MessageDelegate", "render_document"]
+
 Index = QModelIndex | QPersistentModelIndex
-MARKDOWN = (
-    QTextDocument.MarkdownFeature.MarkdownDialectGitHub
-    | QTextDocument.MarkdownFeature.MarkdownNoHTML
-)
-MARGIN = 10  # around each bubble
-PAD = 10  # inside each bubble
-SIDE_GAP = 48  # user bubbles sit to the right, replies to the left, leaving this much room
+MARGIN = 16  # between the reading column and the view's edges, and between messages
+PAD = 12  # inside the person's bubble
+AVATAR = 26  # the model's round mark beside its replies
+GAP = 12  # between the mark and the reply
+ACTION = 26  # one action button in the row under a message
 CACHE_SIZE = 400
 
 
-_FENCE = re.compile(r"^ {0,3}(```|~~~)")
-CODE_TINT = QColor(127, 127, 127, 38)  # reads on light and dark bubbles alike
+@dataclass
+class Rendered:
+    """A message laid out for one width: its document and where its code blocks are."""
+
+    signature: tuple[Any, ...]
+    document: QTextDocument
+    code: list[CodeBlock] = field(default_factory=list)
+    code_areas: list[QRectF] = field(default_factory=list)
+    quotes: list[QRectF] = field(default_factory=list)
+    thinking: str = ""  # the folded thinking's label ("Thinking…"); "" when there is none
 
 
-def keep_line_breaks(markdown: str) -> str:
-    """Markdown as people write it: a single line break stays a line break (a poem, an
-    address), as it does in the export, instead of joining the lines into one paragraph.
-    Code blocks are left as they are."""
-    lines = markdown.split("\n")
-    in_fence = False
-    for number, line in enumerate(lines[:-1]):
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            continue
-        following = lines[number + 1]
-        if (not in_fence and line.strip() and following.strip()
-                and not _FENCE.match(following) and not line.endswith(("  ", "\\"))
-                and not line.lstrip().startswith("|")):  # a table row ends at its line
-            lines[number] = line + "  "  # CommonMark's hard line break
-    return "\n".join(lines)
+@dataclass(frozen=True)
+class Zone:
+    """A place under the mouse that does something: copy the message, or one code block."""
+
+    rect: QRect
+    action: str  # "copy" or "copy-code"
+    text: str
+    key: str  # which button, for the "Copied" tick
 
 
-def tint_code(document: QTextDocument) -> None:
-    """Code blocks and inline code get a tinted background, so they read as code."""
-    cursor = QTextCursor(document)
-    block = document.firstBlock()
-    while block.isValid():
-        if block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence):
-            cursor.setPosition(block.position())
-            fmt = QTextBlockFormat()
-            fmt.setBackground(CODE_TINT)
-            cursor.mergeBlockFormat(fmt)
-        else:
-            fragments = block.begin()
-            while not fragments.atEnd():
-                fragment = fragments.fragment()
-                if fragment.isValid() and fragment.charFormat().fontFixedPitch():
-                    cursor.setPosition(fragment.position())
-                    cursor.setPosition(fragment.position() + fragment.length(),
-                                       QTextCursor.MoveMode.KeepAnchor)
-                    char = QTextCharFormat()
-                    char.setBackground(CODE_TINT)
-                    cursor.mergeCharFormat(char)
-                fragments += 1
-        block = block.next()
-
-
-def render_document(text: str, as_markdown: bool, font: QFont) -> QTextDocument:
-    """A document for one message; model output is Markdown, raw HTML is shown as text."""
-    document = QTextDocument()
-    document.setDefaultFont(font)
-    document.setDocumentMargin(0)
-    option = document.defaultTextOption()
-    # A long code line or URL wraps inside the bubble instead of running out of it.
-    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
-    document.setDefaultTextOption(option)
-    if as_markdown:
-        document.setMarkdown(keep_line_breaks(text), MARKDOWN)
-        tint_code(document)
-    else:
-        document.setPlainText(text)
-    return document
+def when(created: float | None, now: float | None = None) -> str:
+    """A message's time, short: "14:02" today, "Mon 14:02" this week, else the date."""
+    if not created:
+        return ""
+    now = now if now is not None else time.time()
+    local = time.localtime(created)
+    if time.strftime("%Y%m%d", local) == time.strftime("%Y%m%d", time.localtime(now)):
+        return time.strftime("%H:%M", local)
+    if now - created < 6 * 86400:
+        return time.strftime("%a %H:%M", local)
+    return time.strftime("%d %b %Y %H:%M", local)
 
 
 class MessageDelegate(QStyledItemDelegate):
-    """Paints one message as a bubble; caches a laid-out document per message."""
+    """Paints one message: the person's in a bubble on the right, the model's on the page
+    beside a small mark; caches a laid-out document per message."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._cache: OrderedDict[str, tuple[tuple[Any, ...], QTextDocument]] = OrderedDict()
+        self._cache: OrderedDict[str, Rendered] = OrderedDict()
+        self.hovered_row = -1
+        self.zones: dict[int, list[Zone]] = {}
+        self.copied_key = ""  # the button that just copied shows a tick for a moment
+        self.show_details = True  # the model and its speed under each reply
+        self.expanded: set[str] = set()  # replies whose thinking is shown, by message id
+        self.memory_row = -1  # the first message the model still reads (-1: all)
 
-    def _header(self, index: Index) -> str:
-        if index.data(Roles.ROLE) == "user":
-            return "You"
-        model = index.data(Roles.MODEL)
-        return f"Assistant · {model}" if model else "Assistant"
+    def clear_cache(self) -> None:
+        self._cache.clear()
 
-    def _footer(self, index: Index) -> str:
+    # What is written under a message ------------------------------------------------------
+
+    def meta(self, index: Index, hovered: bool = False) -> str:
+        """The quiet line under a message: its state, the model and its speed; the time
+        while the mouse is on it."""
         state = index.data(Roles.STATE)
-        if state == "failed":
-            return index.data(Roles.ERROR) or "The reply failed."
-        if state == "streaming":
-            return "Writing…"
-        stats = index.data(Roles.STATS)
+        is_user = index.data(Roles.ROLE) == "user"
         parts = []
-        if state == "stopped":
+        if hovered or state == "streaming":
+            parts.append(when(index.data(Roles.CREATED)))
+        if is_user:
+            return " · ".join(part for part in parts if part)
+        if state == "streaming":
+            parts.append("Writing…")
+        elif state == "stopped":
             parts.append("Stopped")
         elif state == "interrupted":
             parts.append(INTERRUPTED_TEXT)
-        if stats is not None and stats.tokens:
+        model = index.data(Roles.MODEL)
+        if model and (self.show_details or hovered):
+            parts.append(model)
+        stats = index.data(Roles.STATS)
+        if (stats is not None and stats.tokens and state != "streaming"
+                and (self.show_details or hovered)):
             parts.append(f"{stats.tokens} tokens · {stats.tokens_per_second:.1f} tokens/s")
-        return " · ".join(parts)
+            if hovered and stats.ttft_seconds:
+                parts.append(f"first token after {stats.ttft_seconds:.2f} s")
+        return " · ".join(part for part in parts if part)
 
-    def _document(self, index: Index, width: int, font: QFont) -> QTextDocument:
+    # Layout -------------------------------------------------------------------------------
+
+    def column(self, rect: QRect) -> QRect:
+        """The reading column: about READING_WIDTH of text, centred on wide windows."""
+        width = min(theme.READING_WIDTH + AVATAR + GAP, max(rect.width() - 2 * MARGIN, 160))
+        return QRect(rect.left() + (rect.width() - width) // 2, rect.top(), width,
+                     rect.height())
+
+    def _text_width(self, index: Index, column: QRect) -> int:
+        if index.data(Roles.ROLE) == "user":
+            return max(int(column.width() * 0.8) - 2 * PAD, 80)
+        return max(column.width() - AVATAR - GAP, 80)
+
+    def _small_font(self, font: QFont) -> QFont:
+        small = QFont(font)
+        small.setPointSizeF(max(6.0, font.pointSizeF() * 0.86))
+        return small
+
+    def _footer_height(self, option: QStyleOptionViewItem) -> int:
+        return max(ACTION, int(option.fontMetrics.height() * 0.9)) + 4
+
+    def _rendered(self, index: Index, width: int, font: QFont) -> Rendered:
         key = str(index.data(Roles.ID))
         text = index.data(Roles.TEXT) or ""
+        state = index.data(Roles.STATE)
         is_user = index.data(Roles.ROLE) == "user"
-        if not text and index.data(Roles.STATE) == "streaming":
+        error = index.data(Roles.ERROR) or "" if state == "failed" else ""
+        thinking = ""
+        if not is_user:
+            split = split_thinking(text)
+            if split.thinking or split.still_thinking:
+                thinking = self._thinking_label(index, split)
+                folded = key not in self.expanded
+                quoted = "\n".join(f"> {line}" for line in split.thinking.splitlines())
+                text = split.answer if folded else f"{quoted}\n\n{split.answer}"
+        if not text and state == "streaming":
             text = "…"
-        signature = (text, width, font.key(), is_user)
+        colours = theme.current()
+        signature = (text, width, font.key(), is_user, state == "streaming", error,
+                     colours, thinking)
         cached = self._cache.get(key)
-        if cached and cached[0] == signature:
+        if cached and cached.signature == signature:
             self._cache.move_to_end(key)
-            return cached[1]
-        document = render_document(text, not is_user, font)
+            return cached
+        document = render_document(
+            text, not is_user, font, dark=colours.dark, border=QColor(colours.border),
+            dim=QColor(colours.dim))
+        if error:
+            _append_error(document, error, QColor(colours.danger), bool(text))
         document.setTextWidth(width)
-        self._cache[key] = (signature, document)
+        rendered = Rendered(signature, document, thinking=thinking)
+        if not is_user:
+            rendered.code = code_blocks(document)
+            rendered.code_areas = code_rects(document, rendered.code)
+            rendered.quotes = quote_rects(document)
+        self._cache[key] = rendered
         self._cache.move_to_end(key)
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
-        return document
+        return rendered
 
-    def _bubble_width(self, option: QStyleOptionViewItem) -> int:
-        return max(option.rect.width() - 2 * MARGIN - SIDE_GAP, 120)
+    def _thinking_label(self, index: Index, split: Split) -> str:
+        if split.still_thinking and index.data(Roles.STATE) == "streaming":
+            seconds = max(0.0, time.time() - (index.data(Roles.CREATED) or time.time()))
+            return f"Thinking… ({seconds:.0f} s)"
+        stats = index.data(Roles.STATS)
+        if stats is not None and stats.seconds:
+            # Its share of the writing time, by length: the reply records no split.
+            share = len(split.thinking) / max(len(split.thinking) + len(split.answer), 1)
+            return f"Thought for about {max(1, round(stats.seconds * share))} s"
+        return "Thought it over"
 
-    def _line_height(self, option: QStyleOptionViewItem) -> int:
-        return option.fontMetrics.height()
+    def _thinking_height(self, option: QStyleOptionViewItem, rendered: Rendered) -> int:
+        return option.fontMetrics.height() + 10 if rendered.thinking else 0
+
+    def _marker_height(self, option: QStyleOptionViewItem, index: Index) -> int:
+        return option.fontMetrics.height() + 16 if index.row() == self.memory_row else 0
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
-        width = self._bubble_width(option)
-        document = self._document(index, width - 2 * PAD, option.font)
-        lines = 1 + (1 if self._footer(index) else 0)
-        height = int(document.size().height()) + lines * (self._line_height(option) + 4)
-        return QSize(option.rect.width(), height + 2 * PAD + MARGIN)
+        size = self._size(option, index)
+        return QSize(size.width(), size.height() + self._marker_height(option, index))
+
+    def _size(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+        column = self.column(option.rect)
+        rendered = self._rendered(index, self._text_width(index, column), option.font)
+        body = int(rendered.document.size().height()) + self._thinking_height(option, rendered)
+        if index.data(Roles.ROLE) == "user":
+            # The person's actions sit beside the bubble, so it needs no row beneath.
+            return QSize(option.rect.width(), MARGIN + body + 2 * PAD)
+        body = max(body, AVATAR)
+        return QSize(option.rect.width(), MARGIN // 2 + 3 + body + 3
+                     + self._footer_height(option) + MARGIN)
+
+    # Painting -----------------------------------------------------------------------------
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        marker = self._marker_height(option, index)
+        if marker:
+            self._paint_marker(painter, option, marker)
+            option = QStyleOptionViewItem(option)
+            option.rect = option.rect.adjusted(0, marker, 0, 0)
+        self._paint_message(painter, option, index)
+
+    def _paint_marker(self, painter: QPainter, option: QStyleOptionViewItem,
+                      height: int) -> None:
+        """A line above the first message the model still reads: older ones are left out."""
+        colours = theme.current()
+        column = self.column(option.rect)
+        label = "The model's memory starts here: older messages are left out (estimated)"
+        painter.save()
+        font = self._small_font(option.font)
+        painter.setFont(font)
+        width = painter.fontMetrics().horizontalAdvance(label) + 24
+        middle = option.rect.top() + height // 2
+        painter.setPen(QColor(colours.border))
+        painter.drawLine(column.left(), middle, column.right(), middle)
+        text = QRect(column.center().x() - width // 2, option.rect.top(), width, height)
+        painter.fillRect(text, QColor(colours.window))
+        painter.setPen(QColor(colours.dim))
+        painter.drawText(text, int(Qt.AlignmentFlag.AlignCenter), label)
+        painter.restore()
+
+    def _paint_message(self, painter: QPainter, option: QStyleOptionViewItem,
+                       index: Index) -> None:
         # Imported here, not at the top: QStyle's Python type takes ~15 ms to set up, and the
         # window's first frame paints no message.
         from PySide6.QtWidgets import QStyle
 
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        palette: QPalette = option.palette
+        colours = theme.current()
         is_user = index.data(Roles.ROLE) == "user"
         failed = index.data(Roles.STATE) == "failed"
-        width = self._bubble_width(option)
-        document = self._document(index, width - 2 * PAD, option.font)
-        line = self._line_height(option)
-        left = option.rect.left() + MARGIN + (SIDE_GAP if is_user else 0)
-        bubble = QRect(left, option.rect.top() + MARGIN // 2, width,
-                       option.rect.height() - MARGIN)
+        column = self.column(option.rect)
+        width = self._text_width(index, column)
+        rendered = self._rendered(index, width, option.font)
+        document = rendered.document
+        doc_height = int(document.size().height())
+        top = option.rect.top() + MARGIN // 2
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        active = index.row() == self.hovered_row or selected
+        zones: list[Zone] = []
 
-        base = palette.color(QPalette.ColorRole.Base)
-        accent = palette.color(QPalette.ColorRole.Highlight)
         if is_user:
-            fill = _mix(base, accent, 0.18)
-        elif failed:
-            fill = _mix(base, QColor("#d32f2f"), 0.12)
+            bubble_width = min(int(document.idealWidth()) + 2 * PAD + 2, width + 2 * PAD)
+            bubble = QRect(column.right() - bubble_width + 1, top, bubble_width,
+                           doc_height + 2 * PAD)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(colours.bubble))
+            painter.drawRoundedRect(bubble, 18, 18)
+            if selected:
+                painter.setPen(QColor(colours.accent))
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawRoundedRect(bubble.adjusted(0, 0, -1, -1), 18, 18)
+            origin = QPoint(bubble.left() + PAD, bubble.top() + PAD)
+            footer_top = bubble.bottom() - ACTION + 1
         else:
-            fill = palette.color(QPalette.ColorRole.AlternateBase)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(fill)
-        painter.drawRoundedRect(bubble, 8, 8)
-        if option.state & QStyle.StateFlag.State_Selected:
-            painter.setPen(accent)
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRoundedRect(bubble.adjusted(0, 0, -1, -1), 8, 8)
+            mark = QRect(column.left(), top, AVATAR, AVATAR)
+            painter.setPen(QColor(colours.border))
+            painter.setBrush(QColor(colours.window))
+            painter.drawEllipse(mark.adjusted(0, 0, -1, -1))
+            painter.drawPixmap(mark.adjusted(6, 6, -6, -6),
+                               icons.pixmap("circle-alert" if failed else "sparkles",
+                                            colours.danger if failed else colours.accent))
+            origin = QPoint(column.left() + AVATAR + GAP, top + 3)
+            if rendered.thinking:
+                self._paint_thinking(painter, option, index, rendered, origin, width, zones)
+                origin += QPoint(0, self._thinking_height(option, rendered))
+            if selected:
+                painter.setPen(QColor(colours.accent))
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawRoundedRect(QRect(origin.x() - 6, top - 2, width + 12,
+                                              doc_height + 10), 8, 8)
+            self._paint_blocks(painter, rendered, origin, colours, active, index, zones)
+            footer_top = origin.y() + max(doc_height, AVATAR - 3) + 3
 
-        text_color = palette.color(QPalette.ColorRole.Text)
-        dim = _mix(text_color, base, 0.45)
-        header_font = QFont(option.font)
-        header_font.setBold(True)
-        painter.setFont(header_font)
-        painter.setPen(dim)
-        x = bubble.left() + PAD
-        y = bubble.top() + PAD
-        painter.drawText(QRect(x, y, width - 2 * PAD, line), Qt.AlignmentFlag.AlignLeft,
-                         self._header(index))
-        y += line + 4
-
-        painter.translate(QPoint(x, y))
+        painter.translate(origin)
         context = QAbstractTextDocumentLayout.PaintContext()
-        context.palette.setColor(QPalette.ColorRole.Text, text_color)
+        context.palette.setColor(QPalette.ColorRole.Text, QColor(colours.text))
         document.documentLayout().draw(painter, context)
-        painter.translate(QPoint(-x, -y))
-        y += int(document.size().height()) + 4
+        painter.translate(-origin)
 
-        footer = self._footer(index)
-        if footer:
-            painter.setFont(option.font)
-            painter.setPen(QColor("#c62828") if failed else dim)
-            painter.drawText(QRect(x, y, width - 2 * PAD, line), Qt.AlignmentFlag.AlignLeft,
-                             footer)
+        self._paint_footer(painter, option, index, column, origin.x(), footer_top, active,
+                           is_user, zones)
+        self.zones[index.row()] = zones
         painter.restore()
 
+    def _paint_thinking(self, painter: QPainter, option: QStyleOptionViewItem, index: Index,
+                        rendered: Rendered, origin: QPoint, width: int,
+                        zones: list[Zone]) -> None:
+        """The folded thinking's line: a chevron and "Thought for about 12 s"; a click opens
+        or folds it."""
+        colours = theme.current()
+        key = str(index.data(Roles.ID))
+        open_ = key in self.expanded
+        height = option.fontMetrics.height() + 4
+        label_width = option.fontMetrics.horizontalAdvance(rendered.thinking) + 28
+        rect = QRect(origin.x() - 4, origin.y(), min(label_width, width), height)
+        painter.drawPixmap(QRect(rect.left() + 2, rect.center().y() - 7, 14, 14),
+                           icons.pixmap("chevron-down" if open_ else "chevron-right",
+                                        colours.dim))
+        painter.setPen(QColor(colours.dim))
+        painter.setFont(option.font)
+        painter.drawText(rect.adjusted(22, 0, 0, 0),
+                         int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                         rendered.thinking)
+        zones.append(Zone(rect, "thinking", "", f"{key}:thinking"))
 
-def _mix(a: QColor, b: QColor, amount: float) -> QColor:
-    return QColor(
-        round(a.red() + (b.red() - a.red()) * amount),
-        round(a.green() + (b.green() - a.green()) * amount),
-        round(a.blue() + (b.blue() - a.blue()) * amount),
-    )
+    def _paint_blocks(self, painter: QPainter, rendered: Rendered, origin: QPoint,
+                      colours: theme.Colours, active: bool, index: Index,
+                      zones: list[Zone]) -> None:
+        """Code blocks' tint, language label and Copy; block quotes' bar."""
+        small = self._small_font(painter.font())
+        painter.setFont(small)
+        metrics = painter.fontMetrics()
+        message_id = str(index.data(Roles.ID))
+        for number, (code, area) in enumerate(zip(rendered.code, rendered.code_areas,
+                                                  strict=True)):
+            rect = area.translated(origin.x(), origin.y()).toRect()
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(colours.code))
+            painter.drawRoundedRect(rect, 8, 8)
+            painter.setPen(QColor(colours.border))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(rect.adjusted(0, 0, -1, -1), 8, 8)
+            strip = QRect(rect.left() + 10, rect.top() + 3, rect.width() - 20,
+                          metrics.height() + 6)
+            painter.setPen(QColor(colours.dim))
+            painter.drawText(strip, int(Qt.AlignmentFlag.AlignLeft
+                                        | Qt.AlignmentFlag.AlignVCenter),
+                             code.language or "text")
+            key = f"{message_id}:code:{number}"
+            label = "Copied" if self.copied_key == key else "Copy"
+            label_width = metrics.horizontalAdvance(label) + 22
+            button = QRect(strip.right() - label_width, strip.top(), label_width,
+                           strip.height())
+            painter.drawPixmap(QRect(button.left(), button.center().y() - 7, 14, 14),
+                               icons.pixmap("check" if label == "Copied" else "copy",
+                                            colours.dim))
+            painter.drawText(button.adjusted(20, 0, 0, 0),
+                             int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                             label)
+            zones.append(Zone(button, "copy-code", code.text, key))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(colours.border))
+        for quote in rendered.quotes:
+            rect = quote.translated(origin.x(), origin.y()).toRect()
+            painter.drawRoundedRect(QRect(rect.left() + 2, rect.top(), 3, rect.height()), 1, 1)
+
+    def _footer_items(self, index: Index, active: bool) -> list[tuple[str, str]]:
+        """The buttons under (or beside) a message, in reading order: (action, icon or
+        label). Versions ("< 2/3 >") always show; the rest while the message is active."""
+        items: list[tuple[str, str]] = []
+        versions = index.data(Roles.VERSIONS)
+        if versions is not None:
+            items += [("previous", "chevron-left"), ("versions", f"{versions[0]}/{versions[1]}"),
+                      ("next", "chevron-right")]
+        state = index.data(Roles.STATE)
+        if active and state != "streaming":
+            if index.data(Roles.TEXT):
+                items.append(("copy", "copy"))
+            if index.data(Roles.ROLE) == "user":
+                items.append(("edit", "pencil"))
+            elif index.data(Roles.LAST):
+                items.append(("regenerate", "refresh-cw"))
+                if index.data(Roles.CONTINUABLE):
+                    items.append(("continue", "chevrons-right"))
+            items.append(("delete", "trash-2"))
+        return items
+
+    def _paint_footer(self, painter: QPainter, option: QStyleOptionViewItem, index: Index,
+                      column: QRect, left: int, top: int, active: bool, is_user: bool,
+                      zones: list[Zone]) -> None:
+        colours = theme.current()
+        height = self._footer_height(option)
+        painter.setFont(self._small_font(option.font))
+        metrics = painter.fontMetrics()
+        meta = self.meta(index, hovered=active)
+        message_id = str(index.data(Roles.ID))
+        text = index.data(Roles.TEXT) or ""
+        if not is_user:
+            text = answer_only(text)  # Copy takes the answer, not the thinking
+        items = self._footer_items(index, active)
+        widths = [metrics.horizontalAdvance(label) + 6 if action == "versions" else ACTION
+                  for action, label in items]
+        total = sum(widths)
+        # The person's buttons sit left of the bubble (whose left edge is `left` less its
+        # padding); the model's under its reply.
+        x = left - PAD - 6 - total if is_user else left - 4
+        for (action, label), width in zip(items, widths, strict=True):
+            rect = QRect(x, top, width, ACTION)
+            x += width
+            if action == "versions":
+                painter.setPen(QColor(colours.dim))
+                painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), label)
+                continue
+            key = f"{message_id}:{action}"
+            if self.hovered_row == index.row():
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(QColor(colours.hover))
+                painter.drawRoundedRect(rect, 6, 6)
+            icon = "check" if action == "copy" and self.copied_key == key else label
+            painter.drawPixmap(rect.adjusted(6, 6, -6, -6), icons.pixmap(icon, colours.dim))
+            zones.append(Zone(rect, action, text, key))
+        if not meta:
+            return
+        meta_width = metrics.horizontalAdvance(meta) + 4
+        if is_user:
+            meta_rect = QRect(left - PAD - 6 - total - 4 - meta_width, top, meta_width, height)
+        else:
+            meta_rect = QRect(x + 4, top, column.right() - x - 4, height)
+        painter.setPen(QColor(colours.dim))
+        painter.drawText(QRect(meta_rect.left(), top, meta_rect.width(), ACTION),
+                         int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                         metrics.elidedText(meta, Qt.TextElideMode.ElideRight,
+                                            meta_rect.width()))
+
+    def zone_at(self, row: int, position: QPoint) -> Zone | None:
+        return next((zone for zone in self.zones.get(row, []) if zone.rect.contains(position)),
+                    None)
+
+
+def _append_error(document: QTextDocument, error: str, colour: QColor, after_text: bool) -> None:
+    """The reason a reply failed, under what it wrote, wrapped like the rest (never cut)."""
+    cursor = QTextCursor(document)
+    cursor.movePosition(QTextCursor.MoveOperation.End)
+    if after_text:
+        cursor.insertBlock()
+    char = QTextCharFormat()
+    char.setForeground(colour)
+    cursor.insertText(error, char)
 
 
 class ChatView(QListView):
@@ -244,6 +486,10 @@ class ChatView(QListView):
 
     sig_reached_top = Signal()
     """The user scrolled to the very top: older messages may be loaded."""
+    sig_copied = Signal(str)
+    """Something was copied to the clipboard; the argument says what, for the status bar."""
+    sig_action = Signal(int, str)
+    """A message's action (row, "regenerate", "edit", "previous", "next" or "delete")."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -257,7 +503,17 @@ class ChatView(QListView):
         self.setFrameShape(QListView.Shape.NoFrame)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._show_menu)
+        self.setMouseTracking(True)
+        self.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover)
+        self._delegate().hovered_row = -1
+        self._copied_timer = QTimer(self)
+        self._copied_timer.setSingleShot(True)
+        self._copied_timer.setInterval(1500)
+        self._copied_timer.timeout.connect(self._clear_copied)
         self.placeholder = ""
+        # More actions for a message's menu, from other rooms (notes: "Send to Note"): each
+        # is called with the message's index and the menu, and adds its actions.
+        self.message_actions: list[Callable[[QModelIndex, QMenu], None]] = []
         self._follow = True
         self._keep_from_bottom: int | None = None
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
@@ -277,17 +533,117 @@ class ChatView(QListView):
         for row in range(top_left.row(), bottom_right.row() + 1):
             delegate.sizeHintChanged.emit(self.model().index(row, 0))
 
+    def _delegate(self) -> MessageDelegate:
+        delegate = self.itemDelegate()
+        assert isinstance(delegate, MessageDelegate)
+        return delegate
+
+    def restyle(self) -> None:
+        """Lay the messages out again in the current theme's colours and font."""
+        self._delegate().clear_cache()
+        self.scheduleDelayedItemsLayout()
+        self.viewport().update()
+
     def copy_current(self) -> bool:
         index = self.currentIndex()
         if not index.isValid():
             return False
-        QGuiApplication.clipboard().setText(index.data(Roles.TEXT) or "")
+        text = index.data(Roles.TEXT) or ""
+        if index.data(Roles.ROLE) != "user":
+            text = answer_only(text)
+        self._copy(text, f"{index.data(Roles.ID)}:copy", "Message")
         return True
+
+    def _copy(self, text: str, key: str, what: str) -> None:
+        QGuiApplication.clipboard().setText(text)
+        self._delegate().copied_key = key
+        self._copied_timer.start()
+        self.viewport().update()
+        self.sig_copied.emit(f"{what} copied")
+
+    def _clear_copied(self) -> None:
+        self._delegate().copied_key = ""
+        self.viewport().update()
 
     def keyPressEvent(self, event: Any) -> None:
         if event.matches(QKeySequence.StandardKey.Copy) and self.copy_current():
             return
+        if event.key() == Qt.Key.Key_Menu or (
+                event.key() == Qt.Key.Key_F10
+                and event.modifiers() == Qt.KeyboardModifier.ShiftModifier):
+            index = self.currentIndex()
+            if index.isValid():  # the actions of the current message, from the keyboard
+                self._show_menu(self.visualRect(index).center())
+                return
         super().keyPressEvent(event)
+
+    # The actions under the mouse ------------------------------------------------------------
+
+    def mouseMoveEvent(self, event: Any) -> None:
+        super().mouseMoveEvent(event)
+        position = event.position().toPoint()
+        row = self.indexAt(position).row()
+        delegate = self._delegate()
+        if row != delegate.hovered_row:
+            delegate.hovered_row = row
+            self.viewport().update()
+        zone = delegate.zone_at(row, position)
+        self.viewport().setCursor(Qt.CursorShape.PointingHandCursor if zone
+                                  else Qt.CursorShape.ArrowCursor)
+        self.viewport().setToolTip({"copy": "Copy message (Ctrl+C)",
+                                    "copy-code": "Copy code"}.get(zone.action, "")
+                                   if zone else "")
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Leave and self._delegate().hovered_row != -1:
+            self._delegate().hovered_row = -1
+            self.viewport().update()
+        return super().viewportEvent(event)
+
+    def mouseReleaseEvent(self, event: Any) -> None:
+        position = event.position().toPoint()
+        row = self.indexAt(position).row()
+        zone = self._delegate().zone_at(row, position)
+        if zone is not None and event.button() == Qt.MouseButton.LeftButton:
+            self._do(row, zone)
+            return
+        super().mouseReleaseEvent(event)
+
+    def _do(self, row: int, zone: Zone) -> None:
+        if zone.action == "thinking":
+            self.toggle_thinking(row)
+        elif zone.action in ("copy", "copy-code"):
+            self._copy(zone.text, zone.key, "Code" if zone.action == "copy-code" else "Message")
+        else:
+            self.sig_action.emit(row, zone.action)
+
+    def set_memory_start(self, row: int) -> None:
+        """Mark the first message the model still reads (-1: it reads them all)."""
+        delegate = self._delegate()
+        if row == delegate.memory_row:
+            return
+        old, delegate.memory_row = delegate.memory_row, row
+        for changed in (old, row):
+            if 0 <= changed < self.model().rowCount():
+                delegate.sizeHintChanged.emit(self.model().index(changed, 0))
+        self.viewport().update()
+
+    def toggle_thinking(self, row: int) -> None:
+        """Open or fold a reply's thinking."""
+        key = str(self.model().index(row, 0).data(Roles.ID))
+        expanded = self._delegate().expanded
+        expanded.symmetric_difference_update({key})
+        self._delegate().sizeHintChanged.emit(self.model().index(row, 0))
+        self.viewport().update()
+
+    def click_action(self, row: int, action: str, number: int = 0) -> bool:
+        """Press one of a message's action buttons as the mouse would (keyboard users and
+        tests): "copy", or "copy-code" for its `number`th code block."""
+        zones = [zone for zone in self._delegate().zones.get(row, []) if zone.action == action]
+        if number >= len(zones):
+            return False
+        self._do(row, zones[number])
+        return True
 
     def paintEvent(self, event: Any) -> None:
         super().paintEvent(event)
@@ -310,9 +666,40 @@ class ChatView(QListView):
         if not index.isValid():
             return
         self.setCurrentIndex(index)
+        self.exec_menu(self.actions_menu(index), self.viewport().mapToGlobal(position))
+
+    def exec_menu(self, menu: QMenu, at: QPoint) -> None:
+        menu.exec(at)
+
+    def actions_menu(self, index: QModelIndex) -> QMenu:
+        """A message's actions as a menu (right click, or the Menu key / Shift+F10)."""
         menu = QMenu(self)
         menu.addAction("Copy Message", QKeySequence.StandardKey.Copy, self.copy_current)
-        menu.exec(self.viewport().mapToGlobal(position))
+        row = index.row()
+        streaming = index.data(Roles.STATE) == "streaming"
+        if index.data(Roles.ROLE) == "user" and not streaming:
+            menu.addAction("Edit and Resend…", lambda: self.sig_action.emit(row, "edit"))
+        elif index.data(Roles.LAST) and not streaming:
+            menu.addAction("Regenerate", lambda: self.sig_action.emit(row, "regenerate"))
+            if index.data(Roles.CONTINUABLE):
+                menu.addAction("Continue", lambda: self.sig_action.emit(row, "continue"))
+        if index.data(Roles.VERSIONS) is not None:
+            menu.addAction("Previous Version", lambda: self.sig_action.emit(row, "previous"))
+            menu.addAction("Next Version", lambda: self.sig_action.emit(row, "next"))
+        if not streaming:
+            menu.addAction("Delete Message and Reply" if index.data(Roles.ROLE) == "user"
+                           else "Delete Reply", lambda: self.sig_action.emit(row, "delete"))
+        if index.data(Roles.ROLE) != "user":
+            rendered = self._delegate()._cache.get(str(index.data(Roles.ID)))
+            message_id = str(index.data(Roles.ID))
+            for number, code in enumerate(rendered.code if rendered else []):
+                label = f"Copy Code Block {number + 1}" + (f" ({code.language})"
+                                                           if code.language else "")
+                menu.addAction(label, lambda text=code.text, n=number: self._copy(
+                    text, f"{message_id}:code:{n}", "Code"))
+        for add_actions in self.message_actions:
+            add_actions(index, menu)
+        return menu
 
     def reveal(self, row: int) -> None:
         """Scroll to a message and select it (a search hit, say)."""

@@ -6,10 +6,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtCore import QByteArray, QSize, Qt, Signal
 from PySide6.QtGui import (
     QAction,
+    QActionGroup,
     QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
     QGuiApplication,
     QKeySequence,
 )
@@ -20,7 +23,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QProgressBar,
     QSplitter,
     QStackedWidget,
@@ -29,9 +31,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cove import APP_NAME, __version__
-from cove.core.conversation import ReplyStats
+from cove import APP_NAME
+from cove.core.budget import (
+    PER_MESSAGE_OVERHEAD,
+    Budget,
+    PromptTooLong,
+    fit_history,
+    rough_tokens,
+)
+from cove.core.conversation import Message, ReplyStats
 from cove.models.starter import INSTALL_HINT
+from cove.ui import icons, theme
 from cove.ui.chat.composer import Composer
 from cove.ui.chat.controller import ChatController
 from cove.ui.chat.view import ChatView
@@ -66,15 +76,19 @@ class Banner(QFrame):
         self.hide()
 
     def show_message(self, text: str, error: bool = True) -> None:
-        colour = "#fdecea" if error else "#e8f0fe"
-        border = "#d32f2f" if error else "#1a73e8"
-        self.setStyleSheet(
-            f"#banner {{ background: {colour}; border-left: 4px solid {border}; }}"
-            "#banner QLabel { color: #202124; }"
-        )
         self.setProperty("error", error)
+        self.restyle()
         self.label.setText(text)
         self.show()
+
+    def restyle(self) -> None:
+        colours = theme.current()
+        error = bool(self.property("error"))
+        self.setStyleSheet(
+            f"#banner {{ background: {colours.danger_tint if error else colours.notice_tint};"
+            f" border-left: 4px solid {colours.danger if error else colours.accent}; }}"
+            f"#banner QLabel {{ color: {colours.text}; }}"
+        )
 
 
 class MainWindow(QMainWindow):
@@ -86,6 +100,10 @@ class MainWindow(QMainWindow):
     """Local files (list of Path) were dropped on the window."""
     sig_model_file_chosen = Signal(object)
     """A model file (Path) was chosen with File > Open Model File: load it."""
+    sig_zoom = Signal(int)
+    """View > Zoom: +1 bigger text, -1 smaller, 0 the usual size."""
+    sig_theme = Signal(str)
+    """View > Theme: "system", "light" or "dark" was chosen."""
 
     def __init__(self, controller: ChatController, parent: QWidget | None = None,
                  messages: MessageBridge | None = None) -> None:
@@ -108,19 +126,44 @@ class MainWindow(QMainWindow):
         self.sidebar.hide()  # shown once a history is unlocked
         self.unlock_page = UnlockPage(self)
         self.model_combo = QComboBox(self)
+        self.model_combo.setObjectName("modelPicker")
         self.model_combo.setToolTip("Switch model (the reply being written stops first)")
+        self.model_combo.setAccessibleName("Model")
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.model_combo.setEnabled(False)
-        header = QHBoxLayout()
-        header.setContentsMargins(8, 6, 8, 2)
-        header.addWidget(QLabel("Model:", self))
+        self.sidebar_button = self._header_button("panel-left",
+                                                  "Show or hide the sidebar (Ctrl+B)")
+        self.new_chat_button = self._header_button("square-pen", "New conversation (Ctrl+N)")
+        self.title_label = QLabel("", self)
+        self.title_label.setObjectName("conversationTitle")
+        self.title_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.title_label.setMinimumWidth(40)
+        header_bar = QWidget(self)
+        header_bar.setObjectName("header")
+        header = QHBoxLayout(header_bar)
+        header.setContentsMargins(8, 6, 10, 6)
+        header.setSpacing(4)
+        header.addWidget(self.sidebar_button)
         header.addWidget(self.model_combo)
-        header.addStretch(1)
+        self._header_extras = 2  # where other rooms' header buttons go (after the picker)
+        header.addSpacing(12)
+        header.addWidget(self.title_label, 1)
+        self.context_label = QLabel("", self)
+        self.context_label.setObjectName("conversationTitle")  # the same quiet grey
+        self.context_label.setToolTip(
+            "How much of the model's context this conversation fills (about, in tokens). "
+            "Past the end, the oldest messages are left out of what the model reads; the "
+            "system prompt always stays.")
+        header.addWidget(self.context_label)
+        header.addSpacing(8)
+        header.addWidget(self.new_chat_button)
+        self.header = header_bar
+        self._header_layout = header
         chat_column = QWidget(self)
         column = QVBoxLayout(chat_column)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
-        column.addLayout(header)
+        column.addWidget(header_bar)
         column.addWidget(self.chat_view, 1)
         column.addWidget(self.composer)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -160,6 +203,14 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self.composer.sig_send.connect(self._send)
+        self.composer.sig_cancel.connect(self.cancel_edit)
+        self.chat_view.sig_action.connect(self._on_message_action)
+        self.chat_view.sig_copied.connect(lambda what: self.messages.status(what, 2000))
+        self._editing: Message | None = None  # the message being edited in the composer
+        self.composer.sig_model_files.connect(self.sig_files_dropped)
+        self.composer.sig_problem.connect(lambda text: self.messages.error(text))
+        self.sidebar_button.clicked.connect(self.toggle_sidebar)
+        self.new_chat_button.clicked.connect(lambda: self.new_action.trigger())
         self.composer.sig_stop.connect(controller.stop)
         controller.sig_model_loading.connect(self._on_model_loading)
         controller.sig_load_progress.connect(self._on_load_progress)
@@ -168,6 +219,11 @@ class MainWindow(QMainWindow):
         controller.sig_busy_changed.connect(self._on_busy_changed)
         controller.sig_reply_finished.connect(self._on_reply_finished)
         controller.sig_reply_failed.connect(self._on_reply_failed)
+        controller.sig_conversation_changed.connect(lambda *_: self._update_context_hint())
+        controller.sig_prompt_returned.connect(self._on_prompt_returned)
+        controller.sig_writing.connect(lambda _id: self._update_writing_notice())
+        controller.sig_conversation_changed.connect(lambda *_: self._update_writing_notice())
+        controller.sig_conversation_changed.connect(self._drop_stale_edit)
         self.chat_view.set_placeholder(READY_HINT)
         self.composer.edit.setFocus()
         self.messages.attach(self)  # what was said before the window existed shows now
@@ -191,7 +247,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self._action("&Quit", QKeySequence.StandardKey.Quit, self.close))
 
-        chat_menu = self.menuBar().addMenu("&Chat")
+        chat_menu = self.chat_menu = self.menuBar().addMenu("&Chat")
         self.new_action = self._action("&New Conversation", QKeySequence.StandardKey.New,
                                        self.new_conversation)
         self.stop_action = self._action("&Stop Reply", QKeySequence(Qt.Key.Key_Escape),
@@ -220,10 +276,74 @@ class MainWindow(QMainWindow):
         for action in self.history_actions:
             action.setEnabled(False)
 
+        view_menu = self.menuBar().addMenu("&View")
+        self.sidebar_action = self._action("Show &Sidebar", QKeySequence("Ctrl+B"),
+                                           self.toggle_sidebar)
+        self.sidebar_action.setCheckable(True)
+        self.sidebar_action.setChecked(True)
+        self.sidebar_action.setEnabled(False)
+        view_menu.addAction(self.sidebar_action)
+        view_menu.addSeparator()
+        zoom_in = self._action("Zoom &In", QKeySequence.StandardKey.ZoomIn,
+                               lambda: self.sig_zoom.emit(1))
+        # Ctrl+= as well as Ctrl++: on most keyboards "+" needs Shift.
+        zoom_in.setShortcuts([QKeySequence("Ctrl+="), QKeySequence.StandardKey.ZoomIn])
+        view_menu.addAction(zoom_in)
+        view_menu.addAction(self._action("Zoom &Out", QKeySequence("Ctrl+-"),
+                                         lambda: self.sig_zoom.emit(-1)))
+        view_menu.addAction(self._action("&Actual Size", QKeySequence("Ctrl+0"),
+                                         lambda: self.sig_zoom.emit(0)))
+        theme_menu = view_menu.addMenu("&Theme")
+        self.theme_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        for name in theme.THEMES:
+            action = self._action(theme.THEME_NAMES[name], None,
+                                  lambda _checked=False, name=name: self.sig_theme.emit(name))
+            action.setCheckable(True)
+            group.addAction(action)
+            theme_menu.addAction(action)
+            self.theme_actions[name] = action
+        self.theme_actions["system"].setChecked(True)
+
         help_menu = self.menuBar().addMenu("&Help")
         self.privacy_action = self._action("&Privacy…", None, None)
         help_menu.addAction(self.privacy_action)
         help_menu.addAction(self._action("&About Cove", None, self.show_about))
+
+    def _header_button(self, icon_name: str, tip: str) -> QToolButton:
+        button = QToolButton(self)
+        button.setObjectName("headerButton")
+        button.setToolTip(tip)
+        button.setAccessibleName(tip.split(" (")[0])
+        button.setIconSize(QSize(18, 18))
+        button.setProperty("icon_name", icon_name)
+        return button
+
+    def add_header_widget(self, widget: QWidget) -> None:
+        """A button from another room (the preset picker), after the model picker."""
+        self._header_layout.insertWidget(self._header_extras, widget)
+        self._header_extras += 1
+
+    def add_chat_action(self, action: QAction) -> None:
+        """An action from another room in the Chat menu (before its search group)."""
+        self.chat_menu.insertAction(self.search_action, action)
+
+    def restyle(self) -> None:
+        """Draw icons and the banner in the current theme's colours (after a theme change)."""
+        colours = theme.current()
+        for button in (self.sidebar_button, self.new_chat_button):
+            button.setIcon(icons.icon(button.property("icon_name"), colours.dim))
+        self.composer.restyle()
+        self.sidebar.restyle()
+        self.banner.restyle()
+        self.chat_view.restyle()
+
+    def show_conversation_title(self, title: str) -> None:
+        """Name the open conversation in the header and the window's title; "" names none
+        (locked: other programs, screen sharing and the task bar can read a window title)."""
+        self.title_label.setText(title)
+        self.title_label.setToolTip(title)
+        self.setWindowTitle(f"{title} — {APP_NAME}" if title else APP_NAME)
 
     def _action(self, text: str, shortcut: Any, slot: Any) -> QAction:
         action = QAction(text, self)
@@ -241,6 +361,21 @@ class MainWindow(QMainWindow):
         self.chat_view.set_placeholder(f"No model is installed yet.\n\n{INSTALL_HINT}")
         self.messages.notice(f"No model found. {INSTALL_HINT}")
         self.composer.set_ready(False)
+
+    def toggle_sidebar(self) -> None:
+        """Hide the conversation list for a wider chat, or bring it back."""
+        if not self.sidebar_action.isEnabled():
+            return
+        show = self.sidebar.isHidden()
+        self.sidebar.setVisible(show)
+        self.sidebar_action.setChecked(show)
+
+    def set_sidebar_available(self, available: bool) -> None:
+        """There is a history to list (unlocked): the sidebar shows and can be toggled."""
+        self.sidebar.setVisible(available)
+        self.sidebar_action.setEnabled(available)
+        self.sidebar_action.setChecked(available)
+        self.sidebar_button.setEnabled(available)
 
     def focus_search(self) -> None:
         if self.sidebar.isVisible():
@@ -271,17 +406,56 @@ class MainWindow(QMainWindow):
             self.messages.status("Reply copied", 2000)
 
     def show_about(self) -> None:
-        QMessageBox.about(
-            self, f"About {APP_NAME}",
-            f"{APP_NAME} {__version__}\n\nChat with language models that run on this "
-            "computer. Nothing you type leaves it."
-            + (f"\n\n{self.controller.kernels_summary}" if self.controller.kernels_summary
-               else ""),
-        )
+        from cove.ui.about import show_about
+
+        self.about_dialog = show_about(self, self.controller.kernels_summary)
 
     def _send(self, text: str) -> None:
-        if not self.controller.send(text):
+        editing, self._editing = self._editing, None
+        self.composer.set_notice("")
+        sent = (self.controller.edit(editing, text) if editing is not None
+                else self.controller.send(text))
+        if not sent:
             self.composer.set_text(text)  # never lose what the user typed
+
+    # A message's own actions (its buttons, or its menu from the keyboard) ------------------
+
+    def _on_message_action(self, row: int, action: str) -> None:
+        model = self.controller.model
+        if not 0 <= row < model.rowCount():
+            return
+        message = model.message(row)
+        if action == "regenerate":
+            self.controller.regenerate(message)
+        elif action == "edit":
+            self.start_edit(message)
+        elif action == "continue":
+            self.controller.continue_reply(message)
+        elif action == "delete" and self.controller.delete(message):
+            self.messages.status("Deleted", 2000)
+        elif action in ("previous", "next"):
+            self.controller.show_alternative(message, -1 if action == "previous" else 1)
+
+    def start_edit(self, message: Message) -> None:
+        """Put one of the person's messages in the box; sending it starts a new version."""
+        if self.controller.busy:
+            return
+        self._editing = message
+        self.composer.set_text(message.text)
+        self.composer.set_notice("Editing your message: Enter sends it as a new version (the "
+                                 "old one is kept, < 1/2 > shows it). Esc cancels.")
+        self.composer.edit.setFocus()
+
+    def _drop_stale_edit(self, conversation: object) -> None:
+        messages = getattr(conversation, "messages", [])
+        if self._editing is not None and self._editing not in messages:
+            self.cancel_edit()
+
+    def cancel_edit(self) -> None:
+        if self._editing is not None:
+            self._editing = None
+            self.composer.set_text("")
+            self.composer.set_notice("")
 
     # Size, position and the sidebar's width, kept between starts ----------------------------
 
@@ -329,6 +503,7 @@ class MainWindow(QMainWindow):
                                     + (f"; chat format: {label}" if label else "")
                                     + (f"\n{kernels}" if kernels else ""))
         self.chat_view.set_placeholder(READY_HINT)
+        self._update_context_hint()
         self.composer.set_ready(True)
         if self.splitter.isEnabled():
             self.composer.edit.setFocus()
@@ -352,7 +527,55 @@ class MainWindow(QMainWindow):
             # (the search box), where the next words typed would go.
             self.composer.edit.setFocus()
 
+    def _on_prompt_returned(self, text: str, message: str) -> None:
+        """The model cannot read this message: it is back in the box, unsaved, with why."""
+        if text and not self.composer.text.strip():
+            self.composer.set_text(text)
+        self.composer.edit.setFocus()
+        self.messages.error(message)
+
+    def _update_writing_notice(self) -> None:
+        elsewhere = self.controller.writing_elsewhere
+        self.composer.set_notice(
+            f"A reply is still being written in “{elsewhere.title or 'another chat'}”. "
+            "Send waits for it; Esc stops it." if elsewhere is not None else "")
+
+    def _memory_start(self, messages: list[Message], context: int) -> int:
+        """The first row the model will read with the next message (-1: all of them), by
+        the same rule the engine fits a conversation, with tokens estimated."""
+        if not context or not messages:
+            return -1
+        conversation = self.controller.model.conversation
+        system, params = self.controller.settings_for(conversation)
+        read = [m for m in messages if m.belongs_in_history()]
+        chat = conversation.history_for_reply(system)
+        chat.append({"role": "user", "content": self.composer.text or " "})
+        reserve = max(1, min(params.max_tokens, context // 2))
+        try:
+            kept = fit_history(chat, rough_tokens, Budget(context, reserve))
+        except PromptTooLong:
+            return -1  # the message alone is too long: the composer says so
+        dropped = len(read) - (sum(1 for m in kept if m["role"] != "system") - 1)
+        if dropped <= 0 or dropped >= len(read):
+            return -1
+        return messages.index(read[dropped])
+
+    def _update_context_hint(self) -> None:
+        """Tell the composer how full the model's context is, for its hint."""
+        messages = self.controller.model.conversation.messages
+        history = sum(rough_tokens(message.text) + PER_MESSAGE_OVERHEAD
+                      for message in messages if message.belongs_in_history())
+        last = messages[-1] if messages else None
+        if last is not None and last.stats is not None and last.stats.prompt_tokens:
+            history = last.stats.prompt_tokens + last.stats.tokens  # counted by the model
+        context = self.controller.context_tokens
+        self.composer.set_context(context, history)
+        self.chat_view.set_memory_start(self._memory_start(messages, context))
+        self.context_label.setText(
+            f"{history:,} of {context:,} tokens" if context and messages else "")
+
     def _on_reply_finished(self, stats: ReplyStats, stopped: bool) -> None:
+        self._update_context_hint()
         self.speed_label.setText(f"{stats.tokens_per_second:.1f} tokens/s")
         self.speed_label.setToolTip(
             f"{stats.tokens} tokens in {stats.seconds:.2f} s, first token after "
@@ -363,6 +586,18 @@ class MainWindow(QMainWindow):
 
     def _on_reply_failed(self, message: str) -> None:
         self.messages.error(message)
+
+    # Files dropped on the window: models are imported, text goes into the message --------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and self.splitter.isEnabled():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.composer.insert_files(paths)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.sig_closing.emit()

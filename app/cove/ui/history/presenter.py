@@ -10,12 +10,12 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QLineEdit, QMessageBox
 
-from cove import APP_NAME
-from cove.core.conversation import Conversation, Message
+from cove.core.conversation import Conversation, Message, Role, title_from
 from cove.storage.key_choice import KeySource
 from cove.storage.search import SearchHit
 from cove.storage.store import ConversationSummary
 from cove.ui.chat.window import MainWindow
+from cove.ui.history.recovery_dialog import RecoveryKeyFlow
 from cove.ui.history.security_page import SecurityPage
 from cove.ui.history.session import HistorySession, HistoryState
 from cove.ui.history.sidebar import display_title
@@ -55,9 +55,12 @@ class HistoryPresenter(QObject):
         session.sig_state.connect(self._on_state)
         session.sig_conversations.connect(self._on_conversations)
         session.sig_summary.connect(window.sidebar.model.upsert)
-        session.sig_summary.connect(lambda _summary: (self._show_title(),
+        # A row that was added (a new chat's first message) or moved (renamed, pinned) keeps
+        # the open conversation marked; nothing else may take the mark.
+        session.sig_summary.connect(lambda _summary: (self._mark_current(), self._show_title(),
                                                       self._remember_current()))
         session.sig_removed.connect(self._on_removed)
+        session.sig_withdrawn.connect(window.sidebar.model.remove)
         session.sig_error.connect(window.messages.error)
         session.sig_index_ready.connect(lambda _count: self._search(
             window.sidebar.search_box.text().strip()))
@@ -67,6 +70,7 @@ class HistoryPresenter(QObject):
         page.sig_unlock.connect(self._unlock)
         page.sig_start_fresh.connect(session.start_fresh)
         page.sig_quit.connect(window.close)
+        self.recovery = RecoveryKeyFlow(window, session)  # keyring waits, the recovery key
 
         sidebar = window.sidebar
         sidebar.sig_open.connect(self.open_conversation)
@@ -80,6 +84,11 @@ class HistoryPresenter(QObject):
 
         self.controller.sig_message_added.connect(session.record_added)
         self.controller.sig_message_changed.connect(session.record_changed)
+        self.controller.sig_messages_withdrawn.connect(session.withdraw)
+        self.controller.sig_writing.connect(sidebar.set_writing)
+        self.controller.sig_branch_changed.connect(session.record_branch)
+        self.controller.sig_settings_changed.connect(session.record_settings)
+        self.controller.sig_title.connect(self._on_model_title)
         self.controller.sig_conversation_changed.connect(
             lambda conversation: (sidebar.select(conversation.id), self._show_title(),
                                   self._remember_current()))
@@ -97,7 +106,7 @@ class HistoryPresenter(QObject):
         window.sig_closed.connect(session.close)
         QApplication.instance().installEventFilter(self)
         window.show_page(unlock=True)
-        window.sidebar.show()
+        window.set_sidebar_available(True)
 
     # State -----------------------------------------------------------------------------
 
@@ -121,6 +130,10 @@ class HistoryPresenter(QObject):
         elif state == HistoryState.LOCKED:
             store = self.session.store
             page.show_locked(store.key_source if store else None, message)
+        elif state == HistoryState.KEY_LOST:
+            page.show_key_lost(message, self.session.has_recovery_key)
+        elif state == HistoryState.RECOVERED:
+            page.show_new_key_source(self.session.keyring_offered, message)
         elif state == HistoryState.DAMAGED:
             page.show_damaged(message)
         else:
@@ -142,7 +155,8 @@ class HistoryPresenter(QObject):
         """Lock now: save the reply in progress, forget the key and every decrypted text."""
         if not self.session.unlocked:
             return
-        self.controller.new_conversation()  # stops and saves a running reply first
+        self.controller.stop_and_save()  # a reply being written is saved, then forgotten
+        self.controller.new_conversation()
         self.settings_presenter.close_dialog()  # it may show a decrypted system prompt
         self.window.sidebar.model.set_all([])
         self.window.sidebar.search_box.clear()
@@ -165,7 +179,11 @@ class HistoryPresenter(QObject):
 
         self.security_page = SecurityPage(
             self.settings, store.key_source if store else None, session.keyring_offered,
-            session.change_passphrase, switch, lock_now, dialog)
+            session.change_passphrase, switch, lock_now, dialog,
+            has_recovery_key=session.has_recovery_key, make_recovery_key=self.recovery.offer,
+            remove_recovery_key=session.remove_recovery_key,
+            cancel_wait=session.cancel_keyring_wait)
+        self.recovery.attach(self.security_page)
         dialog.add_page(SecurityPage.TITLE, self.security_page)
 
     def _take_security_page(self, _dialog: SettingsDialog) -> None:
@@ -195,8 +213,21 @@ class HistoryPresenter(QObject):
 
     # Conversations ---------------------------------------------------------------------
 
+    def _on_model_title(self, conversation: Conversation, title: str) -> None:
+        """The model named a conversation: used unless the person already named it."""
+        summary = self._summary(conversation.id)
+        first = next((m for m in conversation.tree if m.role is Role.USER), None)
+        if summary is None or first is None or summary.title != title_from(first.text):
+            return  # renamed by the person, or gone: their title stays
+        conversation.title = title
+        self.session.rename(conversation.id, title)
+
+    def _mark_current(self) -> None:
+        self.window.sidebar.select(self.controller.model.conversation.id)
+
     def _on_conversations(self, summaries: list[ConversationSummary]) -> None:
         self.window.sidebar.model.set_all(summaries)
+        self._mark_current()
         self._show_title()
         wanted = self._summary(self.settings.last_conversation) if self._reopen_last else None
         self._reopen_last = False  # once, at the first unlock
@@ -213,12 +244,11 @@ class HistoryPresenter(QObject):
     def _show_title(self) -> None:
         """The window's title names the open conversation; locked, it names nothing (other
         programs, screen sharing and the task bar can read a window title)."""
-        title = APP_NAME
+        name = ""
         if self.session.unlocked:
             summary = self._summary(self.controller.model.conversation.id)
             name = display_title(summary) if summary is not None else "New Chat"
-            title = f"{name} — {APP_NAME}"
-        self.window.setWindowTitle(title)
+        self.window.show_conversation_title(name)
 
     def _current_id(self) -> str:
         conversation = self.controller.model.conversation
@@ -231,6 +261,7 @@ class HistoryPresenter(QObject):
 
     def open_conversation(self, summary: ConversationSummary, everything: bool = False) -> None:
         if summary.id == self.controller.model.conversation.id and not self._jump_to:
+            self._mark_current()  # already open: the click only repairs the mark
             return
         self.session.load_conversation(summary, everything, self._show_loaded)
 
@@ -285,7 +316,6 @@ class HistoryPresenter(QObject):
             self.session.rename(conversation_id, title.strip())
             if conversation_id == self.controller.model.conversation.id:
                 self.controller.model.conversation.title = title.strip()
-                self.window.sidebar.select(conversation_id)  # it may have moved in the list
 
     def _toggle_pin(self) -> None:
         summary = self._summary(self._current_id())
@@ -310,6 +340,10 @@ class HistoryPresenter(QObject):
         return box.clickedButton() is delete
 
     def confirmed_delete(self, conversation_id: str) -> None:
+        writing = self.controller.writing_elsewhere or (
+            self.controller.model.conversation if self.controller.busy else None)
+        if writing is not None and writing.id == conversation_id:
+            self.controller.stop_and_save()  # no reply goes on into a deleted conversation
         if conversation_id == self.controller.model.conversation.id:
             self.window.new_conversation()
         self.session.delete(conversation_id)

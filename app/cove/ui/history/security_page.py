@@ -1,5 +1,6 @@
-"""The Privacy & Security page of Settings: where the history's key is kept, auto-lock,
-offline mode, Lock Now; and the passphrase dialog it opens. HistoryPresenter adds it."""
+"""The Privacy & Security page of Settings: where the history's key is kept, the recovery key,
+auto-lock, offline mode, Lock Now; and the passphrase dialog it opens. HistoryPresenter adds
+it."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from cove.settings import Settings
 from cove.storage.key_choice import KeySource, passphrase_strength
@@ -25,6 +28,12 @@ from cove.ui.history.unlock import MIN_PASSPHRASE
 
 # (old passphrase or "", new passphrase or "", on_done, on_failed)
 PassphraseAction = Callable[[str, str, Callable[[], None], Callable[[str], None]], None]
+# (on_done, on_failed)
+RemoveAction = Callable[[Callable[[], None], Callable[[str], None]], None]
+
+REMOVE_WARNING = ("Remove the recovery key? It will no longer open your history, and if the "
+                  "key in the system keyring is lost or you forget your passphrase, nobody "
+                  "can open it.")
 
 
 class PassphraseDialog(QDialog):
@@ -94,16 +103,35 @@ class SecurityPage(QWidget):
 
     def __init__(self, settings: Settings, key_source: KeySource | None, keyring_offered: bool,
                  change_passphrase: PassphraseAction, switch_source: PassphraseAction,
-                 lock_now: Callable[[], None], parent: QWidget | None = None) -> None:
+                 lock_now: Callable[[], None], parent: QWidget | None = None, *,
+                 has_recovery_key: bool = False,
+                 make_recovery_key: Callable[[], object] | None = None,
+                 remove_recovery_key: RemoveAction | None = None,
+                 cancel_wait: Callable[[], None] | None = None) -> None:
+        """`make_recovery_key` opens the recovery key dialog; `remove_recovery_key` removes it;
+        `cancel_wait` stops waiting for the keyring's prompt while switching to it."""
         super().__init__(parent)
         self._change_passphrase = change_passphrase
         self._switch_source = switch_source
+        self._remove_recovery_key = remove_recovery_key
         self.key_source = key_source
         self._keyring_offered = keyring_offered
         self.key_label = QLabel(self)
         self.key_label.setWordWrap(True)
         self.change_button = QPushButton("Change Passphrase…", self)
         self.switch_button = QPushButton(self)
+        self.cancel_wait_button = QPushButton("Cancel", self)
+        self.cancel_wait_button.hide()
+        if cancel_wait is not None:
+            self.cancel_wait_button.clicked.connect(cancel_wait)
+        self.recovery_label = QLabel(self)
+        self.recovery_label.setWordWrap(True)
+        self.recovery_button = QPushButton(self)
+        self.remove_recovery_button = QPushButton("Remove Recovery Key…", self)
+        if make_recovery_key is not None:
+            self.recovery_button.clicked.connect(make_recovery_key)
+        self.remove_recovery_button.clicked.connect(self._ask_remove)
+        self.has_recovery_key = has_recovery_key
         self.auto_lock = QSpinBox(self)
         self.auto_lock.setRange(0, 24 * 60)
         self.auto_lock.setSuffix(" min")
@@ -117,16 +145,63 @@ class SecurityPage(QWidget):
         key_buttons = QHBoxLayout()
         key_buttons.addWidget(self.change_button)
         key_buttons.addWidget(self.switch_button)
+        key_buttons.addWidget(self.cancel_wait_button)
         key_buttons.addStretch(1)
+        recovery_buttons = QHBoxLayout()
+        recovery_buttons.addWidget(self.recovery_button)
+        recovery_buttons.addWidget(self.remove_recovery_button)
+        recovery_buttons.addStretch(1)
         form = QFormLayout(self)
         form.addRow(self.key_label)
         form.addRow(key_buttons)
+        form.addRow(self.recovery_label)
+        form.addRow(recovery_buttons)
         form.addRow("Lock after no activity for:", self.auto_lock)
         form.addRow(self.offline)
         form.addRow(lock_button)
         self.change_button.clicked.connect(self._ask_change)
         self.switch_button.clicked.connect(self._ask_switch)
         self._show_key_source()
+        self.set_recovery_key_present(has_recovery_key)
+
+    def set_recovery_key_present(self, present: bool) -> None:
+        self.has_recovery_key = present
+        if present:
+            self.recovery_label.setText(
+                "Your history has a recovery key: it opens the history if the key in the "
+                "keyring is lost or the passphrase forgotten. Making a new one stops the old "
+                "one from working.")
+            self.recovery_button.setText("Make a New Recovery Key…")
+        else:
+            self.recovery_label.setText(
+                "Your history has no recovery key: if the key in the keyring is lost or the "
+                "passphrase forgotten, nobody can open it.")
+            self.recovery_button.setText("Make a Recovery Key…")
+        self.remove_recovery_button.setVisible(present and self._remove_recovery_key is not None)
+
+    def show_keyring_prompt(self, text: str) -> None:
+        """Switching to the keyring waits on its unlock prompt: say so, with Cancel."""
+        if not self.cancel_wait_button.isHidden():
+            self.key_label.setText(text)
+
+    def _ask_remove(self) -> None:
+        answer = QMessageBox.warning(
+            self, "Remove Recovery Key", REMOVE_WARNING,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Yes:
+            self.remove_confirmed()
+
+    def remove_confirmed(self) -> None:
+        if self._remove_recovery_key is None:
+            return
+        self.remove_recovery_button.setEnabled(False)
+
+        def failed(message: str) -> None:
+            self.remove_recovery_button.setEnabled(True)
+            self.recovery_label.setText(message)
+
+        self._remove_recovery_key(lambda: self.remove_recovery_button.setEnabled(True), failed)
 
     def apply_to(self, settings: Settings) -> None:
         settings.auto_lock_minutes = self.auto_lock.value()
@@ -155,8 +230,26 @@ class SecurityPage(QWidget):
                 self.key_source = KeySource.PASSPHRASE
         else:
             def done() -> None:
+                if not isValid(self):  # Settings was closed meanwhile
+                    return
+                self.cancel_wait_button.hide()
+                self.switch_button.setEnabled(True)
                 self.key_source = KeySource.KEYRING
                 self._show_key_source()
 
-            self._switch_source("", "", done, self.key_label.setText)
+            def failed(message: str) -> None:
+                if not isValid(self):
+                    return
+                self.cancel_wait_button.hide()
+                self.switch_button.setEnabled(True)
+                self._show_key_source()
+                self.key_label.setText(message)
+
+            self.switch_button.setEnabled(False)
+            self.cancel_wait_button.setEnabled(True)
+            self.cancel_wait_button.show()
+            self._switch_source("", "", done, failed)
+            if not self.cancel_wait_button.isHidden():
+                self.key_label.setText("Moving the key to the system keyring…")
+            return
         self._show_key_source()

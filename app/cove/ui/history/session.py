@@ -18,9 +18,18 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from cove.core.conversation import Conversation, Message, MessageState, Role
+from cove.core.presets import ConversationSettings
 from cove.storage import keys
 from cove.storage.crypto import KdfParams
-from cove.storage.keys import KEYRING_TIMEOUT_S, KeyAccessError, KeySource, WrongPassphrase
+from cove.storage.keys import (
+    KEYRING_NOTICE_S,
+    LOCKED_PROMPT_TEXT,
+    KeyAccessError,
+    KeyringWait,
+    KeySource,
+    WrongPassphrase,
+)
+from cove.storage.recovery import RecoveryKey
 from cove.storage.search import SearchHit, SearchIndex
 from cove.storage.store import (
     ConversationStore,
@@ -31,7 +40,7 @@ from cove.storage.store import (
     StoreError,
     set_aside,
 )
-from cove.ui.tasks import Lane, TaskManager
+from cove.ui.tasks import Cancelled, Job, Lane, Task, TaskManager
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +56,23 @@ class HistoryState(enum.StrEnum):
     LOCKED = "locked"  # a key exists: unlock it
     UNLOCKED = "unlocked"
     DAMAGED = "damaged"  # the file is not a readable Cove history
+    KEY_LOST = "key_lost"  # the keyring no longer holds its key: recovery key, new history
+    RECOVERED = "recovered"  # opened with the recovery key: choose the new key source
     FAILED = "failed"  # cannot be used at all (e.g. written by a newer Cove)
+
+
+KEYRING_GAVE_UP_HINT = " You can also choose a passphrase instead."
+
+
+def key_lost_message(has_recovery_key: bool, error: BaseException) -> str:
+    """What the key-lost page says, with or without a recovery key to offer."""
+    if has_recovery_key:
+        return (f"{error} Without it, Cove cannot open your history. If you kept your recovery "
+                "key, type it below. Or start a new history: the old file is kept beside it, "
+                "unchanged.")
+    return (f"{error} This history has no recovery key, so it cannot be opened. If the item "
+            "was only moved (another keyring, another account), put it back and restart Cove. "
+            "Or start a new history: the old file is kept beside it, unchanged.")
 
 
 def storage_error_message(error: BaseException) -> str:
@@ -80,24 +105,42 @@ class HistorySession(QObject):
     sig_summary = Signal(object)
     """One conversation's ConversationSummary changed (or was added)."""
     sig_removed = Signal(str)
-    """A conversation was deleted."""
+    """A conversation (id) was deleted."""
+    sig_withdrawn = Signal(str)
+    """A conversation (id) whose only messages the model never read is gone again."""
     sig_error = Signal(str)
     """A storage error a person should see; nothing on screen was lost."""
     sig_index_ready = Signal(int)
     """The search index is built; the number of messages in it."""
     sig_system_prompts = Signal()
     """`system_prompts` changed: read after unlocking, saved, or forgotten at lock."""
+    sig_keyring_prompt = Signal(str)
+    """A keyring call has waited long enough that its unlock prompt is probably open: the
+    sentence to show beside a Cancel (``cancel_keyring_wait``). A late answer still lands."""
+    sig_recovery_failed = Signal(str)
+    """The recovery key typed did not open the history; why, in words."""
+    sig_offer_recovery_key = Signal()
+    """A new history was just set up by a person: offer to make its recovery key."""
+    sig_recovery_key_changed = Signal(bool)
+    """Whether the history has a recovery key, after reading, making or removing it."""
 
     def __init__(self, store_path: Path, parent: QObject | None = None,
                  kdf_params: KdfParams | None = None,
-                 keyring_timeout_s: float = KEYRING_TIMEOUT_S,
-                 tasks: TaskManager | None = None) -> None:
+                 keyring_timeout_s: float | None = None,
+                 tasks: TaskManager | None = None,
+                 keyring_notice_s: float = KEYRING_NOTICE_S) -> None:
         """`tasks`: the app's task manager (its storage lane runs every store call); None
-        makes one of its own (tests)."""
+        makes one of its own (tests). `keyring_timeout_s`: None waits for the keyring until
+        it answers or the person presses Cancel (what the window does: its unlock prompt may
+        take a while); a number gives up after that long. `keyring_notice_s`: how long a
+        keyring call takes before the person is told its prompt is probably open."""
         super().__init__(parent)
         self.path = store_path
         self.kdf_params = kdf_params  # None: calibrate Argon2id on this machine
         self.keyring_timeout_s = keyring_timeout_s
+        self.keyring_notice_s = keyring_notice_s
+        self._keyring_task: Task | None = None
+        self.has_recovery_key = False
         self._own_tasks = tasks is None
         self.tasks = tasks if tasks is not None else TaskManager(self)
         self.store: ConversationStore | None = None
@@ -142,8 +185,13 @@ class HistorySession(QObject):
             self._set_state(HistoryState.FAILED, storage_error_message(error))
 
     def start_fresh(self) -> None:
-        """Move a damaged history file aside (never delete it) and start a new one."""
+        """Move a damaged history file (or one whose key is lost) aside, never deleting it,
+        and start a new one."""
+        store, self.store = self.store, None
+
         def move() -> Path:
+            if store is not None:
+                store.close()
             return set_aside(self.path)
 
         def moved(kept: Path) -> None:
@@ -154,21 +202,37 @@ class HistorySession(QObject):
         self.tasks.run(move, moved, lambda e: self.sig_error.emit(storage_error_message(e)))
 
     def setup_with_keyring(self) -> None:
+        """First setup, or after the recovery key opened the history: the key goes into the
+        keyring (waiting for its prompt, with Cancel)."""
         store = self._require_store()
+        state = self.state
+        recovered = state is HistoryState.RECOVERED
 
         def failed(error: BaseException) -> None:
-            self.keyring_offered = False
-            self._set_state(HistoryState.SETUP, (
-                "The system keyring did not keep Cove's key (or did not answer). "
-                "Choose a passphrase instead."))
+            if isinstance(error, keys.NoKeyring | keys.KeyringDroppedSecret):
+                self.keyring_offered = False  # it cannot keep a key: no use offering it
+                message = ("The system keyring did not keep Cove's key. Choose a passphrase "
+                           "instead.")
+            else:  # locked, slow or cancelled: worth trying again
+                message = _keyring_message(error) + KEYRING_GAVE_UP_HINT
             log.info("keyring setup failed: %s", type(error).__name__)
+            self._set_state(state, message)
 
-        self.tasks.run(lambda: store.setup_with_keyring(self.keyring_timeout_s),
-                       lambda _none: self._unlocked(), failed)
+        def set_up(wait: KeyringWait) -> None:
+            if recovered:
+                store.switch_to_keyring(wait)
+            else:
+                store.setup_with_keyring(wait)
+
+        self._run_keyring(set_up, lambda: self._set_up(offer_recovery=not recovered), failed)
 
     def setup_with_passphrase(self, passphrase: str) -> None:
         store = self._require_store()
-        self._run_unlock(lambda: store.setup_with_passphrase(passphrase, self.kdf_params))
+        if self.state is HistoryState.RECOVERED:
+            self._run_unlock(lambda: store.switch_to_passphrase(passphrase, self.kdf_params))
+            return
+        self._run_unlock(lambda: store.setup_with_passphrase(passphrase, self.kdf_params),
+                         offer_recovery=True)
 
     def unlock_with_passphrase(self, passphrase: str) -> None:
         store = self._require_store()
@@ -176,22 +240,107 @@ class HistorySession(QObject):
 
     def unlock_with_keyring(self) -> None:
         store = self._require_store()
-        self._run_unlock(lambda: store.unlock_with_keyring(self.keyring_timeout_s))
 
-    def _run_unlock(self, fn: Callable[[], Any]) -> None:
+        def failed(error: BaseException) -> None:
+            log.info("unlock failed: %s", type(error).__name__)
+            if isinstance(error, keys.KeyringSecretMissing | keys.KeyringSecretRejected):
+                self.has_recovery_key = store.has_recovery_key()  # one small read
+                self._set_state(HistoryState.KEY_LOST,
+                                key_lost_message(self.has_recovery_key, error))
+            else:
+                self._set_state(HistoryState.LOCKED, _keyring_message(error))
+
+        self._run_keyring(store.unlock_with_keyring, self._unlocked, failed)
+
+    def cancel_keyring_wait(self) -> None:
+        """Cove's own Cancel: stop waiting for the keyring (a secret written late is removed
+        when it lands)."""
+        if self._keyring_task is not None:
+            self._keyring_task.cancel()
+
+    @property
+    def waiting_for_keyring(self) -> bool:
+        return self._keyring_task is not None
+
+    def _run_keyring(self, fn: Callable[[KeyringWait], Any], on_done: Callable[[], Any],
+                     on_failed: Callable[[BaseException], Any]) -> None:
+        """`fn(wait)` on the storage lane, waiting as long as the keyring's prompt is open;
+        sig_keyring_prompt once it has probably opened; `cancel_keyring_wait` stops it."""
+        def work(job: Job) -> None:
+            fn(KeyringWait(limit_s=self.keyring_timeout_s, cancel=job.cancel,
+                           notice_after_s=self.keyring_notice_s,
+                           on_prompt=lambda: job.progress(LOCKED_PROMPT_TEXT)))
+
+        def finished(task: Task, error: BaseException | None) -> None:
+            if self._keyring_task is task:
+                self._keyring_task = None
+            if error is None:
+                on_done()
+            else:
+                on_failed(keys.KeyringCancelled() if isinstance(error, Cancelled) else error)
+
+        task: Task = self.tasks.start(
+            work, lambda _none: finished(task, None), lambda error: finished(task, error),
+            on_progress=lambda text, _done, _total: self.sig_keyring_prompt.emit(text),
+            lane=Lane.STORAGE)
+        self._keyring_task = task
+
+    def _set_up(self, offer_recovery: bool) -> None:
+        self._unlocked()
+        if offer_recovery:
+            self.sig_offer_recovery_key.emit()
+
+    def unlock_with_recovery_key(self, text: str) -> None:
+        """Open with the recovery key, then ask for a new key source (RECOVERED)."""
+        store = self._require_store()
+
+        def failed(error: BaseException) -> None:
+            log.info("recovery failed: %s", type(error).__name__)
+            self.sig_recovery_failed.emit(storage_error_message(error))
+
+        self.tasks.run(lambda: store.unlock_with_recovery_key(text),
+                       lambda _none: self._set_state(HistoryState.RECOVERED),
+                       failed)
+
+    def save_recovery_key(self, key: RecoveryKey, done: Callable[[], None],
+                          failed: Callable[[str], None]) -> None:
+        """Keep `key` as the recovery key (an older one stops working)."""
+        store = self._require_store()
+
+        def saved(_none: None) -> None:
+            self._recovery_key_known(True)
+            done()
+
+        self.tasks.run(lambda: store.set_recovery_key(key), saved,
+                       lambda e: failed(storage_error_message(e)))
+
+    def remove_recovery_key(self, done: Callable[[], None],
+                            failed: Callable[[str], None]) -> None:
+        store = self._require_store()
+
+        def removed(_none: None) -> None:
+            self._recovery_key_known(False)
+            done()
+
+        self.tasks.run(store.remove_recovery_key, removed,
+                       lambda e: failed(storage_error_message(e)))
+
+    def _recovery_key_known(self, present: bool) -> None:
+        self.has_recovery_key = present
+        self.sig_recovery_key_changed.emit(present)
+
+    def _run_unlock(self, fn: Callable[[], Any], offer_recovery: bool = False) -> None:
         def failed(error: BaseException) -> None:
             if isinstance(error, WrongPassphrase):
                 message = "That passphrase is not right. Try again."
-            elif isinstance(error, keys.KeyringUnavailable):
-                message = ("The system keyring did not answer or no longer has Cove's key. "
-                           "Unlock it and try again.")
             else:
                 message = storage_error_message(error)
             log.info("unlock failed: %s", type(error).__name__)
-            self._set_state(self.state if self.state is HistoryState.SETUP
+            self._set_state(self.state if self.state in (HistoryState.SETUP,
+                                                         HistoryState.RECOVERED)
                             else HistoryState.LOCKED, message)
 
-        self.tasks.run(fn, lambda _none: self._unlocked(), failed)
+        self.tasks.run(fn, lambda _none: self._set_up(offer_recovery), failed)
 
     def _unlocked(self) -> None:
         store = self._require_store()
@@ -216,6 +365,8 @@ class HistorySession(QObject):
                        lambda e: log.error("search index failed: %s", type(e).__name__))
         self.tasks.run(lambda: store.load_preference(SYSTEM_PROMPTS), self._on_prompts,
                        self._on_prompts_failed)
+        self.tasks.run(store.has_recovery_key, self._recovery_key_known,
+                       lambda e: log.error("recovery key not read: %s", type(e).__name__))
 
     def _on_prompts(self, record: dict[str, Any] | None) -> None:
         prompts = (record or {}).get("prompts")
@@ -263,7 +414,12 @@ class HistorySession(QObject):
             count = store.message_count(summary.id)
             offset = 0 if everything else max(0, count - PAGE)
             messages = [as_display_message(m) for m in store.load_messages(summary.id, offset)]
-            return Conversation(messages, title=summary.title, id=summary.id), offset
+            # The branch chosen is read here, after any choice still being saved on this
+            # lane, not from the sidebar's copy of the summary.
+            current = store.conversation_summary(summary.id)
+            return Conversation.from_stored(
+                messages, title=summary.title, id=summary.id, leaf=current.leaf,
+                settings=ConversationSettings.from_json(current.settings)), offset
 
         self.tasks.run(load, lambda result: done(*result),
                        lambda e: self.sig_error.emit(storage_error_message(e)))
@@ -288,6 +444,9 @@ class HistorySession(QObject):
             if conversation.id not in self._stored_ids:
                 self.store.create_conversation(conversation_id=conversation.id)
                 self._stored_ids.add(conversation.id)
+                if conversation.settings.to_json():  # a preset chosen before the first word
+                    self.store.set_conversation_settings(conversation.id,
+                                                         conversation.settings.to_json())
             self._unsaved.add(message.id)
             self.store.append_message(conversation.id, message)
             self._unsaved.discard(message.id)
@@ -310,7 +469,14 @@ class HistorySession(QObject):
                 self.store.update_message(message)
             # How much, never what: crash tests wait for this line (--debug).
             log.debug("reply saved: %d characters", len(message.text))
-            if self.index is not None and message.text:
+            if message.state is MessageState.DELETED:
+                if self.index is not None:
+                    self.index.remove(message.id)
+                store = self.store
+                # The old text's pages leave the write-ahead log too (zeroed in the file).
+                self.tasks.run(store.forget_freed, lambda _none: None,
+                               lambda e: self.sig_error.emit(storage_error_message(e)))
+            elif self.index is not None and message.text:
                 self.index.add(conversation.id, message.id, message.text)
         except Exception as error:
             log.error("saving a reply failed: %s", type(error).__name__)
@@ -332,6 +498,55 @@ class HistorySession(QObject):
             self.sig_summary.emit(store.conversation_summary(conversation_id))
         except Exception as error:
             self.sig_error.emit(storage_error_message(error))
+
+    def record_settings(self, conversation: Conversation) -> None:
+        """Keep a conversation's own settings (saved with it; a new chat's at its first
+        message)."""
+        if not self.unlocked or self.store is None or conversation.id not in self._stored_ids:
+            return
+        text = conversation.settings.to_json()
+        self._small_write(conversation.id,
+                          lambda store: store.set_conversation_settings(conversation.id, text))
+
+    def record_branch(self, conversation: Conversation) -> None:
+        """Remember which branch of the conversation is shown (its last message)."""
+        if not self.unlocked or self.store is None or conversation.id not in self._stored_ids:
+            return
+        store, leaf = self.store, conversation.leaf
+
+        def save() -> ConversationSummary:
+            store.set_leaf(conversation.id, leaf)
+            return store.conversation_summary(conversation.id)
+
+        self.tasks.run(save, self.sig_summary.emit,
+                       lambda e: self.sig_error.emit(storage_error_message(e)))
+
+    def withdraw(self, conversation: Conversation, messages: list[Message]) -> None:
+        """Forget a conversation's newest messages that the model never read (a message
+        refused as too long and its empty reply); a conversation left empty goes too."""
+        if not self.unlocked or self.store is None or conversation.id not in self._stored_ids:
+            return
+        store = self.store
+        ids = [message.id for message in messages if message.id not in self._unsaved]
+        for message in messages:
+            self._unsaved.discard(message.id)
+            if self.index is not None:
+                self.index.remove(message.id)
+        if not ids:
+            return
+
+        def withdraw() -> tuple[str, bool]:
+            return conversation.id, store.withdraw_last_messages(conversation.id, ids)
+
+        def done(result: tuple[str, bool]) -> None:
+            conversation_id, emptied = result
+            if emptied:
+                self._stored_ids.discard(conversation_id)
+                self.sig_withdrawn.emit(conversation_id)
+            else:
+                self.sig_summary.emit(store.conversation_summary(conversation_id))
+
+        self.tasks.run(withdraw, done, lambda e: self.sig_error.emit(storage_error_message(e)))
 
     def delete(self, conversation_id: str) -> None:
         store = self._require_store()
@@ -400,19 +615,54 @@ class HistorySession(QObject):
     def switch_key_source(self, source: KeySource, passphrase: str, done: Callable[[], None],
                           failed: Callable[[str], None]) -> None:
         store = self._require_store()
+        if source is KeySource.KEYRING:
+            self._run_keyring(store.switch_to_keyring, done, lambda e: failed(
+                _keyring_message(e) + ("" if isinstance(e, keys.KeyringCancelled)
+                                       else " Nothing was changed.")))
+            return
+        self.tasks.run(lambda: store.switch_to_passphrase(passphrase, self.kdf_params),
+                       lambda _none: done(), lambda e: failed(storage_error_message(e)))
 
-        def switch() -> None:
-            if source is KeySource.KEYRING:
-                store.switch_to_keyring(self.keyring_timeout_s)
-            else:
-                store.switch_to_passphrase(passphrase, self.kdf_params)
+    def reload(self) -> None:
+        """Read the list, the search index and the records again (after an import)."""
+        if self.unlocked:
+            self._unlocked()
 
-        self.tasks.run(switch, lambda _none: done(), lambda e: failed(
-            "The system keyring did not keep the key; nothing was changed."
-            if isinstance(e, keys.KeyringUnavailable) else storage_error_message(e)))
+    def replace_file(self, replace: Callable[[Job, Callable[[], None]], Any],
+                     done: Callable[[Any], None], failed: Callable[[BaseException], None],
+                     on_progress: Callable[[str, int | None, int | None], Any] | None = None
+                     ) -> None:
+        """Lock, then run replace(job, close) on the storage lane, where `close` closes the
+        store just before its file is swapped (a restore); then open it again the usual way.
+        A replace that fails before closing leaves the store open (and locked)."""
+        self.lock()
+        store = self.store
+        closed: list[bool] = []
+
+        def close() -> None:
+            if store is not None:
+                store.close()
+            closed.append(True)
+
+        def reopen() -> None:
+            if closed:
+                self.store = None
+                self.open()
+
+        def finished(result: Any) -> None:
+            reopen()
+            done(result)
+
+        def broke(error: BaseException) -> None:
+            reopen()
+            failed(error)
+
+        self.tasks.start(lambda job: replace(job, close), finished, broke,
+                         on_progress=on_progress, lane=Lane.STORAGE)
 
     def close(self) -> None:
         """Finish the writes already queued, then close the file."""
+        self.cancel_keyring_wait()  # a prompt nobody answers must not hold the window open
         if self._own_tasks:
             self.tasks.shutdown(wait=True)
         else:
@@ -429,6 +679,13 @@ class HistorySession(QObject):
     def _set_state(self, state: HistoryState, message: str = "") -> None:
         self.state = state
         self.sig_state.emit(state.value, message)
+
+
+def _keyring_message(error: BaseException) -> str:
+    """The keyring's outcome in words (each of keys' errors carries its own sentence)."""
+    if isinstance(error, keys.KeyringDroppedSecret | keys.NoKeyring):
+        return "The system keyring did not keep the key."
+    return storage_error_message(error)
 
 
 def _keyring_worth_offering() -> bool:

@@ -10,14 +10,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QMessageBox, QWidget
 
+from cove.core.conversation import Conversation
+from cove.core.units import format_bytes
 from cove.inference.engine import gpu_offload_supported
 from cove.models.gguf import GGUFInfo
+from cove.models.memory import estimate_ram_bytes, fit_label
 from cove.models.registry import InstalledModel, ModelRegistry
 from cove.models.starter import starter_model_path
 from cove.settings import ModelSettings
 from cove.ui.chat.window import MainWindow
+from cove.ui.models.listing import total_memory_bytes
 from cove.ui.models.session import ModelsSession
 from cove.ui.models.settings_page import ModelSettingsPage
 from cove.ui.settings.presenter import SettingsPresenter
@@ -42,8 +46,10 @@ def find_model(registry: ModelRegistry, wanted: str) -> InstalledModel | None:
 
 
 def describe(model: InstalledModel) -> str:
-    quantization = model.metadata.get("quantization") or ""
-    return f"{model.name} ({quantization})" if quantization else model.name
+    """The model picker's line: name, quantization and file size ("SmolLM2 · Q8_0 · 138 MB")."""
+    parts = [model.name, model.metadata.get("quantization") or "",
+             format_bytes(model.size) if model.size else ""]
+    return " · ".join(part for part in parts if part)
 
 
 def model_for_path(models: Iterable[InstalledModel],
@@ -97,7 +103,42 @@ class ModelsPresenter(QObject):
         self.settings_presenter.sig_applied.connect(self._apply_settings)
         window.sig_closed.connect(self._close)
         self.controller.sig_model_loading.connect(lambda _name: self._select_current())
+        # Each conversation remembers the model it was last used with.
+        self.controller.sig_reply_finished.connect(lambda *_: self._remember_model())
+        self.controller.sig_conversation_changed.connect(self._model_of_conversation)
         self.refresh()
+
+    def _remember_model(self) -> None:
+        conversation = self.controller.model.conversation
+        if self.current is not None and conversation.settings.model_id != self.current.id:
+            self.controller.set_conversation_settings(
+                replace(conversation.settings, model_id=self.current.id))
+
+    def _model_of_conversation(self, conversation: Conversation) -> None:
+        """Opening a conversation brings back the model it was used with; a model that
+        would not fit this computer's memory is loaded only if the person says so."""
+        wanted = conversation.settings.model_id
+        if not wanted or self.current is None or wanted == self.current.id \
+                or self.controller.busy:
+            return
+        model = next((m for m in self._models if m.id == wanted), None)
+        if model is None:
+            return  # removed since: the model in use stays
+        needed = estimate_ram_bytes(model.size, self.settings.for_model(model).n_ctx,
+                                    model.metadata or None)
+        if fit_label(needed, total_memory_bytes()) == "won't fit":
+            answer = QMessageBox.question(
+                self.window, "Load the Conversation's Model?",
+                f"This conversation was written with {model.name}, which needs about "
+                f"{format_bytes(needed)} of memory: more than this computer can spare. "
+                f"Load it anyway, or keep {self.current.name}?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.window.messages.status(f"Switching to {model.name}, this conversation's model",
+                                    4000)
+        self.switch_to(model)
 
     def start(self) -> None:
         """Register the starter model in the background (its hash is taken once)."""

@@ -42,6 +42,16 @@ _FIT_COLUMN = 4
 LOCKED_PROMPT_TEXT = "Unlock your history to see or change the system prompt."
 
 
+def state_cache_note(budget_mb: int) -> str:
+    """What the Models page says about the memory kept for recent conversations."""
+    if budget_mb <= 0:
+        return ("Recent conversations: none kept in memory, so switching back to one reads "
+                "it again (state_cache_mb in settings.json).")
+    return (f"Recent conversations: up to {budget_mb} MiB of memory "
+            "keeps the model's reading of them, so switching back answers at once. It is "
+            "never written to disk and locking forgets it (state_cache_mb in settings.json).")
+
+
 class ModelSettingsPage(QWidget):
     sig_use = Signal(object)
     """Load this InstalledModel now (its edits are applied first)."""
@@ -72,6 +82,8 @@ class ModelSettingsPage(QWidget):
     def _build(self, gpu_offload: bool) -> None:
         memory = QLabel(memory_note(self._total_ram), self)
         memory.setWordWrap(True)
+        self.state_cache_note = QLabel(state_cache_note(self._settings.state_cache_mb), self)
+        self.state_cache_note.setWordWrap(True)
         view = self.model_view = model_list(COLUMNS, self)
         view.currentItemChanged.connect(lambda *_: self._show_selected())
         view.itemActivated.connect(lambda *_: self._use())
@@ -133,6 +145,7 @@ class ModelSettingsPage(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addWidget(memory)
+        layout.addWidget(self.state_cache_note)
         layout.addWidget(view, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.empty_label)

@@ -1,0 +1,266 @@
+"""Cove's own generation loop on llama.cpp's C API: prompt, sampling, incremental text."""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# How many recent tokens the repeat penalty looks at: llama-cpp-python's own default
+# (last_n_tokens_size), so a reply reads the same as before, bar the prompt now counting.
+PENALTY_LAST_N = 64
+MIN_P = 0.05  # llama-cpp-python's chat completion default; Cove has no setting for it
+GREEDY = 0.0  # a temperature of 0 picks the likeliest token every time
+
+
+class DecodeError(Exception):
+    """llama_decode failed; `full` says the context had no room left."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"llama_decode returned {status}")
+        self.full = status == 1  # llama.cpp: no KV slot for the batch
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """One request's sampler chain settings (llama.cpp's order: penalties first)."""
+
+    temperature: float
+    top_k: int
+    top_p: float
+    repeat_penalty: float
+    seed: int
+
+
+@dataclass
+class Generation:
+    """What one run of the loop produced; filled in while it runs."""
+
+    tokens: list[int] = field(default_factory=list)  # sampled, end-of-generation excluded
+    first_token_at: float | None = None  # perf_counter when the first token was sampled
+    last_token_at: float | None = None
+    stopped: bool = False  # the cancel Event ended it
+    prompt_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens the KV cache already held
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class StopScanner:
+    """Holds back text that may be the start of a stop string; scans only that tail.
+
+    Text is released as soon as it can no longer begin a stop string, so the held text is
+    never longer than the longest stop string, and each token costs the same however long
+    the reply is.
+    """
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.held = ""
+        self.hit = False
+
+    def feed(self, text: str) -> str:
+        """The text that is safe to show now; sets `hit` when a stop string completed."""
+        if not self.stops:
+            return text
+        pending = self.held + text
+        cut = min((i for i in (pending.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self.hit = True
+            self.held = ""
+            return pending[:cut]
+        keep = 0
+        for stop in self.stops:
+            for length in range(min(len(stop) - 1, len(pending)), keep, -1):
+                if pending.endswith(stop[:length]):
+                    keep = length
+                    break
+        self.held = pending[len(pending) - keep:] if keep else ""
+        return pending[: len(pending) - keep]
+
+    def flush(self) -> str:
+        held, self.held = self.held, ""
+        return "" if self.hit else held
+
+
+class Decoder:
+    """Drives one llama.cpp context (sequence 0) for a Llama that llama-cpp-python loaded.
+
+    Keeps which tokens the KV cache holds, so a prompt that starts like the last one is
+    evaluated from where they differ. Not thread-safe: the worker thread alone calls it.
+    """
+
+    def __init__(self, llm: Any) -> None:
+        import llama_cpp.llama_cpp as lib
+
+        self._lib = lib
+        self._llm = llm  # kept referenced: it owns the context and model below
+        self.ctx = llm.ctx
+        self.vocab = lib.llama_model_get_vocab(llm.model)
+        self.memory = lib.llama_get_memory(self.ctx)
+        self.n_ctx = int(lib.llama_n_ctx(self.ctx))
+        self.n_batch = int(lib.llama_n_batch(self.ctx))
+        self.n_vocab = int(lib.llama_vocab_n_tokens(self.vocab))
+        self.tokens: list[int] = []  # what sequence 0 of the KV cache holds, in order
+        self._one = (lib.llama_token * 1)()
+        self._piece = ctypes.create_string_buffer(64)
+
+    # The KV cache ---------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Empty the KV cache, overwriting its buffers (they held the conversation)."""
+        self._lib.llama_memory_clear(self.memory, True)
+        self.tokens = []
+
+    def snapshot(self) -> ctypes.Array[ctypes.c_uint8] | None:
+        """A copy of sequence 0's state (its KV cells) in a fresh buffer; None on failure."""
+        lib = self._lib
+        size = int(lib.llama_state_seq_get_size(self.ctx, 0))
+        if size <= 0:
+            return None
+        data = (ctypes.c_uint8 * size)()
+        if int(lib.llama_state_seq_get_data(self.ctx, data, size, 0)) != size:
+            ctypes.memset(data, 0, size)
+            return None
+        return data
+
+    def restore(self, tokens: Sequence[int], data: ctypes.Array[ctypes.c_uint8]) -> bool:
+        """Put a snapshot back as sequence 0, holding `tokens`; False (and an empty cache)
+        if llama.cpp refused it."""
+        lib = self._lib
+        lib.llama_memory_seq_rm(self.memory, 0, -1, -1)
+        self.tokens = []
+        if int(lib.llama_state_seq_set_data(self.ctx, data, len(data), 0)) == 0:
+            self.clear()
+            return False
+        self.tokens = list(tokens)
+        return True
+
+    def evaluate(self, prompt: Sequence[int], cancel: threading.Event) -> int:
+        """Bring the KV cache to `prompt`, reusing the longest shared prefix; returns how many
+        tokens were reused. The last prompt token is always evaluated, for its logits."""
+        shared = min(common_prefix(self.tokens, prompt), len(prompt) - 1)
+        if shared < len(self.tokens):
+            if shared <= 0 or not self._lib.llama_memory_seq_rm(self.memory, 0, shared, -1):
+                self.clear()  # a cache that cannot drop a tail (recurrent, SWA) starts over
+                shared = 0
+            self.tokens = self.tokens[:shared]
+        for start in range(shared, len(prompt), self.n_batch):
+            if cancel.is_set():
+                break
+            self._decode(prompt[start:start + self.n_batch])
+        return shared
+
+    def _decode(self, tokens: Sequence[int]) -> None:
+        lib = self._lib
+        if len(tokens) == 1:
+            array = self._one
+            array[0] = tokens[0]
+        else:
+            array = (lib.llama_token * len(tokens))(*tokens)
+        status = lib.llama_decode(self.ctx, lib.llama_batch_get_one(array, len(tokens)))
+        if status != 0:
+            # A failed batch may have left part of itself in the cache: trust none of it.
+            self.clear()
+            raise DecodeError(status)
+        self.tokens.extend(tokens)
+
+    # Sampling and text ----------------------------------------------------------------------
+
+    def sampler(self, sampling: Sampling, history: Sequence[int]) -> Any:
+        """A C sampler chain for one request, fed the prompt's last tokens so the repeat
+        penalty sees what the model read, not only what it wrote."""
+        lib = self._lib
+        chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+        add = lib.llama_sampler_chain_add
+        greedy = sampling.temperature <= GREEDY
+        if sampling.repeat_penalty != 1.0:
+            # The penalty only lowers the logits of at most PENALTY_LAST_N tokens, so the best
+            # k tokens after it are among the best k + PENALTY_LAST_N before it. Cutting to
+            # those first gives the same choice, and the penalty scans a hundred candidates
+            # instead of the whole vocabulary (262,144 for Gemma: milliseconds a token).
+            wanted = 1 if greedy else sampling.top_k
+            if wanted > 0:
+                add(chain, lib.llama_sampler_init_top_k(wanted + PENALTY_LAST_N))
+            add(chain, lib.llama_sampler_init_penalties(self.n_vocab, PENALTY_LAST_N,
+                                                        sampling.repeat_penalty, 0.0, 0.0))
+        if greedy:
+            add(chain, lib.llama_sampler_init_greedy())
+        else:
+            add(chain, lib.llama_sampler_init_top_k(sampling.top_k))
+            add(chain, lib.llama_sampler_init_top_p(sampling.top_p, 1))
+            add(chain, lib.llama_sampler_init_min_p(MIN_P, 1))
+            add(chain, lib.llama_sampler_init_temp(sampling.temperature))
+            add(chain, lib.llama_sampler_init_dist(sampling.seed & 0xFFFFFFFF))
+        for token in history[-PENALTY_LAST_N:]:
+            lib.llama_sampler_accept(chain, token)
+        return chain
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token (possibly part of a UTF-8 character); special tokens, such
+        as an end-of-turn marker, have none."""
+        lib = self._lib
+        size = lib.llama_token_to_piece(self.vocab, token, self._piece, len(self._piece), 0,
+                                        False)
+        if size < 0:
+            self._piece = ctypes.create_string_buffer(-size)
+            size = lib.llama_token_to_piece(self.vocab, token, self._piece, len(self._piece), 0,
+                                            False)
+        return self._piece.raw[:size]
+
+    def generate(self, prompt: Sequence[int], sampling: Sampling, max_tokens: int,
+                 stops: Sequence[str], cancel: threading.Event,
+                 stop_tokens: frozenset[int] = frozenset(),
+                 run: Generation | None = None) -> Iterator[str]:
+        """Evaluate `prompt`, then yield the reply's text piece by piece.
+
+        The cancel Event is checked before every token; a stop string ends the reply and is
+        not shown; bytes of a character split across tokens wait for the rest of it.
+        """
+        lib = self._lib
+        run = run if run is not None else Generation()
+        run.prompt_tokens = len(prompt)
+        run.reused_tokens = self.evaluate(prompt, cancel)
+        if cancel.is_set():
+            run.stopped = True
+            return
+        chain = self.sampler(sampling, prompt)
+        text = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        scanner = StopScanner(stops)
+        is_eog = lib.llama_vocab_is_eog
+        sample = lib.llama_sampler_sample
+        try:
+            while len(run.tokens) < max_tokens:
+                token = sample(chain, self.ctx, -1)
+                if is_eog(self.vocab, token) or token in stop_tokens:
+                    break
+                run.last_token_at = time.perf_counter()
+                if run.first_token_at is None:
+                    run.first_token_at = run.last_token_at
+                run.tokens.append(token)
+                shown = scanner.feed(text.decode(self.piece(token)))
+                if shown:
+                    yield shown
+                if scanner.hit or len(run.tokens) >= max_tokens:
+                    break
+                if cancel.is_set():  # checked after the yield, before the next token's work
+                    run.stopped = True
+                    break
+                if len(self.tokens) >= self.n_ctx:
+                    break  # the context is full: the reply ends here, as at max_tokens
+                self._decode((token,))
+            rest = scanner.feed(text.decode(b"", final=True)) + scanner.flush()
+            if rest and not run.stopped:
+                yield rest
+        finally:
+            lib.llama_sampler_free(chain)

@@ -1,0 +1,179 @@
+"""NoteStore: the notes kept in the history file, sealed like conversations, under its key.
+
+Each note is one row of the `notes` table: a random id and the key id in clear, and the sealed
+body (text, pinned, created, updated) bound to its table and id, so a body copied onto another
+row fails to open and shows as damaged. The store's one connection, lock and cipher are used
+(``ConversationStore.notes`` makes this object); notes decrypted once are kept in memory until
+the store locks, which calls ``forget``. Plain Python, no Qt: the GUI calls it on its storage
+lane.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from cove.notes.note import Note, NoteSummary
+from cove.storage.codecs import check_id
+from cove.storage.crypto import RowCipher
+from cove.storage.errors import NotFound, StoreError
+
+if TYPE_CHECKING:
+    from cove.storage.store import ConversationStore
+
+log = logging.getLogger(__name__)
+
+NOTES = "notes"  # the table's name, as bound into each row's associated data
+
+
+class NoteDamaged(StoreError):
+    """A note whose stored row failed authentication: it cannot be shown or changed."""
+
+
+def _note_body(note: Note) -> bytes:
+    return json.dumps({"text": note.text, "pinned": note.pinned, "created": note.created,
+                       "updated": note.updated}, ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
+def seal_note(cipher: RowCipher, note: Note) -> bytes:
+    return cipher.seal(NOTES, note.id, note.id, 0, _note_body(note))
+
+
+def _note_from_body(note_id: str, body: bytes) -> Note:
+    value: Any = json.loads(body.decode("utf-8", "surrogatepass"))
+    if not isinstance(value, dict) or not isinstance(value.get("text"), str):
+        raise ValueError("not a note")
+    return Note(text=value["text"], pinned=bool(value.get("pinned", False)), id=note_id,
+                created=float(value["created"]), updated=float(value["updated"]))
+
+
+def open_notes(cipher: RowCipher, rows: list[tuple[str, str, bytes]]) -> dict[str, Note | None]:
+    """(id, key id, blob) rows of the notes table, opened; None for each damaged one."""
+    bodies = cipher.open_many(NOTES, [(nid, nid, 0, key_id, blob) for nid, key_id, blob in rows])
+    notes: dict[str, Note | None] = {}
+    for (note_id, _, _), body in zip(rows, bodies, strict=True):
+        try:
+            if body is None:
+                raise ValueError("row failed authentication")
+            notes[note_id] = _note_from_body(note_id, body)
+        except (ValueError, KeyError, TypeError):
+            notes[note_id] = None
+    damaged = sum(note is None for note in notes.values())
+    if damaged:
+        log.warning("damaged note rows: %d", damaged)
+    return notes
+
+
+def _copy(note: Note) -> Note:
+    return Note(note.text, note.pinned, note.id, note.created, note.updated)
+
+
+class NoteStore:
+    """The notes of one ConversationStore (get it as ``store.notes``)."""
+
+    def __init__(self, store: ConversationStore) -> None:
+        # The store's private connection helpers are shared on purpose: one file, one lock,
+        # one key, and this module keeps the notes' rows out of store.py.
+        self._store = store
+        self._notes: dict[str, Note | None] | None = None
+
+    def forget(self) -> None:
+        """Drop every decrypted note (the store locked)."""
+        self._notes = None
+
+    def _all(self) -> dict[str, Note | None]:
+        """Every note, decrypted once per unlock; call with the store's lock held."""
+        if self._notes is None:
+            cipher = self._store._require_cipher()
+            with self._store._db() as conn:
+                rows = conn.execute("SELECT id, key_id, body FROM notes").fetchall()
+            self._notes = open_notes(cipher, rows)
+        return self._notes
+
+    def list_notes(self) -> list[NoteSummary]:
+        """Every note for the list: pinned first, then the most recently changed."""
+        with self._store._lock:
+            notes = dict(self._all())
+        summaries = [note.summary() if note is not None
+                     else NoteSummary(note_id, "", False, 0.0, 0.0, 0, 0, damaged=True)
+                     for note_id, note in notes.items()]
+        summaries.sort(key=NoteSummary.list_order)
+        return summaries
+
+    def all_notes(self) -> list[Note]:
+        """Copies of every readable note (for the search and Ask-my-notes indexes)."""
+        with self._store._lock:
+            return [_copy(note) for note in self._all().values() if note is not None]
+
+    def load_note(self, note_id: str) -> Note:
+        """A copy of the note; NotFound or NoteDamaged."""
+        with self._store._lock:
+            notes = self._all()
+            if note_id not in notes:
+                raise NotFound("No such note.")
+            note = notes[note_id]
+        if note is None:
+            raise NoteDamaged("This note is damaged: its stored copy was changed or corrupted, "
+                              "so Cove will not show it.")
+        return _copy(note)
+
+    def create_note(self, text: str = "", pinned: bool = False,
+                    note_id: str | None = None) -> Note:
+        """A new note, stored (durable on return)."""
+        note = Note(text, pinned, check_id(note_id or secrets.token_hex(8)))
+        self.import_notes([note])
+        return _copy(note)
+
+    def import_notes(self, notes: Iterable[Note]) -> list[str]:
+        """Store many new notes in one transaction (file imports, benchmarks); returns ids."""
+        cipher = self._store._require_cipher()
+        kept = [_copy(note) for note in notes]
+        rows = [(check_id(note.id), cipher.key_id, seal_note(cipher, note)) for note in kept]
+        with self._store._lock:
+            self._all()
+            with self._store._transaction() as conn:
+                conn.executemany("INSERT INTO notes (id, key_id, body) VALUES (?, ?, ?)", rows)
+            assert self._notes is not None
+            self._notes.update((note.id, note) for note in kept)
+        return [note.id for note in kept]
+
+    def _change(self, note_id: str, **changes: Any) -> Note:
+        cipher = self._store._require_cipher()
+        with self._store._lock:
+            current = self.load_note(note_id)
+            for name, value in changes.items():
+                setattr(current, name, value)
+            current.updated = time.time()
+            blob = seal_note(cipher, current)
+            with self._store._transaction() as conn:
+                conn.execute("UPDATE notes SET key_id = ?, body = ? WHERE id = ?",
+                             (cipher.key_id, blob, note_id))
+            self._all()[note_id] = current
+        return _copy(current)
+
+    def save_text(self, note_id: str, text: str) -> Note:
+        """Replace the note's text (an autosave); durable (fsynced) on return."""
+        return self._change(note_id, text=text)
+
+    def set_pinned(self, note_id: str, pinned: bool) -> Note:
+        return self._change(note_id, pinned=pinned)
+
+    def delete_note(self, note_id: str) -> None:
+        """Remove the note so no trace stays in the file or its WAL (as conversations are)."""
+        store = self._store
+        with store._lock:
+            with store._transaction() as conn:
+                deleted = conn.execute("DELETE FROM notes WHERE id = ?", (note_id,)).rowcount
+            if self._notes is not None:
+                self._notes.pop(note_id, None)
+            if not deleted:
+                raise NotFound("No such note.")
+            with store._db() as conn:
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            store._wipe_pending = store._wipe_pending or bool(busy)
+        log.info("note deleted")

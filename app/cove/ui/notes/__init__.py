@@ -1,0 +1,1 @@
+"""The notes workspace: list, editor, review pane and the writing actions."""

@@ -1,0 +1,212 @@
+"""NotesSession: the GUI's handle on the notes in the encrypted store, all work off its thread.
+
+Every store call runs on the TaskManager's storage lane (in order, so a save can never land
+after a later one); results come back as signals on the GUI thread. Two indexes are built in
+memory after unlocking and dropped at lock: the search index (the same find-in-page search as
+the chat's) and the Ask-my-notes passage index. Neither is ever written out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from cove.notes.actions import ActionError, WritingAction, custom_action
+from cove.notes.files import ImportRefused, note_export_text, read_note_file, write_private
+from cove.notes.note import Note, NoteSummary
+from cove.notes.retrieval import NotesIndex, Passage
+from cove.storage.search import SearchHit, SearchIndex
+from cove.ui.history.session import HistorySession, HistoryState, storage_error_message
+from cove.ui.tasks import Lane
+
+log = logging.getLogger(__name__)
+
+CUSTOM_ACTIONS = "note_actions"  # sealed record: {"actions": [{"label", "prompt"}, ...]}
+_SEARCH_GROUP = "notes"  # the search index's "conversation" every note sits in
+
+
+def _explain(error: BaseException) -> str:
+    if isinstance(error, ImportRefused):
+        return str(error)
+    return storage_error_message(error)
+
+
+class NotesSession(QObject):
+    sig_listed = Signal(object)
+    """Every NoteSummary, for the list (after unlocking, and after an import)."""
+    sig_summary = Signal(object)
+    """One note's NoteSummary changed or was added."""
+    sig_opened = Signal(object)
+    """A Note was decrypted to show in the editor."""
+    sig_saved = Signal(str, int)
+    """A note's text was saved: its id and the length of the text that was saved."""
+    sig_removed = Signal(str)
+    """A note was deleted."""
+    sig_unsaved = Signal(str)
+    """A note's save failed (a full disk): its id; the text stays on screen, unsaved."""
+    sig_error = Signal(str)
+    """Something a person should know; what is on screen was kept."""
+    sig_locked = Signal()
+    """The history locked: forget every note shown."""
+    sig_actions = Signal()
+    """The person's own writing actions were read or changed (`custom_actions`)."""
+
+    def __init__(self, history: HistorySession, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.history = history
+        self.tasks = history.tasks
+        self.search_index: SearchIndex | None = None
+        self.passages: NotesIndex | None = None
+        self.custom_actions: tuple[WritingAction, ...] = ()
+        history.sig_state.connect(self._on_history_state)
+        if history.unlocked:
+            self.refresh()
+
+    @property
+    def ready(self) -> bool:
+        return self.history.unlocked and self.history.store is not None
+
+    def _on_history_state(self, state: str, _message: str) -> None:
+        if state == HistoryState.UNLOCKED:
+            self.refresh()
+        else:
+            self.search_index = None
+            self.passages = None
+            self.custom_actions = ()
+            self.sig_locked.emit()
+
+    def _run(self, work: Callable[[Any], Any], done: Callable[[Any], Any] | None,
+             failure: str = "") -> None:
+        store = self.history.store
+        if store is None or not self.history.unlocked:
+            self.sig_error.emit("Unlock your history to use notes.")
+            return
+        self.tasks.run(lambda: work(store.notes), done,
+                       lambda error: self.sig_error.emit(failure + _explain(error)),
+                       lane=Lane.STORAGE)
+
+    def refresh(self) -> None:
+        """List the notes, then build both indexes in the background."""
+        search, passages = SearchIndex(), NotesIndex()
+        self.search_index, self.passages = search, passages
+
+        def listed(summaries: list[NoteSummary]) -> None:
+            self.sig_listed.emit(summaries)
+            self._run(lambda notes: self._index_all(notes.all_notes(), search, passages), None)
+
+        self._run(lambda notes: notes.list_notes(), listed)
+        store = self.history.store
+        if store is not None:
+            self.tasks.run(lambda: store.load_preference(CUSTOM_ACTIONS), self._on_actions,
+                           lambda _e: self.sig_error.emit(
+                               "Your own writing actions could not be read."))
+
+    @staticmethod
+    def _index_all(notes: list[Note], search: SearchIndex, passages: NotesIndex) -> None:
+        search.add_many((_SEARCH_GROUP, note.id, note.text) for note in notes)
+        passages.add_many((note.id, note.title, note.text) for note in notes)
+
+    def _index(self, note: Note) -> None:
+        if self.search_index is not None and self.passages is not None:
+            self._index_all([note], self.search_index, self.passages)
+
+    # Notes ---------------------------------------------------------------------------------
+
+    def open_note(self, note_id: str) -> None:
+        self._run(lambda notes: notes.load_note(note_id), self.sig_opened.emit)
+
+    def create_note(self, text: str = "") -> None:
+        self._run(lambda notes: notes.create_note(text), self._on_created)
+
+    def _on_created(self, note: Note) -> None:
+        self._index(note)
+        self.sig_summary.emit(note.summary())
+        self.sig_opened.emit(note)
+
+    def save_text(self, note_id: str, text: str) -> None:
+        def saved(note: Note) -> None:
+            self._index(note)
+            self.sig_summary.emit(note.summary())
+            self.sig_saved.emit(note_id, len(text))
+
+        def failed(error: BaseException) -> None:
+            self.sig_unsaved.emit(note_id)
+            self.sig_error.emit("Your note could not be saved; it stays on screen and is "
+                                "saved again with your next change. " + _explain(error))
+
+        store = self.history.store
+        if store is None or not self.history.unlocked:
+            self.sig_unsaved.emit(note_id)
+            return
+        self.tasks.run(lambda: store.notes.save_text(note_id, text), saved, failed,
+                       lane=Lane.STORAGE)
+
+    def set_pinned(self, note_id: str, pinned: bool) -> None:
+        self._run(lambda notes: notes.set_pinned(note_id, pinned).summary(),
+                  self.sig_summary.emit)
+
+    def delete(self, note_id: str) -> None:
+        def deleted(_none: None) -> None:
+            if self.search_index is not None and self.passages is not None:
+                self.search_index.remove(note_id)
+                self.passages.remove(note_id)
+            self.sig_removed.emit(note_id)
+
+        self._run(lambda notes: notes.delete_note(note_id), deleted)
+
+    def import_file(self, path: Path) -> None:
+        """A .md or .txt file as a new note (checked for size, binary data and encoding)."""
+        self._run(lambda notes: notes.create_note(read_note_file(path)), self._on_created,
+                  "Import failed: ")
+
+    def export(self, note_id: str, target: Path, done: Callable[[Path], None]) -> None:
+        self._run(lambda notes: write_private(target, note_export_text(notes.load_note(note_id))),
+                  done, "Export failed: ")
+
+    def search(self, query: str, done: Callable[[list[SearchHit]], None]) -> None:
+        index = self.search_index
+        self._ask_index(None if index is None else lambda: index.search(query, limit=200),
+                        done, "note search")
+
+    def retrieve(self, question: str, done: Callable[[list[Passage]], None]) -> None:
+        index = self.passages
+        self._ask_index(None if index is None else lambda: index.search(question, limit=12),
+                        done, "note retrieval")
+
+    def _ask_index(self, query: Callable[[], list[Any]] | None,
+                   done: Callable[[list[Any]], None], what: str) -> None:
+        """Run `query` on an in-memory index off the GUI thread (none yet: no results)."""
+        if query is None:
+            done([])
+            return
+        self.tasks.run(query, done, lambda e: log.error("%s failed: %s", what,
+                                                        type(e).__name__))
+
+    # The person's own writing actions --------------------------------------------------------
+
+    def _on_actions(self, record: dict[str, Any] | None) -> None:
+        kept: list[WritingAction] = []
+        for item in (record or {}).get("actions", []):
+            try:
+                kept.append(custom_action(str(item["label"]), str(item["prompt"])))
+            except (ActionError, KeyError, TypeError):
+                continue
+        self.custom_actions = tuple(kept)
+        self.sig_actions.emit()
+
+    def add_custom_action(self, action: WritingAction) -> None:
+        store = self.history.store
+        if store is None:
+            return
+        others = tuple(a for a in self.custom_actions if a.name != action.name)
+        self.custom_actions = (*others, action)
+        self.sig_actions.emit()
+        record = {"actions": [{"label": a.label, "prompt": a.task}
+                              for a in self.custom_actions]}
+        self.tasks.run(lambda: store.save_preference(CUSTOM_ACTIONS, record), None,
+                       lambda e: self.sig_error.emit("Your writing action could not be saved: "
+                                                     + storage_error_message(e)))

