@@ -42,11 +42,13 @@ class ModelSettings:
     top_k: int = GenerationParams.top_k  # 0: off
     repeat_penalty: float = GenerationParams.repeat_penalty  # 1.0: off
     max_tokens: int = GenerationParams.max_tokens  # longest reply, in tokens
+    # Reasoning models whose template has a switch (Qwen3's enable_thinking): think first.
+    thinking: bool = LoadOptions.thinking
 
     def load_options(self, base: LoadOptions | None = None) -> LoadOptions:
         """How the engine loads the model with these settings; the rest from `base`."""
         return replace(base or LoadOptions(), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                       n_gpu_layers=self.n_gpu_layers)
+                       n_gpu_layers=self.n_gpu_layers, thinking=self.thinking)
 
     def generation_params(self, *, max_tokens: int | None = None,
                           seed: int | None = None) -> GenerationParams:
@@ -73,6 +75,10 @@ class ModelSettings:
         for item in fields(cls):
             value = raw.get(item.name)
             default = getattr(settings, item.name)
+            if isinstance(default, bool):
+                if isinstance(value, bool):
+                    changes[item.name] = value
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
             if isinstance(default, int) and not float(value).is_integer():
@@ -94,8 +100,8 @@ class ModelSettings:
 
     def load_differs(self, other: ModelSettings) -> bool:
         """Whether switching between the two needs the model loaded again."""
-        return (self.n_ctx, self.n_threads, self.n_gpu_layers) != (
-            other.n_ctx, other.n_threads, other.n_gpu_layers)
+        return (self.n_ctx, self.n_threads, self.n_gpu_layers, self.thinking) != (
+            other.n_ctx, other.n_threads, other.n_gpu_layers, other.thinking)
 
 
 LIMITS: dict[str, tuple[float, float]] = {

@@ -67,6 +67,7 @@ class LoadOptions:
     seed: int = 0xFFFFFFFF  # llama.cpp's "random seed" value
     chat_format: str | None = None  # None: the file's own template, else a built-in by kind
     fast_kernels: str = "auto"  # llama.cpp's extra CPU buffer types: auto (checked), on, off
+    thinking: bool = True  # False: a template with a thinking switch renders it off
 
     def threads(self) -> int:
         return self.n_threads or physical_cores()
@@ -258,6 +259,11 @@ class Engine:
             from cove.inference.decode import Decoder
 
             self._formatter = chat_formatter(self._llm)
+            if not self.options.thinking:
+                from cove.models.template_guard import set_template_variables
+
+                # Qwen3's template (and others') skips the thinking when told so.
+                set_template_variables(self._formatter, {"enable_thinking": False})
             self._decoder = Decoder(self._llm)
         except Exception as error:
             if self._llm is not None:

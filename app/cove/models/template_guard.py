@@ -308,15 +308,28 @@ def _guarded_formatter_class() -> type:
                 environment.filters["tojson"] = environment._guard_filter(self.tojson)
                 # The parent's __call__ renders through `self._environment.render(...)`.
                 self._environment = _BudgetedTemplate(  # type: ignore[assignment]
-                    environment.from_string(template))
+                    environment.from_string(template), template)
 
         _FORMATTER = GuardedChatFormatter
     return _FORMATTER
 
 
 class _BudgetedTemplate:
-    def __init__(self, compiled: Any) -> None:
+    def __init__(self, compiled: Any, source: str = "") -> None:
         self._compiled = compiled
+        self.source = source
+        self.extra: dict[str, Any] = {}  # more variables for every render (a model's switches)
 
     def render(self, **variables: Any) -> str:
-        return render_within_budget(self._compiled, variables)
+        return render_within_budget(self._compiled, {**self.extra, **variables})
+
+
+def set_template_variables(formatter: Any, values: Mapping[str, Any]) -> bool:
+    """Give a guarded formatter's template more variables (`enable_thinking`: False), those
+    its template uses; False when it uses none of them (a built-in format, another model)."""
+    template = getattr(formatter, "_environment", None)
+    if not isinstance(template, _BudgetedTemplate):
+        return False
+    used = {name: value for name, value in values.items() if name in template.source}
+    template.extra.update(used)
+    return bool(used)

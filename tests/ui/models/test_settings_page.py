@@ -391,3 +391,18 @@ def test_a_conversation_brings_back_the_model_it_was_used_with(
         app.presenter.open_conversation(second)
     assert asked and "Tiny Gemma" in asked[0]
     assert models_app.models.current == models_app.small  # kept: the person said no
+
+
+def test_the_thinking_switch_is_kept_per_model_and_reaches_the_load(
+        qtbot: QtBot, models_app: ModelsApp) -> None:
+    small, gemma = models_app.small, models_app.gemma
+    dialog, page = models_app.open_settings(qtbot)
+    assert page.thinking.isChecked()  # on by default: the model decides
+    page.select_model(gemma.id)
+    page.thinking.setChecked(False)
+    page.select_model(small.id)
+    assert page.thinking.isChecked()  # small's own value came back
+    ok(dialog)
+    assert saved_models(models_app.settings_path)[gemma.id]["thinking"] is False
+    models_app.switch(qtbot, gemma)
+    assert models_app.engine().options.thinking is False  # the engine renders it off

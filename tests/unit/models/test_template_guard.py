@@ -95,3 +95,35 @@ def test_llama_cpp_formats_with_the_budget_only_inside_the_block() -> None:
     with pytest.raises(TemplateTooCostly):
         formatter(messages=[{"role": "user", "content": "hi"}])
     assert fine(messages=[{"role": "user", "content": "hi"}]).prompt == "[hi]"
+
+
+QWEN3_LIKE = (
+    "{%- for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}"
+    "<|im_end|>\n{%- endfor %}"
+    "{%- if add_generation_prompt %}<|im_start|>assistant\n"
+    "{%- if enable_thinking is defined and enable_thinking is false %}"
+    "<think>\n\n</think>\n\n{%- endif %}{%- endif %}"
+)
+
+
+def test_a_models_thinking_switch_reaches_its_template_and_no_other() -> None:
+    from cove.models.template_guard import _guarded_formatter_class, set_template_variables
+
+    formatter_class = _guarded_formatter_class()
+    qwen = formatter_class(QWEN3_LIKE, eos_token="<|im_end|>", bos_token="")
+    asked = [{"role": "user", "content": "What is 2 + 2?"}]
+    assert "<think>" not in qwen(messages=asked).prompt  # thinking on: the model decides
+    assert set_template_variables(qwen, {"enable_thinking": False})
+    assert qwen(messages=asked).prompt.endswith("assistant<think>\n\n</think>")  # empty: off
+    plain = formatter_class("{% for m in messages %}{{ m.content }}{% endfor %}",
+                            eos_token="", bos_token="")
+    assert not set_template_variables(plain, {"enable_thinking": False})  # no switch there
+
+
+def test_the_thinking_setting_is_kept_per_model_and_reloads_the_model() -> None:
+    from cove.settings import ModelSettings
+
+    off = ModelSettings.from_json({"thinking": False})
+    assert off.thinking is False and off.load_options().thinking is False
+    assert ModelSettings.from_json({"thinking": "no"}).thinking is True  # mistyped: default
+    assert off.load_differs(ModelSettings())

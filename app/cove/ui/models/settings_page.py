@@ -15,6 +15,7 @@ from dataclasses import replace
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
@@ -112,6 +113,10 @@ class ModelSettingsPage(QWidget):
         self.repeat_penalty = self._double("repeat_penalty", 0.05)
         self.repeat_penalty.setSpecialValueText("Off")
         self.max_tokens = self._spin("max_tokens", 64)
+        self.thinking = QCheckBox("Think before answering", self)
+        self.thinking.setToolTip(
+            "For reasoning models whose chat template has a switch for it (such as Qwen3). "
+            "Off: they answer at once. Other models are not affected.")
         self.system_prompt = QPlainTextEdit(self)
         self.system_prompt.setPlaceholderText(
             "Instructions the model sees before every conversation, e.g. "
@@ -130,6 +135,7 @@ class ModelSettingsPage(QWidget):
         form.addRow("Top-k:", self.top_k)
         form.addRow("Repeat penalty:", self.repeat_penalty)
         form.addRow("Longest reply (tokens):", self.max_tokens)
+        form.addRow("Reasoning:", self.thinking)
         form.addRow("System prompt:", self.system_prompt)
         form.addRow("Chat format:", self.chat_format)
         note = QLabel("Context length, threads and GPU layers take effect when the model "
@@ -284,6 +290,7 @@ class ModelSettingsPage(QWidget):
         self.top_p.setValue(values.top_p)
         self.top_k.setValue(values.top_k)
         self.repeat_penalty.setValue(values.repeat_penalty)
+        self.thinking.setChecked(values.thinking)
         self.max_tokens.setValue(values.max_tokens)
         if self._prompts is None:
             self.system_prompt.setPlainText("")
@@ -304,6 +311,7 @@ class ModelSettingsPage(QWidget):
             top_k=self.top_k.value(),
             repeat_penalty=round(self.repeat_penalty.value(), 3),
             max_tokens=self.max_tokens.value(),
+            thinking=self.thinking.isChecked(),
         ).clamped()
 
     def _keep_form(self) -> None:
