@@ -403,3 +403,22 @@ def test_the_list_with_projects_keeps_qts_contract_and_its_order(qtmodeltester) 
     assert model.ids_in(work.id) == ["loose"]
     data = model.mimeData([model.index(1, 0)])
     assert bytes(data.data("application/x-cove-conversation").data()) == b"peas"
+
+
+def test_opening_a_conversation_in_a_folded_project_unfolds_it(
+        qtbot: QtBot, open_app: Opener) -> None:
+    app, projects = with_projects(qtbot, open_app)
+    controller = app.window.controller
+    garden = make_project(qtbot, app, projects, "Garden", PROMPT)
+    click_heading(qtbot, app, garden.id, plus=True)
+    chat(qtbot, app, "Beans")
+    beans = controller.model.conversation.id
+    click_heading(qtbot, app, garden.id)  # folds it, with the open conversation inside
+    assert rows(app) == ["▸ Garden"]
+    app.window.new_conversation()
+    sidebar = app.window.sidebar
+    with qtbot.waitSignal(controller.sig_conversation_changed, timeout=5_000):
+        app.presenter.open_conversation(sidebar.model.summary(sidebar.model.row_of(beans)))
+    assert rows(app) == ["▸ Garden", "  Beans"]  # unfolded: the open one is never hidden
+    assert sidebar.current_id() == beans
+    assert not sidebar.list.isRowHidden(sidebar.model.row_of(beans))

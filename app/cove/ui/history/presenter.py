@@ -90,7 +90,8 @@ class HistoryPresenter(QObject):
         self.controller.sig_settings_changed.connect(session.record_settings)
         self.controller.sig_title.connect(self._on_model_title)
         self.controller.sig_conversation_changed.connect(
-            lambda conversation: (sidebar.select(conversation.id), self._show_title(),
+            lambda conversation: (sidebar.select(conversation.id, reveal=True),
+                                  self._show_title(),
                                   self._remember_current()))
         window.chat_view.sig_reached_top.connect(self._load_earlier)
 

@@ -748,9 +748,12 @@ class Sidebar(QWidget):
         index = self.list.currentIndex()
         return index.data(ConversationRoles.ID) if index.isValid() else ""
 
-    def select(self, conversation_id: str) -> None:
+    def select(self, conversation_id: str, reveal: bool = False) -> None:
+        """Mark a conversation's row; `reveal` (it was just opened) unfolds its project."""
         row = self.model.row_of(conversation_id)
         if row >= 0:
+            if reveal and self.model.folded_at(row):
+                self.toggle_fold(self.model.project_of(self.model.summary(row)))
             self.list.setCurrentIndex(self.model.index(row, 0))
         else:
             self.list.clearSelection()
