@@ -1,4 +1,5 @@
-"""A note as plain data: its text, when it was written, whether it is pinned, and its counts."""
+"""A note as plain data: its text, when it was written, whether it is pinned, its project, and
+its counts."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class Note:
     id: str = field(default_factory=new_id)
     created: float = field(default_factory=time.time)
     updated: float = 0.0
+    project: str = ""  # the project's id (cove.core.projects); "": in none
 
     def __post_init__(self) -> None:
         if not self.updated:
@@ -62,7 +64,7 @@ class Note:
 
     def summary(self) -> NoteSummary:
         return NoteSummary(self.id, self.title, self.pinned, self.created, self.updated,
-                           word_count(self.text), len(self.text))
+                           word_count(self.text), len(self.text), project=self.project)
 
 
 class NoteSummary(NamedTuple):
@@ -76,6 +78,7 @@ class NoteSummary(NamedTuple):
     words: int
     chars: int
     damaged: bool = False
+    project: str = ""
 
     def list_order(self) -> tuple[bool, float]:
         """Sort key for the notes list: pinned first, then the newest."""

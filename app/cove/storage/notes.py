@@ -1,8 +1,8 @@
 """NoteStore: the notes kept in the history file, sealed like conversations, under its key.
 
 Each note is one row of the `notes` table: a random id and the key id in clear, and the sealed
-body (text, pinned, created, updated) bound to its table and id, so a body copied onto another
-row fails to open and shows as damaged. The store's one connection, lock and cipher are used
+body (text, pinned, created, updated, project) bound to its table and id, so a body copied onto
+another row fails to open and shows as damaged. The store's one connection, lock and cipher are used
 (``ConversationStore.notes`` makes this object); notes decrypted once are kept in memory until
 the store locks, which calls ``forget``. Plain Python, no Qt: the GUI calls it on its storage
 lane.
@@ -36,7 +36,7 @@ class NoteDamaged(StoreError):
 
 def _note_body(note: Note) -> bytes:
     return json.dumps({"text": note.text, "pinned": note.pinned, "created": note.created,
-                       "updated": note.updated}, ensure_ascii=False,
+                       "updated": note.updated, "project": note.project}, ensure_ascii=False,
                       separators=(",", ":")).encode("utf-8", "surrogatepass")
 
 
@@ -48,8 +48,10 @@ def _note_from_body(note_id: str, body: bytes) -> Note:
     value: Any = json.loads(body.decode("utf-8", "surrogatepass"))
     if not isinstance(value, dict) or not isinstance(value.get("text"), str):
         raise ValueError("not a note")
+    project = value.get("project", "")  # absent in notes written before projects
     return Note(text=value["text"], pinned=bool(value.get("pinned", False)), id=note_id,
-                created=float(value["created"]), updated=float(value["updated"]))
+                created=float(value["created"]), updated=float(value["updated"]),
+                project=project if isinstance(project, str) else "")
 
 
 def open_notes(cipher: RowCipher, rows: list[tuple[str, str, bytes]]) -> dict[str, Note | None]:
@@ -70,7 +72,7 @@ def open_notes(cipher: RowCipher, rows: list[tuple[str, str, bytes]]) -> dict[st
 
 
 def _copy(note: Note) -> Note:
-    return Note(note.text, note.pinned, note.id, note.created, note.updated)
+    return Note(note.text, note.pinned, note.id, note.created, note.updated, note.project)
 
 
 class NoteStore:
@@ -162,6 +164,10 @@ class NoteStore:
 
     def set_pinned(self, note_id: str, pinned: bool) -> Note:
         return self._change(note_id, pinned=pinned)
+
+    def set_project(self, note_id: str, project_id: str) -> Note:
+        """Move the note into the project with this id ("": out of any)."""
+        return self._change(note_id, project=project_id)
 
     def delete_note(self, note_id: str) -> None:
         """Remove the note so no trace stays in the file or its WAL (as conversations are)."""

@@ -176,9 +176,10 @@ def finish_start(window: MainWindow, smoke: SmokeTest | None, args: argparse.Nam
     HistoryPresenter(window, session, settings, reopen_last=smoke is None)
     PresetsPresenter(window, session)
     BackupFlow(window, session, paths)  # File > Back Up…, Restore…, Import…
-    NotesPresenter(window, NotesSession(session, window))
+    notes = NotesPresenter(window, NotesSession(session, window))
     registry = ModelRegistry.for_paths(paths)
-    ProjectsPresenter(window, session, registry)  # the sidebar's projects
+    # The sidebar's projects; the notes list groups by the same ones.
+    notes.follow_projects(ProjectsPresenter(window, session, registry))
     models = ModelsPresenter(window, registry, settings, session,
                              max_tokens=args.max_tokens, seed=args.seed, tasks=tasks)
     if smoke is not None:

@@ -3,6 +3,7 @@ and the canary: nothing typed into a note reaches any file under COVE_HOME in pl
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from cove.notes.note import Note
 from cove.storage.crypto import KdfParams
 from cove.storage.errors import NotFound, StoreLocked
-from cove.storage.notes import NoteDamaged
+from cove.storage.notes import NOTES, NoteDamaged
 from cove.storage.store import ConversationStore, default_store_path
 from tests.unit.storage.test_canary import encoded, files_holding, log_file  # noqa: F401
 
@@ -104,3 +105,20 @@ def test_a_note_canary_is_never_on_disk_before_or_after_delete(
         assert files_holding(cove_home, encoded(canary)) == []
     assert files_holding(cove_home, encoded(canary)) == []
     assert log_file.exists()
+
+
+def test_a_body_written_before_projects_loads_in_no_project(tmp_path: Path) -> None:
+    path = tmp_path / "cove.db"
+    with open_store(path) as store:
+        note = store.notes.create_note("Old note")
+        cipher = store._require_cipher()
+        old = json.dumps({"text": "Old note", "pinned": True, "created": 1.0,
+                          "updated": 2.0}).encode()
+        with store._transaction() as conn:
+            conn.execute("UPDATE notes SET body = ? WHERE id = ?",
+                         (cipher.seal(NOTES, note.id, note.id, 0, old), note.id))
+    with open_store(path) as store:
+        loaded = store.notes.load_note(note.id)
+        assert (loaded.text, loaded.pinned, loaded.project) == ("Old note", True, "")
+        moved = store.notes.set_project(note.id, "p" * 16)
+        assert store.notes.list_notes()[0].project == moved.project == "p" * 16

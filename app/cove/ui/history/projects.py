@@ -8,7 +8,7 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
@@ -123,6 +123,9 @@ def _move_stored(store: ConversationStore, ids: list[str],
 class ProjectsPresenter(QObject):
     """The projects: read after unlocking, forgotten at lock, saved sealed when changed."""
 
+    sig_projects = Signal(object)
+    """The list of Projects changed (read, edited, or emptied at lock), in the sidebar's order."""
+
     def __init__(self, window: MainWindow, session: HistorySession,
                  registry: ModelRegistry | None = None) -> None:
         """`registry`: the installed models the settings dialog offers (None: none)."""
@@ -178,6 +181,7 @@ class ProjectsPresenter(QObject):
         self.controller.project_prompts = {p.id: p.system_prompt for p in self.projects
                                            if p.system_prompt.strip()}
         self.sidebar.set_projects(self.projects)
+        self.sig_projects.emit(list(self.projects))
 
     def _change(self, projects: list[Project]) -> None:
         """Show and keep a changed list."""

@@ -47,6 +47,7 @@ from cove.notes.retrieval import Passage, ask_messages, cited, fit_passages
 from cove.storage.search import SearchHit
 from cove.ui.chat.message_model import Roles as MessageRoles
 from cove.ui.chat.window import MainWindow
+from cove.ui.history.projects import ProjectsPresenter
 from cove.ui.notes.session import NotesSession
 from cove.ui.notes.workspace import UNTITLED, CommandPalette, NotesWorkspace, Roles
 
@@ -181,6 +182,7 @@ class NotesPresenter(QObject):
         ws.sig_pin.connect(session.set_pinned)
         ws.sig_export.connect(self.export_note)
         ws.sig_delete.connect(self.delete_note)
+        ws.sig_move_to_project.connect(session.set_project)
         ws.ask_button.clicked.connect(lambda: self.ask_my_notes())
         ws.actions_menu.triggered.connect(lambda item: self._on_palette(str(item.data())))
         ws.list_view.clicked.connect(lambda index: self.open(str(index.data(Roles.ID))))
@@ -201,6 +203,11 @@ class NotesPresenter(QObject):
         self.window.chat_view.message_actions.append(self._reply_actions)
         self.window.sidebar.sig_search.connect(self._search_with_messages)
         self.window.sidebar.sig_open_hit.connect(self._open_search_hit)
+
+    def follow_projects(self, projects: ProjectsPresenter) -> None:
+        """Group the notes by the chat's projects, and offer them in each row's menu."""
+        projects.sig_projects.connect(self.workspace.set_projects)
+        self.workspace.set_projects(projects.projects)
 
     def _focus_search(self) -> None:
         if self.shown:

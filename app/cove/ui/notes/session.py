@@ -149,6 +149,10 @@ class NotesSession(QObject):
         self._run(lambda notes: notes.set_pinned(note_id, pinned).summary(),
                   self.sig_summary.emit)
 
+    def set_project(self, note_id: str, project_id: str) -> None:
+        self._run(lambda notes: notes.set_project(note_id, project_id).summary(),
+                  self.sig_summary.emit)
+
     def delete(self, note_id: str) -> None:
         def deleted(_none: None) -> None:
             if self.search_index is not None and self.passages is not None:

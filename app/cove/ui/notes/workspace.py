@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import time
 
 from PySide6.QtCore import (
@@ -52,6 +53,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cove.core.projects import Project
 from cove.core.units import date_group
 from cove.notes.note import UNTITLED, NoteSummary
 from cove.ui import icons, theme
@@ -70,6 +72,7 @@ class Roles(enum.IntEnum):
     GROUP = enum.auto()  # the heading it sits under: "Pinned", "Today", "Yesterday", …
     DETAIL = enum.auto()  # the row's second line: when and how long, or the search snippet
     DAMAGED = enum.auto()
+    PROJECT = enum.auto()  # the id of the project it is in; "": none (or one since deleted)
 
 
 def when_label(updated: float, now: float) -> str:
@@ -83,11 +86,14 @@ def when_label(updated: float, now: float) -> str:
 
 
 class NoteListModel(QAbstractListModel):
-    """The notes, pinned first then newest; while searching, only the notes that match."""
+    """The notes: each project's under its heading (as the chat sidebar has them), then the
+    rest pinned first then newest; while searching, only the notes that match."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._all: dict[str, NoteSummary] = {}
+        self._projects: dict[str, int] = {}  # id -> place in the (sorted) project list
+        self._project_names: dict[str, str] = {}
         self._rows: list[NoteSummary] = []
         self._only: list[str] | None = None  # search hits, best first
         self._snippets: dict[str, str] = {}
@@ -117,7 +123,12 @@ class NoteListModel(QAbstractListModel):
             return self._detail(summary)
         if role == Roles.DAMAGED:
             return summary.damaged
+        if role == Roles.PROJECT:
+            return self._project_of(summary)
         return None
+
+    def _project_of(self, summary: NoteSummary) -> str:
+        return summary.project if summary.project in self._projects else ""
 
     def _detail(self, summary: NoteSummary) -> str:
         if summary.id in self._snippets:
@@ -127,9 +138,16 @@ class NoteListModel(QAbstractListModel):
         words = f"{summary.words:,} word{'s' if summary.words != 1 else ''}"
         return f"{when_label(summary.updated, time.time())} · {words}"
 
-    @staticmethod
-    def group_of(summary: NoteSummary) -> str:
+    def group_of(self, summary: NoteSummary) -> str:
+        project = self._project_of(summary)
+        if project:
+            return self._project_names[project]
         return "Pinned" if summary.pinned else date_group(summary.updated, time.time())
+
+    def _order(self, summary: NoteSummary) -> tuple[int, bool, float]:
+        project = self._project_of(summary)
+        return (self._projects[project] if project else len(self._projects),
+                *summary.list_order())
 
     def starts_group(self, row: int) -> bool:
         """Whether a heading goes above this row (never while searching: hits are ranked)."""
@@ -137,6 +155,12 @@ class NoteListModel(QAbstractListModel):
             return False
         return row == 0 or (self.group_of(self._rows[row])
                             != self.group_of(self._rows[row - 1]))
+
+    def set_projects(self, projects: list[Project]) -> None:
+        """The projects whose headings the list shows, in their order (the sidebar's)."""
+        self._projects = {p.id: n for n, p in enumerate(projects)}
+        self._project_names = {p.id: p.name for p in projects}
+        self._rebuild()
 
     def set_notes(self, summaries: list[NoteSummary]) -> None:
         self._all = {s.id: s for s in summaries}
@@ -159,7 +183,7 @@ class NoteListModel(QAbstractListModel):
     def _rebuild(self) -> None:
         self.beginResetModel()
         if self._only is None:
-            self._rows = sorted(self._all.values(), key=NoteSummary.list_order)
+            self._rows = sorted(self._all.values(), key=self._order)
         else:
             self._rows = [self._all[i] for i in self._only if i in self._all]
         self.endResetModel()
@@ -378,10 +402,13 @@ class NotesWorkspace(QWidget):
     """Export the note with this id (its row's menu)."""
     sig_delete = Signal(str)
     """Delete the note with this id, once confirmed (its row's menu)."""
+    sig_move_to_project = Signal(str, str)
+    """Move the note with this id into the project with this id ("": out of its project)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._colours: theme.Colours | None = None
+        self.projects: list[Project] = []
         # The list -------------------------------------------------------------------------
         self.list_pane = QWidget(self)
         self.list_pane.setObjectName("notesList")
@@ -595,11 +622,34 @@ class NotesWorkspace(QWidget):
         pin = menu.addAction("Unpin" if pinned else "Pin to Top",
                              lambda: self.sig_pin.emit(note_id, not pinned))
         export = menu.addAction("Export…", lambda: self.sig_export.emit(note_id))
+        if self.projects and not damaged:  # none yet: they are made in the chat's sidebar
+            self._move_menu(menu, note_id, str(index.data(Roles.PROJECT) or ""))
         menu.addSeparator()
         menu.addAction("Delete…", lambda: self.sig_delete.emit(note_id))
         for action in (pin, export):
             action.setEnabled(not damaged)
         return menu
+
+    def _move_menu(self, menu: QMenu, note_id: str, current: str) -> None:
+        """"Move to Project": each project (the note's own checked), or out of its project."""
+        moves = menu.addMenu("Move to Project")
+        for project in self.projects:
+            action = moves.addAction(project.name, functools.partial(
+                self.sig_move_to_project.emit, note_id, project.id))
+            action.setCheckable(True)
+            action.setChecked(project.id == current)
+        if current:
+            moves.addSeparator()
+            moves.addAction("Remove from Project",
+                            lambda: self.sig_move_to_project.emit(note_id, ""))
+
+    def set_projects(self, projects: list[Project]) -> None:
+        """The projects a note can be moved into, and whose headings the list shows."""
+        self.projects = list(projects)
+        current = self.list_view.currentIndex().data(Roles.ID)
+        self.model.set_projects(self.projects)
+        if current:
+            self.select_note(str(current))
 
     def show_search_status(self, text: str) -> None:
         self.list_status.setText(text)
