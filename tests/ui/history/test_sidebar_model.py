@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from cove.storage.search import SearchHit
 from cove.storage.store import ConversationSummary
-from cove.ui.history.sidebar import ConversationListModel, SearchResultModel
+from cove.ui.history.search_results import SearchResultModel
+from cove.ui.history.sidebar import ConversationListModel
 
 
 def summary(cid: str, updated: float, pinned: bool = False) -> ConversationSummary:

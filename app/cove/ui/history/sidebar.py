@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import html
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -26,16 +25,15 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import (
-    QAbstractTextDocumentLayout,
     QColor,
     QDropEvent,
     QFont,
     QFontMetrics,
     QKeyEvent,
     QKeySequence,
+    QMouseEvent,
     QPainter,
     QPalette,
-    QTextDocument,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -54,13 +52,14 @@ from cove.core.presets import ConversationSettings
 from cove.core.projects import Project
 from cove.core.units import date_group
 from cove.ui import icons, theme
+from cove.ui.history.search_results import UNTITLED, SearchHitDelegate, SearchResultModel
+from cove.ui.hover import follow_hover, more_button_pressed
 
 if TYPE_CHECKING:  # the store pulls in the keyring and cryptography: not before first paint
     from cove.storage.search import SearchHit
     from cove.storage.store import ConversationSummary
 
 Index = QModelIndex | QPersistentModelIndex
-UNTITLED = "New conversation"
 WRITING = "writing…"  # beside a conversation a reply is being written into
 DAMAGED_TITLE = "Damaged conversation"
 
@@ -459,78 +458,6 @@ class GroupedDelegate(QStyledItemDelegate):
         self._paint_item(painter, item, index)
 
 
-class SearchResultModel(QAbstractListModel):
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.hits: list[SearchHit] = []
-        self.titles: dict[str, str] = {}
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.hits)
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self.hits):
-            return None
-        hit = self.hits[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return hit.snippet
-        if role == Qt.ItemDataRole.UserRole:
-            return hit
-        return None
-
-    def set_hits(self, hits: list[SearchHit], titles: dict[str, str]) -> None:
-        self.beginResetModel()
-        self.hits = hits
-        self.titles = titles
-        self.endResetModel()
-
-
-def highlighted_html(snippet: str, matches: list[tuple[int, int]] | tuple[Any, ...]) -> str:
-    """The snippet as escaped HTML with each match in bold: user text is never markup."""
-    parts, last = [], 0
-    for start, end in sorted(matches):
-        if start < last:
-            continue
-        parts.append(html.escape(snippet[last:start]))
-        parts.append(f"<b style='background:#fff3b0'>{html.escape(snippet[start:end])}</b>")
-        last = end
-    parts.append(html.escape(snippet[last:]))
-    return "".join(parts).replace("\n", " ")
-
-
-class SearchHitDelegate(QStyledItemDelegate):
-    """Two lines per hit: the conversation's title, then the snippet with matches marked."""
-
-    def _document(self, index: Index, width: int, font: QFont) -> QTextDocument:
-        hit: SearchHit = index.data(Qt.ItemDataRole.UserRole)
-        model = index.model()
-        title = getattr(model, "titles", {}).get(hit.conversation_id, UNTITLED)
-        document = QTextDocument()
-        document.setDefaultFont(font)
-        document.setDocumentMargin(6)
-        document.setHtml(f"<div style='color:gray'>{html.escape(title)}</div>"
-                         f"<div>{highlighted_html(hit.snippet, hit.matches)}</div>")
-        document.setTextWidth(width)
-        return document
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
-        document = self._document(index, option.rect.width() or 240, option.font)
-        return QSize(int(document.idealWidth()), int(document.size().height()))
-
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
-        # Imported here, not at the top: QStyle's Python type takes ~15 ms to set up, and the
-        # window's first frame paints no search result.
-        from PySide6.QtWidgets import QStyle
-
-        painter.save()
-        if option.state & QStyle.StateFlag.State_Selected:
-            painter.fillRect(option.rect, option.palette.highlight().color().lighter(170))
-        document = self._document(index, option.rect.width(), option.font)
-        painter.translate(option.rect.topLeft())
-        document.documentLayout().draw(painter, QAbstractTextDocumentLayout.PaintContext())
-        painter.restore()
-
-
 # One set of shortcuts for the conversation actions: the Chat and File menus use them, and
 # the sidebar's context menu shows them.
 MENU_SHORTCUTS = {"rename": "F2", "pin": "Ctrl+P", "export": "Ctrl+E", "delete": "Ctrl+Delete"}
@@ -643,23 +570,16 @@ class Sidebar(QWidget):
 
     def _list_event(self, event: QEvent) -> bool:
         """The row under the mouse shows a "…" button; a click on it opens the row's menu."""
-        viewport = self.list.viewport()
-        if event.type() == QEvent.Type.Leave:
-            self.delegate.hovered_row = -1
-            viewport.update()
-        elif event.type() == QEvent.Type.MouseMove:
-            row = self.list.indexAt(event.position().toPoint()).row()
-            if row != self.delegate.hovered_row:
-                self.delegate.hovered_row = row
-                viewport.update()
-        elif (event.type() == QEvent.Type.MouseButtonPress
-              and event.button() == Qt.MouseButton.LeftButton):
+        follow_hover(self.list, self.delegate, event)
+        pressed = more_button_pressed(self.list, self.delegate, event)
+        if pressed is not None and isinstance(event, QMouseEvent):
+            position = event.position().toPoint()
+            self.context_menu(pressed).exec(self.list.viewport().mapToGlobal(position))
+            return True
+        if (event.type() == QEvent.Type.MouseButtonPress and isinstance(event, QMouseEvent)
+                and event.button() == Qt.MouseButton.LeftButton):
             position = event.position().toPoint()
             index = self.list.indexAt(position)
-            if index.isValid() and self.delegate.more_rect(
-                    self.list.visualRect(index), index).contains(position):
-                self.context_menu(index).exec(viewport.mapToGlobal(position))
-                return True
             if index.data(ConversationRoles.HEADING):  # "+" starts a chat in it; else fold
                 project_id = index.data(ConversationRoles.PROJECT)
                 if self.delegate.plus_rect(self.list.visualRect(index), index).contains(

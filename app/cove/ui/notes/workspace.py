@@ -57,6 +57,7 @@ from cove.core.projects import Project
 from cove.core.units import date_group
 from cove.notes.note import UNTITLED, NoteSummary
 from cove.ui import icons, theme
+from cove.ui.hover import follow_hover, more_button_pressed
 from cove.ui.notes.editor import TEXT_MARGIN, NoteEditor, centre_column
 from cove.ui.notes.review import ReviewPane
 
@@ -584,25 +585,12 @@ class NotesWorkspace(QWidget):
         """The row under the mouse shows a "…" button; a click on it opens the row's menu."""
         if watched is not self.list_view.viewport():
             return super().eventFilter(watched, event)
-        viewport = self.list_view.viewport()
-        if event.type() == QEvent.Type.Leave:
-            self.delegate.hovered_row = -1
-            viewport.update()
-        elif not isinstance(event, QMouseEvent):
-            return False
-        elif event.type() == QEvent.Type.MouseMove:
-            row = self.list_view.indexAt(event.position().toPoint()).row()
-            if row != self.delegate.hovered_row:
-                self.delegate.hovered_row = row
-                viewport.update()
-        elif (event.type() == QEvent.Type.MouseButtonPress
-              and event.button() == Qt.MouseButton.LeftButton):
-            position = event.position().toPoint()
-            index = self.list_view.indexAt(position)
-            if index.isValid() and self.delegate.more_rect(
-                    self.list_view.visualRect(index), index).contains(position):
-                self.open_row_menu(index, viewport.mapToGlobal(position))
-                return True
+        follow_hover(self.list_view, self.delegate, event)
+        index = more_button_pressed(self.list_view, self.delegate, event)
+        if index is not None and isinstance(event, QMouseEvent):
+            self.open_row_menu(index, self.list_view.viewport().mapToGlobal(
+                event.position().toPoint()))
+            return True
         return False
 
     def _row_menu_at(self, position: QPoint) -> None:
