@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from PySide6.QtCore import QEvent, QModelIndex, QRect, Qt
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QRect, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QAbstractItemView
 
@@ -14,6 +14,18 @@ class HoverDelegate(Protocol):
     hovered_row: int
 
     def more_rect(self, option_rect: QRect, index: Any) -> QRect: ...
+
+
+def hover_rows(view: QAbstractItemView, delegate: HoverDelegate, owner: QObject) -> None:
+    """Set up a list whose rows show buttons under the mouse: `delegate` paints them and
+    `owner` filters the viewport's events (follow_hover, more_button_pressed); rows are not
+    edited in place, never scroll sideways, and have a menu of their own."""
+    view.setItemDelegate(delegate)  # type: ignore[arg-type]
+    view.setMouseTracking(True)
+    view.viewport().installEventFilter(owner)
+    view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
 
 
 def follow_hover(view: QAbstractItemView, delegate: HoverDelegate, event: QEvent) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import functools
 
-from PySide6.QtCore import QByteArray, QRectF, Qt
+from PySide6.QtCore import QByteArray, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import QToolButton, QWidget
 
 from cove.paths import resources_dir
 
@@ -40,3 +41,15 @@ def icon(name: str, colour: QColor | str, disabled: QColor | str | None = None) 
     if disabled is not None:
         result.addPixmap(pixmap(name, QColor(disabled).name()), QIcon.Mode.Disabled)
     return result
+
+
+def icon_button(parent: QWidget, icon_name: str, tip: str, object_name: str) -> QToolButton:
+    """A small icon-only button; `icon_name` is kept on it so a theme change can redraw its
+    icon, and the tip (less its shortcut) is its accessible name."""
+    button = QToolButton(parent)
+    button.setObjectName(object_name)
+    button.setToolTip(tip)
+    button.setAccessibleName(tip.split(" (")[0])
+    button.setIconSize(QSize(18, 18))
+    button.setProperty("icon_name", icon_name)
+    return button

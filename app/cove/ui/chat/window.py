@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -311,13 +311,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self._action("&About Cove", None, self.show_about))
 
     def _header_button(self, icon_name: str, tip: str) -> QToolButton:
-        button = QToolButton(self)
-        button.setObjectName("headerButton")
-        button.setToolTip(tip)
-        button.setAccessibleName(tip.split(" (")[0])
-        button.setIconSize(QSize(18, 18))
-        button.setProperty("icon_name", icon_name)
-        return button
+        return icons.icon_button(self, icon_name, tip, "headerButton")
 
     def add_header_widget(self, widget: QWidget) -> None:
         """A button from another room (the preset picker), after the model picker."""

@@ -53,7 +53,7 @@ from cove.core.projects import Project
 from cove.core.units import date_group
 from cove.ui import icons, theme
 from cove.ui.history.search_results import UNTITLED, SearchHitDelegate, SearchResultModel
-from cove.ui.hover import follow_hover, more_button_pressed
+from cove.ui.hover import follow_hover, hover_rows, more_button_pressed
 
 if TYPE_CHECKING:  # the store pulls in the keyring and cryptography: not before first paint
     from cove.storage.search import SearchHit
@@ -509,13 +509,8 @@ class Sidebar(QWidget):
         self.list = QListView(self)
         self.list.setModel(self.model)
         self.delegate = GroupedDelegate(self.list)
-        self.list.setItemDelegate(self.delegate)
-        self.list.setMouseTracking(True)
-        self.list.viewport().installEventFilter(self)
-        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        hover_rows(self.list, self.delegate, self)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         # A conversation dragged onto a project's heading (or its rows) moves into it; onto
         # the others, out of its project. The drops are handled in _list_event.
         self.list.setDragEnabled(True)

@@ -31,7 +31,6 @@ from PySide6.QtGui import (
     QTextDocument,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QFrame,
     QHBoxLayout,
@@ -57,7 +56,7 @@ from cove.core.projects import Project
 from cove.core.units import date_group
 from cove.notes.note import UNTITLED, NoteSummary
 from cove.ui import icons, theme
-from cove.ui.hover import follow_hover, more_button_pressed
+from cove.ui.hover import follow_hover, hover_rows, more_button_pressed
 from cove.ui.notes.editor import TEXT_MARGIN, NoteEditor, centre_column
 from cove.ui.notes.review import ReviewPane
 
@@ -429,12 +428,7 @@ class NotesWorkspace(QWidget):
         self.list_view = QListView(self.list_pane)
         self.list_view.setModel(self.model)
         self.delegate = NoteDelegate(self.list_view)
-        self.list_view.setItemDelegate(self.delegate)
-        self.list_view.setMouseTracking(True)
-        self.list_view.viewport().installEventFilter(self)
-        self.list_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.list_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.list_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        hover_rows(self.list_view, self.delegate, self)
         self.list_view.customContextMenuRequested.connect(self._row_menu_at)
         self.list_status = QLabel("", self.list_pane)
         self.list_status.setObjectName("notesCount")
@@ -545,12 +539,7 @@ class NotesWorkspace(QWidget):
 
     def _icon_button(self, icon_name: str, tip: str, parent: QWidget | None = None
                      ) -> QToolButton:
-        button = QToolButton(parent or self)
-        button.setObjectName("noteButton")
-        button.setToolTip(tip)
-        button.setAccessibleName(tip.split(" (")[0])
-        button.setIconSize(QSize(18, 18))
-        button.setProperty("icon_name", icon_name)
+        button = icons.icon_button(parent or self, icon_name, tip, "noteButton")
         button.setCursor(Qt.CursorShape.PointingHandCursor)
         return button
 
