@@ -15,6 +15,11 @@ from typing import Any
 PENALTY_LAST_N = 64
 MIN_P = 0.05  # llama-cpp-python's chat completion default; Cove has no setting for it
 GREEDY = 0.0  # a temperature of 0 picks the likeliest token every time
+# Text is handed on at most this often (the first piece at once); what comes in between
+# waits and goes with the next. Each hand-off runs the engine's, the worker's and Qt's code
+# for the piece with cold caches (tens of microseconds), while llama.cpp's other threads
+# wait; once a frame is as often as the chat view repaints (ui/chat/controller.py FRAME_MS).
+YIELD_INTERVAL_S = 0.016
 
 
 class DecodeError(Exception):
@@ -221,11 +226,14 @@ class Decoder:
     def generate(self, prompt: Sequence[int], sampling: Sampling, max_tokens: int,
                  stops: Sequence[str], cancel: threading.Event,
                  stop_tokens: frozenset[int] = frozenset(),
-                 run: Generation | None = None) -> Iterator[str]:
-        """Evaluate `prompt`, then yield the reply's text piece by piece.
+                 run: Generation | None = None,
+                 interval: float = YIELD_INTERVAL_S) -> Iterator[str]:
+        """Evaluate `prompt`, then yield the reply's text as it comes.
 
         The cancel Event is checked before every token; a stop string ends the reply and is
-        not shown; bytes of a character split across tokens wait for the rest of it.
+        not shown; bytes of a character split across tokens wait for the rest of it. Text is
+        yielded at most every `interval` seconds (0: every token's), the first piece at once;
+        text held back is yielded when the reply ends, also when it was cancelled.
         """
         lib = self._lib
         run = run if run is not None else Generation()
@@ -239,17 +247,21 @@ class Decoder:
         scanner = StopScanner(stops)
         is_eog = lib.llama_vocab_is_eog
         sample = lib.llama_sampler_sample
+        pending = ""
+        yielded_at = -interval
         try:
             while len(run.tokens) < max_tokens:
                 token = sample(chain, self.ctx, -1)
                 if is_eog(self.vocab, token) or token in stop_tokens:
                     break
-                run.last_token_at = time.perf_counter()
+                now = run.last_token_at = time.perf_counter()
                 if run.first_token_at is None:
-                    run.first_token_at = run.last_token_at
+                    run.first_token_at = now
                 run.tokens.append(token)
-                shown = scanner.feed(text.decode(self.piece(token)))
-                if shown:
+                pending += scanner.feed(text.decode(self.piece(token)))
+                if pending and now - yielded_at >= interval:
+                    yielded_at = now
+                    shown, pending = pending, ""
                     yield shown
                 if scanner.hit or len(run.tokens) >= max_tokens:
                     break
@@ -259,8 +271,9 @@ class Decoder:
                 if len(self.tokens) >= self.n_ctx:
                     break  # the context is full: the reply ends here, as at max_tokens
                 self._decode((token,))
-            rest = scanner.feed(text.decode(b"", final=True)) + scanner.flush()
-            if rest and not run.stopped:
-                yield rest
+            if not run.stopped:
+                pending += scanner.feed(text.decode(b"", final=True)) + scanner.flush()
+            if pending:
+                yield pending
         finally:
             lib.llama_sampler_free(chain)

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cove.core.conversation import ReplyStats
-from cove.models.llama_params import ProgressCallback, model_params
+from cove.inference.decode import YIELD_INTERVAL_S
+from cove.models.llama_params import ProgressCallback, context_params, model_params
 
 if TYPE_CHECKING:
     from cove.inference.decode import Decoder, Generation
@@ -181,6 +182,7 @@ class Engine:
         from cove.inference.state_cache import StateCache
 
         self.state_cache = StateCache()  # recent conversations' model states, RAM only
+        self.chunk_interval_s = YIELD_INTERVAL_S  # how often a reply's text is handed on
         self._live_key: str | None = None  # the conversation the KV cache holds, if named
         self._formatter: Any = None  # llama-cpp-python's chat formatter for this model
         self.chat_format: str | None = None  # None: the file's own template
@@ -252,6 +254,7 @@ class Engine:
                     n_threads=self.options.threads(),
                     n_threads_batch=self.options.threads(),
                     n_gpu_layers=self.options.n_gpu_layers,
+                    **context_params(self.options.n_gpu_layers),
                     seed=self.options.seed,
                     chat_format=chat_format,
                     verbose=False,
@@ -338,7 +341,7 @@ class Engine:
         assert self._decoder is not None
         self._resume(prompt, conversation_id)
         chunks = self._decoder.generate(prompt, sampling, params.max_tokens, stops, cancel,
-                                        stop_tokens, run)
+                                        stop_tokens, run, self.chunk_interval_s)
         return ReplyStream(self, chunks, run, cancel, len(prompt))
 
     def _resume(self, prompt: Sequence[int], key: str | None) -> None:

@@ -326,7 +326,7 @@ def child_main(argv: Sequence[str]) -> int:
     try:
         import llama_cpp
 
-        from cove.models.llama_params import model_params
+        from cove.models.llama_params import context_params, model_params
         from cove.models.template_guard import guarded_chat_templates
     except Exception as error:
         return _answer({"ok": False, "stage": "import", "error": type(error).__name__})
@@ -350,6 +350,7 @@ def child_main(argv: Sequence[str]) -> int:
                 n_threads_batch=threads,
                 verbose=False,
                 vocab_only=False,
+                **context_params(),  # the kernels the app's contexts run, checked here first
             )
     except Exception as error:
         return _answer({"ok": False, "stage": "load", "error": type(error).__name__})

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cove.inference.decode import Sampling, StopScanner
+from cove.inference.decode import Generation, Sampling, StopScanner
 from cove.inference.engine import PROMPT_BATCH, Engine, GenerationParams, LoadOptions
 
 ASK = [{"role": "user", "content": "Name three colours and say why you like them."}]
@@ -38,13 +38,13 @@ def reference_llama(path: Path, n_ctx: int) -> Any:
     from llama_cpp import Llama
 
     from cove.inference.cpu_check import shared_check
-    from cove.models.llama_params import model_params
+    from cove.models.llama_params import context_params, model_params
 
     threads = LoadOptions().threads()
     with model_params(extra_buffers=shared_check().kernels(path).extra_buffers):
         return Llama(model_path=str(path), n_ctx=n_ctx, n_batch=PROMPT_BATCH,
                      n_ubatch=PROMPT_BATCH, n_threads=threads, n_threads_batch=threads,
-                     verbose=False)
+                     verbose=False, **context_params())
 
 
 def loaded(path: Path, n_ctx: int = 1024) -> Iterator[Engine]:
@@ -236,3 +236,56 @@ def test_cutting_to_the_top_tokens_before_the_penalty_chooses_as_the_full_chain(
     finally:
         lib.llama_sampler_free(ours)
         lib.llama_sampler_free(full)
+
+
+# How often text is handed on, the attention kernels -------------------------------------------
+
+
+def test_text_comes_at_most_once_an_interval_and_none_is_lost(real_engine: Engine) -> None:
+    decoder = real_engine._decoder
+    assert decoder is not None
+    prompt, stops, stop_tokens = real_engine.render(ASK)
+    sampling = Sampling(temperature=0.0, top_k=40, top_p=0.95, repeat_penalty=1.0, seed=1)
+    every = list(decoder.generate(prompt, sampling, 40, stops, threading.Event(), stop_tokens,
+                                  interval=0.0))
+    tokens = len(decoder.tokens) - len(prompt)
+    assert len(every) >= tokens - 3  # a piece a token (a split character may wait for one)
+    held = list(decoder.generate(prompt, sampling, 40, stops, threading.Event(), stop_tokens,
+                                 interval=60.0))
+    assert len(held) == 2  # the first piece at once, the rest when the reply ended
+    assert "".join(held) == "".join(every)
+
+
+def test_text_held_back_still_comes_when_the_reply_is_cancelled(
+        real_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    decoder = real_engine._decoder
+    assert decoder is not None
+    prompt, stops, stop_tokens = real_engine.render(ASK)
+    sampling = Sampling(temperature=0.0, top_k=40, top_p=0.95, repeat_penalty=1.0, seed=1)
+    cancel = threading.Event()
+    decode = decoder._decode
+
+    def decode_then_cancel(tokens: Any) -> None:
+        decode(tokens)
+        if len(decoder.tokens) - len(prompt) >= 6:
+            cancel.set()  # several tokens' text is held back by now
+
+    monkeypatch.setattr(decoder, "_decode", decode_then_cancel)
+    run = Generation()
+    chunks = list(decoder.generate(prompt, sampling, 40, stops, cancel, stop_tokens, run,
+                                   interval=60.0))
+    assert run.stopped and 6 <= len(run.tokens) < 40
+    shown = b"".join(decoder.piece(token) for token in run.tokens).decode("utf-8", "ignore")
+    assert len(chunks) == 2 and "".join(chunks) == shown
+
+
+def test_contexts_use_flash_attention_on_the_cpu(real_engine: Engine) -> None:
+    import llama_cpp
+
+    from cove.models.llama_params import context_params
+
+    assert real_engine._llm.context_params.flash_attn_type == (
+        llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED)
+    # With layers on a GPU, off as llama-cpp-python's default, not forced on a device that
+    # may lack the kernel.
+    assert context_params(n_gpu_layers=10) == {"flash_attn": False}

@@ -57,13 +57,13 @@ def test_gemma_replies_with_the_built_in_format(gemma_model: Path) -> None:
     from llama_cpp import Llama
 
     from cove.inference.cpu_check import shared_check
-    from cove.models.llama_params import model_params
+    from cove.models.llama_params import context_params, model_params
 
     name, _label = chat_format_for(inspect_gguf(gemma_model))
     # With the kernels Cove decided on for this CPU: the fast ones may fault here (SIGILL).
     with model_params(extra_buffers=shared_check().kernels(gemma_model).extra_buffers):
         llm = Llama(model_path=str(gemma_model), chat_format=name, n_ctx=512, verbose=False,
-                    seed=1)
+                    seed=1, **context_params())
     try:
         reply = llm.create_chat_completion(
             messages=[{"role": "user", "content": "Name one colour of the sky."}],
