@@ -51,10 +51,11 @@ def cache_dir() -> Path:
     return folder
 
 
-def long_prompt(words: int) -> list[dict[str, str]]:
-    """One user message of about `words` words (roughly 1.3 tokens each) for prompt speed."""
+def long_prompt(words: int, start: int = 0) -> list[dict[str, str]]:
+    """One user message of about `words` words (roughly 1.3 tokens each) for prompt speed;
+    another `start` begins the passage at another word, so no KV cache holds it yet."""
     base = _FILLER.split()
-    text = " ".join(base[i % len(base)] for i in range(words))
+    text = " ".join(base[(i + start) % len(base)] for i in range(words))
     return [{"role": "user", "content": f"Summarise this passage in one line.\n\n{text}"}]
 
 
@@ -272,14 +273,15 @@ def cove_kernels() -> Any:
 
 
 def direct_llama(**kwargs: Any) -> Any:
-    """llama_cpp.Llama(**kwargs) with the CPU kernels Cove uses here, so direct and worker
-    compare like with like, and a CPU that faults on the fast kernels does not kill the run."""
+    """llama_cpp.Llama(**kwargs) with the CPU and attention kernels Cove uses here, so direct
+    and worker compare like with like, and a CPU that faults on the fast kernels does not
+    kill the run."""
     from llama_cpp import Llama
 
-    from cove.models.llama_params import model_params
+    from cove.models.llama_params import context_params, model_params
 
     with model_params(extra_buffers=cove_kernels().extra_buffers):
-        return Llama(**kwargs)
+        return Llama(**{**context_params(kwargs.get("n_gpu_layers", 0)), **kwargs})
 
 
 class DirectSession:

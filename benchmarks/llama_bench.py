@@ -21,13 +21,18 @@ its first token. Long replies: the worker's rate over chunks 448-512 of a 512-to
 over its rate over chunks 0-64 (one chunk a token, timed as they arrive), against llama-bench's
 tg64 at depth 448 over tg64 at depth 0; `long_reply_gap` is the difference. The direct path
 (llama-cpp-python's streamed chat completion, re-tokenizing its text, first chunk to last)
-stays as a reference, and so does a bare loop (path "bare": the model loaded as Cove loads
-it, one fixed token at a time through llama_decode from Python, no sampling and no text),
-the floor under any Python loop: worker_vs_bare_tg is what Cove's loop costs,
-bare_vs_llama_bench_tg what the process and llama-cpp-python's set-up cost. Each speed is
-the best of the rounds (other work on a shared machine only ever slows a run down); every
-round's value is listed too. Each ratio is the median of the rounds' own ratios, since the
-paths of one round run back to back. Targets: the worker
+stays as a reference, and so does a bare loop (the worker's own model and context, one fixed
+token at a time through llama_decode from Python, no sampling and no text), the floor under
+any Python loop: worker_vs_bare_tg is what Cove's loop costs, bare_vs_llama_bench_tg what
+the process and llama-cpp-python's set-up cost.
+
+This machine's speed swings by a fifth over tens of seconds (other virtual machines on the
+host), so the generation ratios come from side-by-side turns inside the worker's child: the
+worker's reply, the bare loop, then llama-bench's tg (-r 1, a child of its own), back to
+back, PAIRS turns a round; each ratio is the median of the turns' own ratios. Speeds: each
+path runs REPEATS times a round (llama-bench: -r REPEATS) and keeps its fastest, and the
+best round counts (other work only ever slows a run down); every value is listed too. The
+pp ratio is the median of the rounds' own ratios. Targets: the worker
 generates at least 97% as fast as llama-bench, processes the prompt at least 95% as fast,
 and its long-reply ratio is within 0.05 of llama-bench's. llama-bench does not sample, so the
 targets also charge Cove for its sampler chain.
@@ -54,6 +59,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -64,6 +70,8 @@ TARGET_WORKER_VS_LLAMA_BENCH = 0.97
 TARGET_WORKER_VS_LLAMA_BENCH_PP = 0.95
 TARGET_LONG_REPLY_GAP = 0.05
 N_CTX = 2048
+REPEATS = 3  # generation runs per path and round; the fastest counts
+PAIRS = 4  # turns of worker, bare loop and llama-bench side by side per round
 # Words of the prompt-processing passage that render to about 512 tokens with each model's
 # chat format (fewer than 512, so both paths evaluate it in one batch of llama-bench's -b).
 PP_WORDS = {"SmolLM2-135M Q4_1": 372, "Gemma-3-270M Q4_K_M": 428}
@@ -259,10 +267,14 @@ def run_llama_bench(binary: str, model: Path, threads: int, n_prompt: int, n_gen
     """pp and tg tokens/s from llama-bench's JSON, with Cove's batch settings (-b/-ub 512),
     from a context already holding `depths` tokens (-d).
     `no_repack`: without llama.cpp's extra buffer types, as Cove loads on a CPU that faulted
-    on them (its -nr; cove.inference.cpu_check)."""
+    on them (its -nr; cove.inference.cpu_check). Flash attention as Cove's contexts use it
+    (cove.models.llama_params.context_params)."""
+    from cove.models.llama_params import context_params
+
+    flash = "1" if context_params()["flash_attn"] else "0"
     command = [binary, "-m", str(model), "-t", str(threads), "-p", str(n_prompt),
                "-n", str(n_gen), "-r", str(repetitions), "-b", "512", "-ub", "512",
-               "-fa", "0", *repack_arguments(binary, no_repack),
+               "-fa", flash, *repack_arguments(binary, no_repack),
                "-d", ",".join(str(d) for d in depths), "-o", "json"]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=240,
@@ -307,9 +319,12 @@ def parse_llama_bench(output: str) -> dict[str, float]:
             kind = "tg"
         else:
             continue
-        rates.setdefault(kind, float(test["avg_ts"]))
+        # The fastest of its -r repetitions, as the Python paths keep their fastest run.
+        rate = max((float(v) for v in test.get("samples_ts") or ()),
+                   default=float(test["avg_ts"]))
+        rates.setdefault(kind, rate)
         if "n_depth" in test:
-            rates[f"{kind}@{depth}"] = float(test["avg_ts"])
+            rates[f"{kind}@{depth}"] = rate
     return rates
 
 
@@ -317,83 +332,164 @@ def parse_llama_bench(output: str) -> dict[str, float]:
 
 
 def measure_one(path: str, model: str, chat_format: str | None, threads: int, words: int,
-                tokens: int, seed: int) -> dict[str, Any]:
-    """Warm up, then a long prompt for prompt speed, then the story prompt for generation;
-    the worker also writes one long reply, for its rate at the end against the start."""
-    if path == "bare":
-        return measure_bare(model, chat_format, threads, tokens)
+                tokens: int, seed: int, bench: BenchCall | None = None) -> dict[str, Any]:
+    """Warm up, then REPEATS long prompts for prompt speed, then the story prompt REPEATS times
+    for generation (the fastest of each counts); the worker also writes one long reply, for
+    its rate at the end against the start, and then runs side by side with the bare loop and
+    llama-bench (`bench`), for the generation ratios."""
     session = common.open_session(path, model, threads, N_CTX, seed, chat_format)
     long: dict[str, Any] = {}
+    paired: list[dict[str, float]] = []
     try:
         session.ask(WARMUP, max_tokens=4, seed=seed)
-        pp = session.ask(common.long_prompt(words), max_tokens=1, seed=seed)
-        if isinstance(session, common.DirectSession):
-            pp_tokens = session.context_tokens
-        else:
-            pp_tokens = pp.prompt_tokens
-        tg = session.ask(common.STORY_PROMPT, max_tokens=tokens, seed=seed)
+        reads = []  # (tokens/s, tokens, seconds): the same length, a new text each time
+        for repeat in range(REPEATS):
+            pp = session.ask(common.long_prompt(words, start=repeat), max_tokens=1, seed=seed)
+            if isinstance(session, common.DirectSession):
+                count = session.context_tokens
+            else:
+                count = pp.prompt_tokens
+            reads.append((count / pp.ttft if pp.ttft else 0.0, count, pp.ttft))
+        _rate, pp_tokens, pp_ttft = max(reads)
+        runs = [session.ask(common.STORY_PROMPT, max_tokens=tokens, seed=seed)
+                for _ in range(REPEATS)]
         if isinstance(session, common.WorkerSession):
             long = long_reply(session, seed)
+            paired = side_by_side(session, bench, tokens, seed)
     finally:
         session.close()
-    rate = tg.loop_rate if isinstance(session, common.WorkerSession) else tg.rate
-    return {"path": path, "pp_ttft": pp.ttft, "pp_tokens": pp_tokens, "ttft": tg.ttft,
-            "tg_rate": rate, "tg_tokens": tg.tokens, "tg_prompt_tokens": tg.prompt_tokens,
-            **long}
+    worker = isinstance(session, common.WorkerSession)
+    rates = [run.loop_rate if worker else run.rate for run in runs]
+    tg = runs[rates.index(max(rates))]
+    return {"path": path, "pp_ttft": pp_ttft, "pp_tokens": pp_tokens, "ttft": runs[0].ttft,
+            "tg_rate": max(rates), "tg_rates": rates, "tg_tokens": tg.tokens,
+            "tg_prompt_tokens": tg.prompt_tokens, "side_by_side": paired, **long}
 
 
-def measure_bare(model: str, chat_format: str | None, threads: int,
-                 tokens: int) -> dict[str, Any]:
-    """The floor under any Python loop: the same model, loaded as Cove loads it, decoding one
-    fixed token at a time straight through ctypes after the story prompt (no sampling, no
-    text), timed first to last token. What separates it from llama-bench is not Cove's loop;
-    what separates the worker from it is."""
+@dataclass(frozen=True)
+class BenchCall:
+    """How the worker's child runs llama-bench beside itself."""
+
+    binary: str
+    model: Path
+    threads: int
+    no_repack: bool
+
+    def tg(self, tokens: int, depth: int) -> float:
+        return run_llama_bench(self.binary, self.model, self.threads, 0, tokens, 1,
+                               self.no_repack, depths=(depth,))["tg"]
+
+
+def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens: int,
+                 seed: int) -> list[dict[str, float]]:
+    """PAIRS turns, each one back to back: the worker's reply to the story prompt, the bare
+    loop on the worker's own model and context (on the worker's thread, between replies),
+    and llama-bench's tg from the same depth (a child process; this one idles meanwhile).
+
+    The bare loop must run on the worker's thread: llama.cpp's OpenMP threads spin between
+    barriers only while libgomp counts no more of its threads than CPUs, and a second thread
+    starting llama.cpp work (this one) adds a team, after which every thread sleeps and is
+    woken at each of the hundreds of barriers a token takes (a third slower on two cores).
+
+    This machine's speed swings by a fifth over tens of seconds (other virtual machines on the
+    host), and separate child processes per path, run a minute apart, compared the machine's
+    moods more than the paths. Within a turn the three run within seconds of each other, so
+    the ratio of a turn's figures is what the code costs.
+    """
+    engine = session.host.worker._engine
+    prompt, _stops, _stop_tokens = engine.render(common.STORY_PROMPT)
+    turns = []
+    for _ in range(PAIRS):
+        turn = {"worker": session.ask(common.STORY_PROMPT, max_tokens=tokens,
+                                      seed=seed).loop_rate,
+                "bare": on_worker_thread(session, lambda: bare_rate(engine, prompt, tokens))}
+        if bench is not None:
+            try:
+                turn["llama_bench"] = bench.tg(tokens, len(prompt))
+            except common.ChildFailed as error:
+                common.progress(f"llama-bench beside the worker failed: {error}")
+                bench = None
+        turns.append(turn)
+    return turns
+
+
+def on_worker_thread(session: common.WorkerSession, work: Any) -> Any:
+    """work() run on the worker's QThread (its event loop is idle between replies)."""
+    import threading
+
+    from PySide6.QtCore import QTimer
+
+    done = threading.Event()
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        finally:
+            done.set()
+
+    QTimer.singleShot(0, session.host.worker, run)
+    if not done.wait(300):
+        raise common.ChildFailed("the bare loop did not finish on the worker's thread")
+    if not result:
+        raise common.ChildFailed("the bare loop failed on the worker's thread")
+    return result[0]
+
+
+def bare_rate(engine: Any, prompt: list[int], tokens: int) -> float:
+    """The floor under any Python loop: `engine`'s model and context, loaded as Cove loads
+    them, decoding one fixed token at a time straight through ctypes after the story prompt
+    (no sampling, no text), timed first to last token. What separates it from llama-bench is
+    not Cove's loop; what separates the worker from it is."""
     import threading
 
     import llama_cpp as lib
 
-    from cove.inference.engine import Engine, LoadOptions
-
-    engine = Engine(model, LoadOptions(n_ctx=N_CTX, n_threads=threads, chat_format=chat_format))
-    engine.load()
-    try:
-        decoder = engine._decoder
-        assert decoder is not None
-        prompt, _stops, _stop_tokens = engine.render(common.STORY_PROMPT)
-        decoder.evaluate(prompt, threading.Event())
-        token = (lib.llama_token * 1)(prompt[-1])
-        times = []
-        for _ in range(tokens):
-            lib.llama_decode(decoder.ctx, lib.llama_batch_get_one(token, 1))
-            lib.llama_get_logits_ith(decoder.ctx, -1)  # waits for the result, as sampling does
-            times.append(time.perf_counter())
-    finally:
-        engine.close()
-    return {"path": "bare", "tg_rate": common.window_rate(times, 0, len(times)),
-            "tg_tokens": tokens}
+    decoder = engine._decoder
+    # The decoder's record still says the cache holds the prompt alone (this loop does not
+    # tell it), so the next evaluation cuts these tokens and reads the last prompt token again.
+    decoder.evaluate(prompt, threading.Event())
+    token = (lib.llama_token * 1)(prompt[-1])
+    times = []
+    for _ in range(tokens):
+        lib.llama_decode(decoder.ctx, lib.llama_batch_get_one(token, 1))
+        lib.llama_get_logits_ith(decoder.ctx, -1)  # waits for the result, as sampling does
+        times.append(time.perf_counter())
+    return common.window_rate(times, 0, len(times))
 
 
 def long_reply(session: common.WorkerSession, seed: int) -> dict[str, Any]:
     """The worker's decode rate over the last WINDOW of a LONG_REPLY-token story against the
-    first WINDOW, from when its chunks arrived; seeds are tried until a story runs that long."""
-    for attempt in range(LONG_SEEDS):
-        reply = session.ask(common.STORY_PROMPT, max_tokens=LONG_REPLY, seed=seed + attempt)
-        times = reply.chunk_times
-        if len(times) >= LONG_REPLY - 8:  # a few tokens may share a chunk (split characters)
-            early = common.window_rate(times, 0, WINDOW)
-            late = common.window_rate(times, len(times) - WINDOW, len(times))
-            return {"long_early_rate": early, "long_late_rate": late,
-                    "long_tokens": reply.tokens, "long_chunks": len(times)}
+    first WINDOW, from when its chunks arrived; seeds are tried until a story runs that long.
+
+    The engine normally hands on the text that comes within a frame in one piece; here it
+    hands on every token's (interval 0) so each token's arrival is timed. That costs the same
+    on every token, so it cancels out of the late-over-early ratio."""
+    engine = session.host.worker._engine
+    interval, engine.chunk_interval_s = engine.chunk_interval_s, 0.0
+    try:
+        for attempt in range(LONG_SEEDS):
+            reply = session.ask(common.STORY_PROMPT, max_tokens=LONG_REPLY, seed=seed + attempt)
+            times = reply.chunk_times
+            if len(times) >= LONG_REPLY - 8:  # a few tokens may share a chunk (split characters)
+                early = common.window_rate(times, 0, WINDOW)
+                late = common.window_rate(times, len(times) - WINDOW, len(times))
+                return {"long_early_rate": early, "long_late_rate": late,
+                        "long_tokens": reply.tokens, "long_chunks": len(times)}
+    finally:
+        engine.chunk_interval_s = interval
     return {"long_skipped": f"no story ran to {LONG_REPLY} tokens in {LONG_SEEDS} seeds"}
 
 
 def child(path: str, model: common.BenchModel, threads: int, words: int, tokens: int,
-          seed: int) -> dict[str, Any]:
+          seed: int, bench: dict[str, Any], no_repack: bool) -> dict[str, Any]:
     args = [__file__, "--one", path, "--model-path", str(model.path), "--threads", str(threads),
             "--words", str(words or PP_WORDS.get(model.label, 380)), "--tokens", str(tokens),
             "--seed", str(seed)]
     if model.chat_format:
         args += ["--chat-format", model.chat_format]
+    if path == "worker" and "binary" in bench:
+        args += ["--llama-bench", str(bench["binary"])] + (["--no-repack"] if no_repack else [])
     return common.run_child(args, timeout=300)
 
 
@@ -412,7 +508,7 @@ def compare_model(model: common.BenchModel, bench: dict[str, Any], threads: int,
     entry["file_mb"] = round(model.path.stat().st_size / common.MIB, 1)
     entry["chat_format"] = model.chat_format or "model's own template"
     runs: dict[str, list[dict[str, Any]]] = {"llama_bench": [], "direct": [], "worker": [],
-                                             "bare": [], "llama_bench_long": [],
+                                             "llama_bench_long": [],
                                              "llama_bench_no_repack": []}
     errors: dict[str, str] = {}
     common.progress(f"{model.label}: {rounds} rounds of llama-bench / direct / worker")
@@ -434,7 +530,7 @@ def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int
     fast ones, it also runs without them, to show what the fallback would cost."""
     assert model.path is not None
     sizes = {"pp": 512, "depth": 0}  # the worker's prompt sizes, which llama-bench then uses
-    paths = ("worker", "bare", "direct", "llama_bench", "llama_bench_long") + (
+    paths = ("worker", "direct", "llama_bench", "llama_bench_long") + (
         ("llama_bench_no_repack",) if extra_buffers else ())
     for index in range(rounds):
         if index and not budget.allows(share):
@@ -451,7 +547,8 @@ def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int
                     runs[path].append(bench_round(path, bench["binary"], model.path, threads,
                                                   tokens, sizes, extra_buffers))
                 else:
-                    result = child(path, model, threads, words, tokens, seed)
+                    result = child(path, model, threads, words, tokens, seed, bench,
+                                   not extra_buffers)
                     runs[path].append(result)
                     if path == "worker":
                         sizes = {"pp": int(result["pp_tokens"]) or sizes["pp"],
@@ -471,7 +568,7 @@ def bench_round(path: str, binary: str, model: Path, threads: int, tokens: int,
         rates = run_llama_bench(binary, model, threads, 0, WINDOW, 1, no_repack,
                                 depths=(0, LONG_REPLY - WINDOW))
         return {"early": rates["tg@0"], "late": rates[f"tg@{LONG_REPLY - WINDOW}"]}
-    return run_llama_bench(binary, model, threads, sizes["pp"], tokens, 1, no_repack,
+    return run_llama_bench(binary, model, threads, sizes["pp"], tokens, REPEATS, no_repack,
                            depths=(sizes["depth"],))
 
 
@@ -479,6 +576,14 @@ def paired_ratio(numerators: list[float], denominators: list[float]) -> float | 
     """Median over rounds of each round's ratio: the two paths of one round ran minutes apart
     at most, so pairing them cancels the machine's slow swings better than comparing bests."""
     pairs = [n / d for n, d in zip(numerators, denominators, strict=False) if d]
+    return round(common.median(pairs), 4) if pairs else None
+
+
+def turn_ratio(turns: list[dict[str, float]], numerator: str,
+               denominator: str) -> float | None:
+    """Median over the side-by-side turns of each turn's ratio (see side_by_side)."""
+    pairs = [turn[numerator] / turn[denominator] for turn in turns
+             if turn.get(numerator) and turn.get(denominator)]
     return round(common.median(pairs), 4) if pairs else None
 
 
@@ -515,11 +620,15 @@ def summarise(runs: dict[str, list[dict[str, Any]]], errors: dict[str, str]) -> 
     if worker and worker[0].get("tg_prompt_tokens"):
         out["tg_context_tokens"] = int(worker[0]["tg_prompt_tokens"])  # llama-bench's -d
     tg = {"llama_bench": [r["tg"] for r in bench], "direct": [r["tg_rate"] for r in direct],
-          "worker": [r["tg_rate"] for r in worker],
-          "bare": [r["tg_rate"] for r in runs.get("bare", [])]}
-    if tg["bare"]:
-        out["bare_tg_tokens_per_second"] = round(common.best(tg["bare"]), 2)
-        out["bare_tg_samples"] = [round(v, 1) for v in tg["bare"]]
+          "worker": [r["tg_rate"] for r in worker]}
+    turns = [turn for r in worker for turn in r.get("side_by_side", [])]
+    bare = [turn["bare"] for turn in turns if turn.get("bare")]
+    if bare:
+        out["bare_tg_tokens_per_second"] = round(common.best(bare), 2)
+    if turns:
+        out["side_by_side_samples"] = {
+            path: [round(turn[path], 1) for turn in turns if turn.get(path)]
+            for path in ("worker", "bare", "llama_bench")}
     ttft = {"direct": [r["ttft"] for r in direct], "worker": [r["ttft"] for r in worker]}
     fallback = runs.get("llama_bench_no_repack", [])
     if fallback:  # what the plain kernels cost, where the fast ones run too
@@ -532,13 +641,14 @@ def summarise(runs: dict[str, list[dict[str, Any]]], errors: dict[str, str]) -> 
             if ratio is not None:
                 out[f"no_repack_vs_default_{kind}"] = ratio
     for key, value in (("worker_vs_llama_bench_tg",
-                        paired_ratio(tg["worker"], tg["llama_bench"])),
+                        turn_ratio(turns, "worker", "llama_bench")
+                        or paired_ratio(tg["worker"], tg["llama_bench"])),
                        ("worker_vs_llama_bench_pp",
                         paired_ratio(pp.get("worker", []), pp["llama_bench"])),
                        ("direct_vs_llama_bench_tg",
                         paired_ratio(tg["direct"], tg["llama_bench"])),
-                       ("worker_vs_bare_tg", paired_ratio(tg["worker"], tg["bare"])),
-                       ("bare_vs_llama_bench_tg", paired_ratio(tg["bare"], tg["llama_bench"])),
+                       ("worker_vs_bare_tg", turn_ratio(turns, "worker", "bare")),
+                       ("bare_vs_llama_bench_tg", turn_ratio(turns, "bare", "llama_bench")),
                        ("worker_vs_direct_tg", paired_ratio(tg["worker"], tg["direct"])),
                        ("worker_vs_direct_ttft", paired_ratio(ttft["worker"], ttft["direct"]))):
         if value is not None:
@@ -585,7 +695,9 @@ def main() -> int:
                         help="build llama.cpp's libraries too instead of reusing the wheel's")
     parser.add_argument("--no-build", action="store_true",
                         help="use a cached llama-bench only; never build")
-    parser.add_argument("--one", choices=("direct", "worker", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=("direct", "worker"), help=argparse.SUPPRESS)
+    parser.add_argument("--llama-bench", help=argparse.SUPPRESS)
+    parser.add_argument("--no-repack", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model-path", help=argparse.SUPPRESS)
     parser.add_argument("--chat-format", help=argparse.SUPPRESS)
     parser.add_argument("--words", type=int, default=0, help=argparse.SUPPRESS)
@@ -594,8 +706,10 @@ def main() -> int:
     tokens = args.tokens or (32 if args.quick else 128)
     words = 100 if args.quick else args.words  # 0: PP_WORDS, about 512 tokens
     if args.one:
+        bench_call = BenchCall(args.llama_bench, Path(args.model_path), threads,
+                               args.no_repack) if args.llama_bench else None
         common.emit(measure_one(args.one, args.model_path, args.chat_format, threads, words,
-                                tokens, args.seed))
+                                tokens, args.seed, bench_call))
         return 0
 
     rounds = args.rounds or (1 if args.quick else 5)
