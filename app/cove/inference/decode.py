@@ -118,6 +118,7 @@ class Decoder:
         self.n_vocab = int(lib.llama_vocab_n_tokens(self.vocab))
         self.tokens: list[int] = []  # what sequence 0 of the KV cache holds, in order
         self._one = (lib.llama_token * 1)()
+        self._one_batch = lib.llama_batch_get_one(self._one, 1)  # it points at _one
         self._piece = ctypes.create_string_buffer(64)
 
     # The KV cache ---------------------------------------------------------------------------
@@ -169,11 +170,12 @@ class Decoder:
     def _decode(self, tokens: Sequence[int]) -> None:
         lib = self._lib
         if len(tokens) == 1:
-            array = self._one
-            array[0] = tokens[0]
+            self._one[0] = tokens[0]
+            batch = self._one_batch
         else:
-            array = (lib.llama_token * len(tokens))(*tokens)
-        status = lib.llama_decode(self.ctx, lib.llama_batch_get_one(array, len(tokens)))
+            array = (lib.llama_token * len(tokens))(*tokens)  # alive until the call returns
+            batch = lib.llama_batch_get_one(array, len(tokens))
+        status = lib.llama_decode(self.ctx, batch)
         if status != 0:
             # A failed batch may have left part of itself in the cache: trust none of it.
             self.clear()
@@ -211,6 +213,10 @@ class Decoder:
             lib.llama_sampler_accept(chain, token)
         return chain
 
+    def ends_turn(self, token: int) -> bool:
+        """Whether `token` ends the model's turn (end of generation: EOS, EOT, ...)."""
+        return bool(self._lib.llama_vocab_is_eog(self.vocab, token))
+
     def piece(self, token: int) -> bytes:
         """The bytes of one token (possibly part of a UTF-8 character); special tokens, such
         as an end-of-turn marker, have none."""
@@ -245,20 +251,26 @@ class Decoder:
         chain = self.sampler(sampling, prompt)
         text = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         scanner = StopScanner(stops)
-        is_eog = lib.llama_vocab_is_eog
         sample = lib.llama_sampler_sample
+        # Each token's bytes, or None for an end of turn, looked up once per reply: a reply
+        # repeats many tokens, and a call into llama.cpp costs more than a dict lookup.
+        # Kept for this reply only (the tokens of a reply are its text in another form).
+        known: dict[int, bytes | None] = {}
         pending = ""
         yielded_at = -interval
         try:
             while len(run.tokens) < max_tokens:
                 token = sample(chain, self.ctx, -1)
-                if is_eog(self.vocab, token) or token in stop_tokens:
+                if token not in known:
+                    known[token] = None if self.ends_turn(token) else self.piece(token)
+                piece = known[token]
+                if piece is None or token in stop_tokens:
                     break
                 now = run.last_token_at = time.perf_counter()
                 if run.first_token_at is None:
                     run.first_token_at = now
                 run.tokens.append(token)
-                pending += scanner.feed(text.decode(self.piece(token)))
+                pending += scanner.feed(text.decode(piece))
                 if pending and now - yielded_at >= interval:
                     yielded_at = now
                     shown, pending = pending, ""
