@@ -8,6 +8,10 @@ process dies however it dies, so a crash leaves no stale claim, and two Coves st
 same moment cannot both win. The socket and the lock live in a folder only this user can
 enter, named after the data folder, so Coves on different stores (COVE_HOME) run side by side.
 
+A launch passes on the token its desktop gave it for raising a window (Wayland's
+XDG_ACTIVATION_TOKEN, X11's DESKTOP_STARTUP_ID): a Wayland compositor lets a window take the
+focus only with such a token, and the running Cove's own is long spent.
+
 Qt-free: ui/single_instance.py watches the listening socket with a QSocketNotifier.
 """
 
@@ -23,13 +27,18 @@ import stat
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-ACTIVATE = b"activate\n"
+ACTIVATE = b"activate"
 ACKNOWLEDGED = b"ok\n"
 RUNTIME_DIR_ENV = "XDG_RUNTIME_DIR"
+# Where a launcher puts the token for raising a window: Wayland's xdg-activation first.
+TOKEN_ENVS = ("XDG_ACTIVATION_TOKEN", "DESKTOP_STARTUP_ID")
+MAX_TOKEN = 400  # tokens are short; a longer one is not a token
+MAX_REQUEST = len(ACTIVATE) + 1 + MAX_TOKEN + 1
 
 
 class InstanceUnavailable(Exception):
@@ -70,6 +79,7 @@ class PrimaryInstance:
         self._lock_fd = lock_fd
         self.server = server
         self.socket_path = socket_path
+        self.last_token = ""  # the activation token the last accepted launch passed on
 
     def fileno(self) -> int:
         return self.server.fileno()
@@ -87,12 +97,13 @@ class PrimaryInstance:
         with peer:
             peer.settimeout(timeout_s)
             try:
-                request = _read_line(peer)
-                if request != ACTIVATE:
+                token = parse_request(_read_line(peer, MAX_REQUEST))
+                if token is None:
                     return False
                 peer.sendall(ACKNOWLEDGED)
             except OSError:
                 return False
+        self.last_token = token
         return True
 
     def close(self) -> None:
@@ -107,6 +118,32 @@ class PrimaryInstance:
         with contextlib.suppress(OSError):
             os.close(self._lock_fd)  # releases the flock
         self._lock_fd = -1
+
+
+def launch_token(environ: Mapping[str, str] | None = None) -> str:
+    """The token this launch's desktop gave it for raising a window, or ""."""
+    for name in TOKEN_ENVS:
+        token = (os.environ if environ is None else environ).get(name, "")
+        if valid_token(token):
+            return token
+    return ""
+
+
+def valid_token(token: str) -> bool:
+    return 0 < len(token) <= MAX_TOKEN and token.isascii() and token.isprintable() \
+        and " " not in token
+
+
+def parse_request(line: bytes) -> str | None:
+    """The token of an activation request ("" when it brought none); None when the line
+    is not an activation request."""
+    if not line.endswith(b"\n"):
+        return None
+    words = line[:-1].split(b" ")
+    if words[0] != ACTIVATE or len(words) > 2:
+        return None
+    token = words[1].decode("ascii", "replace") if len(words) == 2 else ""
+    return token if token == "" or valid_token(token) else None
 
 
 def claim(data_folder: Path, *, folder: Path | None = None,
@@ -140,7 +177,7 @@ def claim(data_folder: Path, *, folder: Path | None = None,
             return _listen(lock_fd, socket_path)
         # Another Cove holds the store. It may still be starting (the lock comes before the
         # socket), or just quitting (the lock goes last): ask until it answers or lets go.
-        if activate(socket_path):
+        if activate(socket_path, token=launch_token()):
             os.close(lock_fd)
             return None
         if time.monotonic() > deadline:
@@ -165,15 +202,16 @@ def _listen(lock_fd: int, socket_path: Path) -> PrimaryInstance:
     return PrimaryInstance(lock_fd, server, socket_path)
 
 
-def activate(socket_path: Path, timeout_s: float = 2.0) -> bool:
-    """Ask the Cove listening on `socket_path` to bring its window forward; True when it
-    said it would."""
+def activate(socket_path: Path, timeout_s: float = 2.0, token: str = "") -> bool:
+    """Ask the Cove listening on `socket_path` to bring its window forward, passing on
+    `token` (launch_token()); True when it said it would."""
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     client.settimeout(timeout_s)
+    request = ACTIVATE + (b" " + token.encode("ascii") if valid_token(token) else b"") + b"\n"
     with client:
         try:
             client.connect(str(socket_path))
-            client.sendall(ACTIVATE)
+            client.sendall(request)
             return _read_line(client) == ACKNOWLEDGED
         except OSError:
             return False

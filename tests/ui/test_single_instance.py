@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from cove.ui.single_instance import ActivationListener
 
 # The offscreen platform has no window stacking; a desktop's does.
 @pytest.mark.qt_log_ignore("This plugin does not support raise")
-def test_a_second_launch_brings_a_minimized_window_forward(qtbot: QtBot,
-                                                          tmp_path: Path) -> None:
+def test_a_second_launch_brings_a_minimized_window_forward(
+        qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XDG_ACTIVATION_TOKEN", raising=False)  # restored after the test
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
     primary = claim(tmp_path / "data", folder=runtime)
@@ -28,12 +30,16 @@ def test_a_second_launch_brings_a_minimized_window_forward(qtbot: QtBot,
     answers: list[bool] = []
     # The other launch blocks on its answer, so it runs off the GUI thread, as a second
     # process would; the window's event loop answers it.
-    launch = threading.Thread(target=lambda: answers.append(activate(primary.socket_path)))
+    # With the token its desktop gave it, which Qt's Wayland plugin reads from the
+    # environment when the window activates (a compositor raises a window only with one).
+    launch = threading.Thread(target=lambda: answers.append(
+        activate(primary.socket_path, token="wl-token_42")))
     with qtbot.waitSignal(listener.sig_activated, timeout=5_000):
         launch.start()
     launch.join(5)
     assert answers == [True]
     assert window.isVisible() and not window.isMinimized()
+    assert os.environ.get("XDG_ACTIVATION_TOKEN") == "wl-token_42"
     listener.stop()
     assert not primary.socket_path.exists()
     assert claim(tmp_path / "data", folder=runtime, wait_s=0.2) is not None  # let go

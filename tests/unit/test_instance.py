@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from cove.instance import InstanceUnavailable, PrimaryInstance, activate, claim, instance_name
+from cove.instance import (
+    InstanceUnavailable,
+    PrimaryInstance,
+    activate,
+    claim,
+    instance_name,
+    launch_token,
+    parse_request,
+)
 from cove.privacy.guard import NetworkGuard, guard
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +72,29 @@ def test_second_launch_brings_the_first_forward(tmp_path: Path, folder: Path,
                                                 serving: list[bool]) -> None:
     assert claim(tmp_path / "data", folder=folder) is None
     assert serving == [True]
+
+
+def test_a_launch_passes_on_the_token_its_desktop_gave_it(
+        tmp_path: Path, folder: Path, primary: PrimaryInstance, serving: list[bool],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_ACTIVATION_TOKEN", "kwin-4f2a_9")
+    monkeypatch.setenv("DESKTOP_STARTUP_ID", "x11-startup")
+    assert claim(tmp_path / "data", folder=folder) is None
+    assert serving == [True] and primary.last_token == "kwin-4f2a_9"  # Wayland's first
+    monkeypatch.delenv("XDG_ACTIVATION_TOKEN")
+    assert launch_token() == "x11-startup"
+    monkeypatch.setenv("DESKTOP_STARTUP_ID", "has a space")
+    assert launch_token() == ""  # not a token: the request goes without one
+
+
+def test_only_activation_requests_with_sane_tokens_count() -> None:
+    assert parse_request(b"activate\n") == ""
+    assert parse_request(b"activate tok-1\n") == "tok-1"
+    assert parse_request(b"activate tok-1") is None  # cut short
+    assert parse_request(b"activate a b\n") is None
+    assert parse_request(b"hello\n") is None
+    assert parse_request(b"activate " + b"x" * 401 + b"\n") is None
+    assert parse_request(b"activate \x1b[2J\n") is None
 
 
 def test_another_store_gets_its_own_instance(tmp_path: Path, folder: Path,

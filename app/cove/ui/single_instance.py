@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from PySide6.QtCore import QCoreApplication, QObject, QSocketNotifier, Qt, Signal
 from PySide6.QtWidgets import QWidget
@@ -38,11 +39,16 @@ class ActivationListener(QObject):
     def _on_ready(self) -> None:
         if self._instance.accept_activation():
             log.info("another launch asked for this window: brought forward")
-            bring_forward(self._window)
+            bring_forward(self._window, self._instance.last_token)
             self.sig_activated.emit()
 
 
-def bring_forward(window: QWidget) -> None:
+def bring_forward(window: QWidget, token: str = "") -> None:
+    """Show, raise and activate `window`. `token` is the launch's activation token: Qt's
+    Wayland plugin takes XDG_ACTIVATION_TOKEN from the environment when it activates a
+    window (and clears it), and a compositor gives the focus only with a fresh one."""
+    if token:
+        os.environ["XDG_ACTIVATION_TOKEN"] = token
     if window.isMinimized():
         window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
     window.show()
