@@ -690,7 +690,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="no further rounds once measuring has taken this long "
-                             "(default 240, quick 60; the build is not counted)")
+                             "(default 420, quick 60; the build is not counted)")
     parser.add_argument("--from-source", action="store_true",
                         help="build llama.cpp's libraries too instead of reusing the wheel's")
     parser.add_argument("--no-build", action="store_true",
@@ -723,7 +723,7 @@ def main() -> int:
     models = common.bench_models(args.quick)
     kernels = common.cove_kernels()
     common.progress(kernels.summary())
-    budget = common.Budget(args.max_seconds or (60 if args.quick else 240))
+    budget = common.Budget(args.max_seconds or (60 if args.quick else 420))
     entries: list[dict[str, Any]] = []
     for index, model in enumerate(models):
         if entries and "interrupted" in entries[-1]:
