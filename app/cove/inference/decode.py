@@ -17,8 +17,9 @@ MIN_P = 0.05  # llama-cpp-python's chat completion default; Cove has no setting 
 GREEDY = 0.0  # a temperature of 0 picks the likeliest token every time
 # Text is handed on at most this often (the first piece at once); what comes in between
 # waits and goes with the next. Each hand-off runs the engine's, the worker's and Qt's code
-# for the piece with cold caches (tens of microseconds), while llama.cpp's other threads
-# wait; once a frame is as often as the chat view repaints (ui/chat/controller.py FRAME_MS).
+# with caches that the last token's weights have just flushed (about 0.2 ms a hand-off here)
+# while llama.cpp's other thread waits; once a frame is as often as the chat view repaints
+# (ui/chat/controller.py FRAME_MS).
 YIELD_INTERVAL_S = 0.016
 
 
