@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from cove.paths import AppPaths
-from cove.storage import keys
+from cove.storage import conversation_export, keys
 from cove.storage.keys import (
     KEYRING_TIMEOUT_S,
     LOCKED_PROMPT_TEXT,
@@ -121,8 +121,8 @@ def run_history(command: Sequence[str], paths: AppPaths, fmt: str = "markdown") 
                     title = "(damaged)" if summary.damaged else summary.title
                     _write(f"{summary.id}\t{summary.message_count}\t{title}\n")
             else:
-                _write(store.export_json(command[1]) if fmt == "json"
-                       else store.export_markdown(command[1]))
+                _write(conversation_export.as_json(store, command[1]) if fmt == "json"
+                       else conversation_export.as_markdown(store, command[1]))
     except (_Interrupted, KeyboardInterrupt):  # at the passphrase or the keyring's prompt
         return _fail("Stopped; the history stays locked.", _EXIT_INTERRUPTED)
     except WrongPassphrase:

@@ -4,7 +4,7 @@ The one way plaintext leaves the history in bulk, so only when the person asks, 
 warning (``EXPORT_ALL_WARNING``): files are created 0600 and folders 0700, nothing existing is
 overwritten (the folder must be new or empty), and a failure or Cancel removes what was
 written so far, so no half-export is left lying around. A conversation is written as the
-window shows it (``ConversationStore.export_markdown``: the branch shown); a note as written.
+window shows it (``conversation_export.as_markdown``: the branch shown); a note as written.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cove.notes.files import note_export_text
+from cove.storage import conversation_export
 from cove.storage.backup import BackupError
 from cove.storage.store import ConversationStore
 
@@ -104,8 +105,8 @@ def export_all(store: ConversationStore, folder: Path,
         for summary in summaries:
             name = file_name("" if summary.damaged else summary.title,
                              "Untitled conversation", used)
-            _write(folder / CONVERSATIONS / name, store.export_markdown(summary.id),
-                   summary.updated, result)
+            text = conversation_export.as_markdown(store, summary.id)
+            _write(folder / CONVERSATIONS / name, text, summary.updated, result)
             result.conversations += 1
             done += 1
             if progress is not None:

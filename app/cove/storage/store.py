@@ -7,8 +7,8 @@ thousands of conversations by decrypting only those. Plain Python, no Qt: the GU
 small writes on its thread and bulk reads (search index, export) from one background worker;
 one lock serialises use of the single connection. The file itself (checks, creation,
 migrations) is ``storage.schema``; row bodies are ``storage.codecs``; the errors are
-``storage.errors``; the Markdown export is ``core.export``. Their public names are re-exported
-here, so callers need only this module.
+``storage.errors``; a conversation's export is ``storage.conversation_export``. The public
+names of the first three are re-exported here, so callers need only this module.
 
 Public API (``ConversationStore``):
 
@@ -39,7 +39,6 @@ Public API (``ConversationStore``):
 - ``message_count(conversation_id) -> int``.
 - ``load_messages(conversation_id, offset=0, limit=None) -> list[Message | DamagedMessage]``.
 - ``iter_all_messages(batch_size=1000) -> Iterator[tuple[str, Message | DamagedMessage]]``.
-- ``export_markdown(conversation_id) -> str``.
 - ``import_conversations(conversations) -> list[str]``: many at once, one transaction.
 - ``load_preference(name) -> dict | None`` / ``save_preference(name, value)``: small sealed
   records of things a person typed that are not conversations (a model's system prompt);
@@ -59,7 +58,6 @@ conversation does not touch a search index: the caller removes it there too
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import sqlite3
@@ -73,14 +71,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from cove.core.conversation import (
-    ROOT,
-    Conversation,
     Message,
-    MessageState,
     Role,
     title_from,
 )
-from cove.core.export import conversation_markdown
 from cove.paths import AppPaths, app_paths
 from cove.storage import keys, recovery
 from cove.storage.codecs import (
@@ -714,43 +708,6 @@ class ConversationStore:
             opened = open_messages(cipher, [row[1:] for row in rows])
             for (_, conversation_id, _, _, _, _), message in zip(rows, opened, strict=True):
                 yield conversation_id, message
-
-    def export_markdown(self, conversation_id: str) -> str:
-        """The conversation as Markdown (``core.export``); damaged parts are named, never shown."""
-        summary = self.conversation_summary(conversation_id)
-        messages = self.load_messages(conversation_id)
-        if any(isinstance(m, Message) and m.parent for m in messages):
-            # A conversation with branches: the path shown in the window, as it reads there.
-            readable = [m for m in messages if isinstance(m, Message)]
-            shown = Conversation.from_stored(readable, leaf=summary.leaf).messages
-            return conversation_markdown(summary, shown)
-        return conversation_markdown(
-            summary, [m if isinstance(m, Message) else None for m in messages
-                      if not (isinstance(m, Message) and m.state is MessageState.DELETED)])
-
-    def export_json(self, conversation_id: str) -> str:
-        """The whole conversation as JSON: every branch, each message with its parent, and
-        which branch is shown (`leaf`), so nothing is lost. Deleted messages are left out."""
-        summary = self.conversation_summary(conversation_id)
-        items: list[dict[str, object]] = []
-        previous = ROOT
-        for message in self.load_messages(conversation_id):
-            if not isinstance(message, Message):
-                items.append({"id": message.id, "damaged": True})
-                continue
-            parent, previous = message.parent or previous, message.id
-            if message.state is MessageState.DELETED:
-                continue
-            items.append({
-                "id": message.id, "parent": parent, "role": message.role.value,
-                "text": message.text, "model": message.model, "state": message.state.value,
-                "created": message.created,
-                "stats": message.stats.as_dict() if message.stats is not None else None,
-            })
-        return json.dumps({"id": summary.id, "title": summary.title, "pinned": summary.pinned,
-                           "created": summary.created, "updated": summary.updated,
-                           "leaf": summary.leaf, "messages": items},
-                          ensure_ascii=False, indent=2) + "\n"
 
     def import_conversations(self, conversations: Iterable[ImportedConversation]) -> list[str]:
         """Store many conversations in one transaction (imports, benchmarks); returns ids."""

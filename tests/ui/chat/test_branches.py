@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog
 from pytestqt.qtbot import QtBot
 
+from cove.storage import conversation_export
 from cove.ui.chat.message_model import Roles
 from tests.apphelpers import Opened, Opener, chat, set_up_with_passphrase
 
@@ -82,7 +83,7 @@ def test_edit_and_resend_starts_a_branch_and_the_old_one_stays_reachable(
     assert shown(app) == ["Plan a trip to Rome", "Rome plan."]
     store = app.session.store
     assert store is not None
-    exported = store.export_markdown(window.controller.model.conversation.id)
+    exported = conversation_export.as_markdown(store, window.controller.model.conversation.id)
     assert "Rome plan." in exported and "Lisbon" not in exported
 
 
@@ -165,7 +166,7 @@ def test_deleting_a_pair_keeps_what_followed_and_the_text_is_gone_from_the_store
     conversation_id = app.window.controller.model.conversation.id
     texts = [m.text for m in store.load_messages(conversation_id) if hasattr(m, "text")]
     assert "First question" not in texts
-    exported = store.export_markdown(conversation_id)
+    exported = conversation_export.as_markdown(store, conversation_id)
     body = exported.split("## ", 1)[1]  # the title (its own name, renamable) stays above
     assert "First question" not in body and "Second question" in body
 

@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 
 from cove.core.budget import PromptTooLong
 from cove.core.conversation import MessageState
+from cove.storage import conversation_export
 from cove.ui.history.session import HistoryState
 from tests.apphelpers import PASSPHRASE, Opened, Opener, chat, set_up_with_passphrase
 
@@ -126,7 +127,7 @@ def test_a_reply_cut_short_by_a_crash_is_called_interrupted_in_one_word(
     assert model.index(1, 0).data(Roles.STATE) == MessageState.INTERRUPTED
     footer = app.window.chat_view.itemDelegate().meta(model.index(1, 0))
     assert footer == "Interrupted: Cove closed before this reply finished"
-    exported = store.export_markdown(conversation)
+    exported = conversation_export.as_markdown(store, conversation)
     assert "_Interrupted: Cove closed before this reply finished._" in exported
 
 

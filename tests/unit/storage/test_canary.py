@@ -12,6 +12,7 @@ import pytest
 
 from cove.core.conversation import Message, MessageState, ReplyStats, Role
 from cove.paths import app_paths
+from cove.storage import conversation_export
 from cove.storage.codecs import DamagedMessage
 from cove.storage.crypto import KdfParams
 from cove.storage.keys import WrongPassphrase
@@ -71,7 +72,7 @@ def test_no_file_under_home_ever_holds_plaintext(cove_home: Path, canary: str,
         reply.error = f"error {canary}"
         store.update_message(reply)
         store.rename_conversation(conversation, f"Renamed {canary}")
-        store.export_markdown(conversation)
+        conversation_export.as_markdown(store, conversation)
         # While open the WAL holds the latest writes: check it too.
         assert Path(f"{path}-wal").exists()
         assert files_holding(cove_home, encoded(canary)) == []

@@ -12,6 +12,7 @@ import pytest
 
 from cove.core.conversation import ROOT, Conversation, Message, Role
 from cove.inference.engine import Engine, GenerationParams
+from cove.storage import conversation_export
 from cove.storage.crypto import KdfParams
 from cove.storage.importers import MAX_BYTES, ImportFailed, import_file, read_export
 from cove.storage.store import ConversationStore, ImportedConversation, default_store_path
@@ -268,7 +269,7 @@ def test_cove_markdown_round_trips_through_its_own_export(tmp_path: Path) -> Non
         conversation = store.create_conversation("Bread plan")
         store.append_message(conversation, Message(Role.USER, "How do I make bread?"))
         store.append_message(conversation, Message(Role.ASSISTANT, reply, model="smol"))
-        (tmp_path / "bread.md").write_text(store.export_markdown(conversation))
+        (tmp_path / "bread.md").write_text(conversation_export.as_markdown(store, conversation))
         result = import_file(store, "cove", tmp_path / "bread.md")
         (copy,) = result.conversations
         assert copy.title == "Bread plan"

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cove.core.conversation import Conversation, Message, MessageState, ReplyStats, Role
-from cove.storage import schema
+from cove.storage import conversation_export, schema
 from cove.storage.codecs import DamagedMessage
 from cove.storage.errors import (
     ConversationDamaged,
@@ -237,13 +237,13 @@ def test_export_markdown_names_roles_and_damage(store: ConversationStore,
                                                          model="smollm2"))
     store.append_message(conversation, Message(Role.ASSISTANT, "Also", model="smollm2",
                                                state=MessageState.STOPPED))
-    exported = store.export_markdown(conversation)
+    exported = conversation_export.as_markdown(store, conversation)
     assert exported.startswith("# Lisbon trip\n")
     assert "## You · " in exported and "Where should I eat?" in exported
     assert "## Assistant (smollm2) · " in exported and "Try **Ramiro**." in exported
     assert "_Stopped before the end._" in exported
     raw_execute(store_path, "UPDATE messages SET body = zeroblob(300) WHERE id = ?", (damaged,))
-    exported = store.export_markdown(conversation)
+    exported = conversation_export.as_markdown(store, conversation)
     assert "Ramiro" not in exported
     assert "This message could not be read" in exported
 
@@ -348,8 +348,8 @@ def test_a_damaged_summary_marks_the_conversation_and_its_messages_still_load(
         assert store.message_count(conversation) == 2
         with pytest.raises(ConversationDamaged):
             store.append_message(conversation, Message(Role.USER, "more"))
-        assert "title and dates of this conversation are damaged" in store.export_markdown(
-            conversation)
+        exported = conversation_export.as_markdown(store, conversation)
+        assert "title and dates of this conversation are damaged" in exported
 
 
 def test_a_row_copied_over_another_row_is_damaged(store_path: Path) -> None:
@@ -570,7 +570,7 @@ def test_a_message_whose_seq_is_not_an_integer_shows_as_damaged(
         loaded = store.load_messages(conversation)
         assert texts(loaded) == ["message number 0", None, "message number 2", None]
         assert [m.seq for m in loaded if isinstance(m, DamagedMessage)] == [1, -1]
-        exported = store.export_markdown(conversation)
+        exported = conversation_export.as_markdown(store, conversation)
         assert exported.count("## Damaged message") == 2
         assert len(list(store.iter_all_messages())) == 3
         store.append_message(conversation, Message(Role.USER, "after the edit"))
@@ -657,7 +657,7 @@ def test_a_branched_conversation_round_trips_with_its_chosen_branch(
     assert [m.text for m in again.messages] == ["Name a colour", "Red"]  # the one chosen
     assert [m.id for m in again.alternatives(again.messages[1])] == [red.id, blue.id]
     assert again.messages[0].id == question.id and len(again.tree) == 4
-    exported = store.export_markdown(conversation_id)
+    exported = conversation_export.as_markdown(store, conversation_id)
     assert "Red" in exported and "Blue" not in exported  # the path shown, as it reads
 
     # A tampered row in the other branch is damaged; the chosen branch still reads.

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 
 from cove.core.conversation import Conversation, Message, MessageState, Role
 from cove.core.presets import ConversationSettings
-from cove.storage import keys
+from cove.storage import conversation_export, keys
 from cove.storage.crypto import KdfParams
 from cove.storage.keys import (
     KEYRING_NOTICE_S,
@@ -566,7 +566,7 @@ class HistorySession(QObject):
         store = self._require_store()
 
         def export() -> Path:
-            text = store.export_markdown(conversation_id)
+            text = conversation_export.as_markdown(store, conversation_id)
             # Readable by this user only, like everything else Cove writes; the person may
             # widen it. An existing file keeps its own permissions.
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
