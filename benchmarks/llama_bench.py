@@ -29,7 +29,7 @@ the process and llama-cpp-python's set-up cost.
 This machine's speed swings by a fifth over tens of seconds (other virtual machines on the
 host), so the generation ratios come from side-by-side turns inside the worker's child: the
 worker's reply, the bare loop, then llama-bench's tg (-r 1, a child of its own), back to
-back, PAIRS turns a round; each ratio is the median of the turns' own ratios. Speeds: each
+back, TURNS turns a round; each ratio is the median of the turns' own ratios. Speeds: each
 path runs REPEATS times a round (llama-bench: -r REPEATS) and keeps its fastest, and the
 best round counts (other work only ever slows a run down); every value is listed too. The
 pp ratio is the median of the rounds' own ratios. Targets: the worker
@@ -71,7 +71,7 @@ TARGET_WORKER_VS_LLAMA_BENCH_PP = 0.95
 TARGET_LONG_REPLY_GAP = 0.05
 N_CTX = 2048
 REPEATS = 3  # generation runs per path and round; the fastest counts
-PAIRS = 4  # turns of worker, bare loop and llama-bench side by side per round
+TURNS = 4  # turns of worker, bare loop and llama-bench side by side per round
 # Words of the prompt-processing passage that render to about 512 tokens with each model's
 # chat format (fewer than 512, so both paths evaluate it in one batch of llama-bench's -b).
 PP_WORDS = {"SmolLM2-135M Q4_1": 372, "Gemma-3-270M Q4_K_M": 428}
@@ -339,7 +339,7 @@ def measure_one(path: str, model: str, chat_format: str | None, threads: int, wo
     llama-bench (`bench`), for the generation ratios."""
     session = common.open_session(path, model, threads, N_CTX, seed, chat_format)
     long: dict[str, Any] = {}
-    paired: list[dict[str, float]] = []
+    turns: list[dict[str, float]] = []
     try:
         session.ask(WARMUP, max_tokens=4, seed=seed)
         reads = []  # (tokens/s, tokens, seconds): the same length, a new text each time
@@ -355,7 +355,7 @@ def measure_one(path: str, model: str, chat_format: str | None, threads: int, wo
                 for _ in range(REPEATS)]
         if isinstance(session, common.WorkerSession):
             long = long_reply(session, seed)
-            paired = side_by_side(session, bench, tokens, seed)
+            turns = side_by_side(session, bench, tokens, seed)
     finally:
         session.close()
     worker = isinstance(session, common.WorkerSession)
@@ -363,7 +363,7 @@ def measure_one(path: str, model: str, chat_format: str | None, threads: int, wo
     tg = runs[rates.index(max(rates))]
     return {"path": path, "pp_ttft": pp_ttft, "pp_tokens": pp_tokens, "ttft": runs[0].ttft,
             "tg_rate": max(rates), "tg_rates": rates, "tg_tokens": tg.tokens,
-            "tg_prompt_tokens": tg.prompt_tokens, "side_by_side": paired, **long}
+            "tg_prompt_tokens": tg.prompt_tokens, "side_by_side": turns, **long}
 
 
 @dataclass(frozen=True)
@@ -382,7 +382,7 @@ class BenchCall:
 
 def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens: int,
                  seed: int) -> list[dict[str, float]]:
-    """PAIRS turns, each one back to back: the worker's reply to the story prompt, the bare
+    """TURNS turns, each one back to back: the worker's reply to the story prompt, the bare
     loop on the worker's own model and context (on the worker's thread, between replies),
     and llama-bench's tg from the same depth (a child process; this one idles meanwhile).
 
@@ -399,7 +399,7 @@ def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens:
     engine = session.host.worker._engine
     prompt, _stops, _stop_tokens = engine.render(common.STORY_PROMPT)
     turns = []
-    for _ in range(PAIRS):
+    for _ in range(TURNS):
         turn = {"worker": session.ask(common.STORY_PROMPT, max_tokens=tokens,
                                       seed=seed).loop_rate,
                 "bare": on_worker_thread(session, lambda: bare_rate(engine, prompt, tokens))}
