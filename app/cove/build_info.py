@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -75,10 +75,13 @@ def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def package_licences(root: str = "cove") -> list[PackageLicence]:
+def package_licences(root: str = "cove",
+                     left_out: Collection[str] = ()) -> list[PackageLicence]:
     """Every distribution Cove needs at run time (its requirements, followed down, no extras),
-    with its licence, sorted by name. Read from the installed packages' metadata."""
-    seen: dict[str, PackageLicence] = {}
+    with its licence, sorted by name. Read from the installed packages' metadata. `left_out`:
+    distributions a build does not bundle (and so their own requirements neither)."""
+    seen: dict[str, PackageLicence] = {_normal(name): PackageLicence(name, "", "")
+                                       for name in left_out}
     waiting = [root]
     while waiting:
         name = waiting.pop()
@@ -94,15 +97,16 @@ def package_licences(root: str = "cove") -> list[PackageLicence]:
             needed = _requirement_name(requirement)
             if needed is not None:
                 waiting.append(needed)
-    seen.pop(_normal(root), None)  # Cove itself is named separately
+    for name in (root, *left_out):  # Cove itself is named separately
+        seen.pop(_normal(name), None)
     return sorted(seen.values(), key=lambda package: package.name.lower())
 
 
-def write_licences(path: Path) -> Path:
+def write_licences(path: Path, left_out: Collection[str] = ()) -> Path:
     """Record package_licences() as JSON, for a frozen Cove (build.spec calls this)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([asdict(p) for p in package_licences()], indent=1),
-                    encoding="utf-8")
+    path.write_text(json.dumps([asdict(p) for p in package_licences(left_out=left_out)],
+                               indent=1), encoding="utf-8")
     return path
 
 

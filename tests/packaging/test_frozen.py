@@ -97,6 +97,7 @@ def test_bundle_holds_only_the_parts_cove_uses(frozen: Path) -> None:
     names = [path.name for path in internal.rglob("*")]
     assert not [n for n in names if "Qt6Network" in n or "QtNetwork" in n]
     assert not [n for n in names if "WebEngine" in n or "Qt6Qml" in n or "Qt6Quick" in n]
+    assert not [n for n in names if "hf_xet" in n]  # the downloader never uses Xet
     plugins = internal / "PySide6" / "Qt" / "plugins"
     platforms = {p.name for p in (plugins / "platforms").iterdir()}
     assert {"libqxcb.so", "libqwayland.so", "libqoffscreen.so"} <= platforms
@@ -106,6 +107,7 @@ def test_bundle_holds_only_the_parts_cove_uses(frozen: Path) -> None:
     assert {"libllama.so", "libggml.so", "libggml-base.so"} <= libs
     licences = json.loads((internal / "resources" / "licenses.json").read_text())
     assert any(row["name"].lower().startswith("pyside6") for row in licences)
+    assert not any(row["name"].lower().replace("_", "-") == "hf-xet" for row in licences)
     if os.environ.get("COVE_REQUIRE_FROZEN") == "1":  # .ci/run's plain `make dist`
         assert not list(APP.rglob("*.gguf"))  # no model unless WITH_STARTER=1
 

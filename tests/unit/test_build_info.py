@@ -32,6 +32,15 @@ def test_package_licences_follow_coves_requirements() -> None:
     assert all(p.licence and p.version for p in packages.values())
 
 
+def test_a_distribution_the_build_leaves_out_is_not_listed() -> None:
+    def names(left_out: tuple[str, ...] = ()) -> set[str]:
+        return {p.name.lower().replace("_", "-") for p in package_licences(left_out=left_out)}
+
+    assert "hf-xet" in names()  # huggingface_hub requires it, so it is installed
+    without = names(("hf-xet",))  # build.spec's DISTRIBUTIONS_LEFT_OUT
+    assert "hf-xet" not in without and "huggingface-hub" in without
+
+
 def test_a_frozen_cove_reads_the_list_written_at_build_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_licences(tmp_path / "resources" / build_info.LICENSES_FILE)

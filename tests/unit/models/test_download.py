@@ -121,6 +121,25 @@ def test_download_verifies_and_installs(hub: HubServer, models: Path) -> None:
     assert [r.method for r in hub.seen()] == ["HEAD", "GET"]
 
 
+def test_downloads_without_huggingface_hubs_xet_client(
+        hub: HubServer, models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The built app leaves hf_xet out (build.spec): Cove's downloader streams over
+    huggingface_hub's HTTP session and must never need it (Xet's own connections would
+    also go round the network guard)."""
+    import importlib.abc
+    import sys
+
+    class NoXet(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+            if name.split(".")[0] == "hf_xet":
+                raise ImportError("hf_xet is not in the built app")
+
+    monkeypatch.setattr(sys, "meta_path", [NoXet(), *sys.meta_path])
+    result = download_model(entry(), models, permit=Hosts())
+    assert result.path.read_bytes() == CONTENT
+    assert [r.method for r in hub.seen()] == ["HEAD", "GET"]
+
+
 def test_progress_reports_speed_and_time_left(
     models: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
