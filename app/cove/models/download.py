@@ -84,6 +84,21 @@ class NetworkError(DownloadError):
     """The hub could not be reached or the connection kept failing."""
 
 
+# Cove's Flatpak has no network at all (its manifest leaves out --share=network, so the
+# sandbox itself keeps the offline promise): a download there says how to add a file instead.
+FLATPAK_NO_NETWORK = (
+    "{host} could not be reached: this Flatpak of Cove has no network access, by design. "
+    "Download {file} (the {repo} repository on the hub) with your browser and open it with "
+    "File > Open Model File (Ctrl+O), "
+    "or drop it on the window; or allow this one download by starting Cove with "
+    "`flatpak run --share=network io.github.cove.Cove`.")
+
+
+def in_flatpak() -> bool:
+    """Whether Cove runs inside a Flatpak sandbox."""
+    return bool(os.environ.get("FLATPAK_ID")) or Path("/.flatpak-info").exists()
+
+
 class ChecksumMismatch(DownloadError):
     """The file is not the one the catalogue or the hub vouches for; it was not kept."""
 
@@ -676,6 +691,9 @@ class _Download:
             why = "did not answer in time"
         elif isinstance(error, httpx2.ConnectError):
             why = "could not be reached"
+            if in_flatpak():
+                return NetworkError(FLATPAK_NO_NETWORK.format(
+                    host=host, file=self.entry.filename, repo=self.entry.repo_id))
         else:
             why = "dropped the connection"
         return NetworkError(

@@ -293,6 +293,20 @@ def test_unreachable_hub(models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         download_model(entry(), models, permit=Hosts())
 
 
+def test_unreachable_hub_in_the_flatpak_says_how_to_add_a_file(
+        models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with HubServer() as closed:
+        url = closed.url
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    monkeypatch.setenv("FLATPAK_ID", "io.github.cove.Cove")  # what flatpak run sets
+    with pytest.raises(NetworkError) as raised:
+        download_model(entry(), models, permit=Hosts())
+    message = str(raised.value)
+    assert "no network access" in message and "Open Model File" in message
+    assert f"Download {FILE} (the {REPO} repository on the hub) with your browser" in message
+    assert "--share=network" in message
+
+
 def test_missing_file_on_the_hub(hub: HubServer, models: Path) -> None:
     with pytest.raises(DownloadError, match="no longer has"):
         download_model(entry(filename="absent.gguf"), models, permit=Hosts())
