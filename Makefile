@@ -60,9 +60,10 @@ uninstall-desktop:
 system-deps:
 	@sh packaging/system-deps.sh
 
-# Re-install whenever pyproject.toml changes. The first install compiles llama.cpp
+# Re-install whenever pyproject.toml or the C extension changes (setup.py builds
+# app/cove/inference/_sampling.c in place). The first install compiles llama.cpp
 # (several minutes); pip caches that wheel, so later installs take seconds.
-$(STAMP): pyproject.toml packaging/system-deps.sh
+$(STAMP): pyproject.toml setup.py app/cove/inference/_sampling.c packaging/system-deps.sh
 	@sh packaging/system-deps.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -73,3 +74,4 @@ $(STAMP): pyproject.toml packaging/system-deps.sh
 
 clean:
 	rm -rf $(VENV) .venv-dist build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -f app/cove/inference/_sampling*.so app/cove/inference/_sampling*.pyd

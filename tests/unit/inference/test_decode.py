@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import importlib.util
+import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cove.inference.decode import Generation, Sampling, StopScanner
 from cove.inference.engine import PROMPT_BATCH, Engine, GenerationParams, LoadOptions
@@ -200,6 +205,20 @@ def test_a_follow_up_reuses_the_conversation_in_the_kv_cache(real_engine: Engine
     assert run.prompt_tokens - run.reused_tokens < 30
 
 
+def same_reply(decoder: Any, ours: Callable[[], int], theirs: Any, steps: int) -> None:
+    """`ours` and llama_sampler_sample with the chain `theirs` pick the same token at each
+    of `steps` steps of a reply (the decoder's context then holds it)."""
+    import llama_cpp as lib
+
+    chosen = []
+    for _step in range(steps):
+        token = ours()
+        assert lib.llama_sampler_sample(theirs, decoder.ctx, -1) == token
+        chosen.append(token)
+        decoder._decode((token,))
+    assert len(set(chosen)) > 10  # a real reply, not one token over and over
+
+
 @pytest.mark.parametrize("temperature", [0.0, 0.8], ids=["greedy", "sampled"])
 def test_cutting_to_the_top_tokens_before_the_penalty_chooses_as_the_full_chain(
         real_engine: Engine, temperature: float) -> None:
@@ -226,13 +245,7 @@ def test_cutting_to_the_top_tokens_before_the_penalty_chooses_as_the_full_chain(
         lib.llama_sampler_accept(full, token)
     try:
         decoder.evaluate(prompt, threading.Event())
-        chosen = []
-        for _step in range(40):
-            token = lib.llama_sampler_sample(ours, decoder.ctx, -1)
-            assert lib.llama_sampler_sample(full, decoder.ctx, -1) == token
-            chosen.append(token)
-            decoder._decode((token,))
-        assert len(set(chosen)) > 10  # a real reply, not one token over and over
+        same_reply(decoder, lambda: lib.llama_sampler_sample(ours, decoder.ctx, -1), full, 40)
     finally:
         lib.llama_sampler_free(ours)
         lib.llama_sampler_free(full)
@@ -289,3 +302,101 @@ def test_contexts_use_flash_attention_on_the_cpu(real_engine: Engine) -> None:
     # With layers on a GPU, off as llama-cpp-python's default, not forced on a device that
     # may lack the kernel.
     assert context_params(n_gpu_layers=10) == {"flash_attn": False}
+
+
+# The sampling step in C (_sampling.c) ----------------------------------------------------------
+
+
+def c_step() -> Any:
+    try:
+        from cove.inference import _sampling
+    except ImportError:
+        pytest.fail("cove.inference._sampling was not built: setup.py compiles it when `pip "
+                    "install -e .` finds a C compiler and Python's headers (Python.h; the "
+                    "python3-dev package on Debian and Ubuntu)")
+    return _sampling
+
+
+def token_array(values: list[float]) -> tuple[Any, Any]:
+    import llama_cpp as lib
+
+    logits = (ctypes.c_float * len(values))(*values)
+    return logits, (lib.llama_token_data * max(len(values), 1))()
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.one_of(st.floats(-30, 30, width=32),
+                                 st.sampled_from([0.0, 1.5, -2.0])),  # ties
+                       min_size=0, max_size=300),
+       k=st.integers(1, 140))
+def test_the_c_top_k_keeps_the_best_k_best_first_ties_by_id(values: list[float],
+                                                            k: int) -> None:
+    logits, out = token_array(values)
+    count = c_step().top_k(ctypes.addressof(logits), len(values), k, ctypes.addressof(out))
+    expected = sorted(range(len(values)), key=lambda i: (-values[i], i))[:k]
+    assert count == len(expected)
+    assert [out[i].id for i in range(count)] == expected
+    assert [out[i].logit for i in range(count)] == [logits[i] for i in expected]
+
+
+def test_the_c_top_k_over_a_vocabulary_sized_array() -> None:
+    """Long runs of 16 go through the compared-four-at-a-time path; the best are anywhere."""
+    rng = random.Random(5)
+    values = [rng.gauss(0.0, 3.0) for _ in range(262_147)]
+    for index in (0, 15, 16, 131_072, 262_146):
+        values[index] = 40.0 + index / 100
+    logits, out = token_array(values)
+    count = c_step().top_k(ctypes.addressof(logits), len(values), 104, ctypes.addressof(out))
+    assert count == 104
+    assert [out[i].id for i in range(5)] == [262_146, 131_072, 16, 15, 0]
+    assert [out[i].id for i in range(count)] == sorted(
+        range(len(values)), key=lambda i: (-logits[i], i))[:104]
+
+
+def test_the_c_step_is_what_the_loop_samples_with(real_engine: Engine) -> None:
+    import llama_cpp as lib
+
+    decoder = real_engine._decoder
+    assert decoder is not None
+    c_step()
+    sampling = Sampling(0.8, 40, 0.95, 1.1, seed=3)
+    chain = decoder.sampler(sampling, [])
+    try:
+        # The chain's first step keeps the best 40 + 64 (the penalty's window): the C step
+        # makes that cut, into a buffer of that size.
+        assert decoder.first_cut(sampling) == 40 + 64
+        assert not isinstance(decoder.sample_step(chain, sampling), functools.partial)
+        assert decoder._sample_buffer is not None and len(decoder._sample_buffer) == 104
+        # No cut to make (top-k off, no penalty): llama.cpp's own call, over every token.
+        whole = Sampling(0.8, 0, 0.95, 1.0, seed=3)
+        assert decoder.first_cut(whole) == 0
+        plain = decoder.sample_step(chain, whole)
+        assert isinstance(plain, functools.partial)
+        assert plain.func is lib.llama_sampler_sample
+    finally:
+        lib.llama_sampler_free(chain)
+
+
+@pytest.mark.parametrize(("temperature", "penalty"),
+                         [(0.0, 1.0), (0.0, 1.3), (0.8, 1.0), (0.8, 1.3)],
+                         ids=["greedy", "greedy-penalty", "sampled", "sampled-penalty"])
+def test_the_c_step_chooses_as_llama_sampler_sample(engine: Engine, temperature: float,
+                                                   penalty: float) -> None:
+    """Two chains with the same settings and seed, one fed by the C step and one by
+    llama_sampler_sample, pick the same token at every step (on both models: Gemma's
+    vocabulary is 262,144 tokens)."""
+    import llama_cpp as lib
+
+    decoder = engine._decoder
+    assert decoder is not None
+    prompt, _stops, _stop_tokens = engine.render(ASK)
+    sampling = Sampling(temperature, 40, 0.95, penalty, seed=23)
+    ours, theirs = decoder.sampler(sampling, prompt), decoder.sampler(sampling, prompt)
+    try:
+        decoder.evaluate(prompt, threading.Event())
+        step = decoder.sample_step(ours, sampling)
+        assert not isinstance(step, functools.partial)  # the C step
+        same_reply(decoder, step, theirs, 48)
+    finally:
+        lib.llama_sampler_free(ours)
+        lib.llama_sampler_free(theirs)
