@@ -80,11 +80,12 @@ class StopScanner:
         self.stops = [s for s in stops if s]
         self.held = ""
         self.hit = False
+        self._starts = frozenset(stop[0] for stop in self.stops)
 
     def feed(self, text: str) -> str:
         """The text that is safe to show now; sets `hit` when a stop string completed."""
-        if not self.stops:
-            return text
+        if not self.held and self._starts.isdisjoint(text):
+            return text  # no stop string can begin here (also: no stop strings at all)
         pending = self.held + text
         cut = min((i for i in (pending.find(s) for s in self.stops) if i >= 0), default=-1)
         if cut >= 0:
@@ -288,9 +289,10 @@ class Decoder:
         """Evaluate `prompt`, then yield the reply's text as it comes.
 
         The cancel Event is checked before every token; a stop string ends the reply and is
-        not shown; bytes of a character split across tokens wait for the rest of it. Text is
-        yielded at most every `interval` seconds (0: every token's), the first piece at once;
-        text held back is yielded when the reply ends, also when it was cancelled.
+        not shown (nor are the tokens after it); bytes of a character split across tokens wait
+        for the rest of it. Text is yielded at most every `interval` seconds (0: every
+        token's), the first piece at once; text held back is yielded when the reply ends, also
+        when it was cancelled.
         """
         lib = self._lib
         run = run if run is not None else Generation()
@@ -307,35 +309,70 @@ class Decoder:
         # repeats many tokens, and a call into llama.cpp costs more than a dict lookup.
         # Kept for this reply only (the tokens of a reply are its text in another form).
         known: dict[int, bytes | None] = {}
+        tokens = run.tokens
+        shown = 0  # tokens[:shown] have been turned into text
+        times: list[float] = []  # when each of tokens[shown:] was sampled
         pending = ""
+
+        def to_text(final: bool) -> None:
+            """tokens[shown:] into `pending`; a stop string found there drops the tokens
+            after the one that completed it."""
+            nonlocal shown, pending
+            for index in range(shown, len(tokens)):
+                pending += scanner.feed(text.decode(known[tokens[index]] or b""))
+                if scanner.hit:
+                    run.last_token_at = times[index - shown]
+                    del tokens[index + 1:]
+                    break
+            shown = len(tokens)
+            times.clear()
+            if final and not scanner.hit:
+                pending += scanner.feed(text.decode(b"", final=True)) + scanner.flush()
+
+        # The loop below runs once a token while llama.cpp's other thread waits, with caches
+        # that the weights have just flushed: it does only what each token needs (sample,
+        # record, check, decode). Text is made from the tokens when it is handed on, so a
+        # stop string may be found a few tokens late; those tokens are dropped from the reply
+        # (the KV cache keeps them, and the next prompt's shared prefix ends before them).
+        clock, is_set = time.perf_counter, cancel.is_set
+        decode, ctx, one, batch = lib.llama_decode, self.ctx, self._one, self._one_batch
+        held, n_ctx = self.tokens, self.n_ctx
         yielded_at = -interval
         try:
-            while len(run.tokens) < max_tokens:
+            while len(tokens) < max_tokens:
                 token = sample()
                 if token not in known:
                     known[token] = None if self.ends_turn(token) else self.piece(token)
-                piece = known[token]
-                if piece is None or token in stop_tokens:
+                if known[token] is None or token in stop_tokens:
                     break
-                now = run.last_token_at = time.perf_counter()
+                now = run.last_token_at = clock()
                 if run.first_token_at is None:
                     run.first_token_at = now
-                run.tokens.append(token)
-                pending += scanner.feed(text.decode(piece))
-                if pending and now - yielded_at >= interval:
-                    yielded_at = now
-                    shown, pending = pending, ""
-                    yield shown
-                if scanner.hit or len(run.tokens) >= max_tokens:
+                tokens.append(token)
+                times.append(now)
+                if now - yielded_at >= interval:
+                    to_text(final=False)
+                    if scanner.hit:
+                        break
+                    if pending:
+                        yielded_at = now
+                        out, pending = pending, ""
+                        yield out
+                if len(tokens) >= max_tokens:
                     break
-                if cancel.is_set():  # checked after the yield, before the next token's work
+                if is_set():  # checked after the yield, before the next token's work
                     run.stopped = True
                     break
-                if len(self.tokens) >= self.n_ctx:
+                if len(held) >= n_ctx:
                     break  # the context is full: the reply ends here, as at max_tokens
-                self._decode((token,))
-            if not run.stopped:
-                pending += scanner.feed(text.decode(b"", final=True)) + scanner.flush()
+                one[0] = token
+                status = decode(ctx, batch)
+                if status != 0:
+                    self.clear()  # a failed batch may have left part of itself in the cache
+                    raise DecodeError(status)
+                held.append(token)
+            if not scanner.hit:
+                to_text(final=not run.stopped)
             if pending:
                 yield pending
         finally:

@@ -148,9 +148,18 @@ def test_a_stop_string_that_straddles_tokens_ends_the_reply_before_it(
     boundary = len(pieces[0]) + len(pieces[1]) + len(pieces[2])
     stop = free[boundary - 2:boundary + len(pieces[3]) + 2]
     assert len(stop) >= 4 and free.find(stop) == boundary - 2
-    shown = list(decoder.generate(prompt, sampling, 40, [*stops, stop], threading.Event(),
+    first = list(decoder.generate(prompt, sampling, 40, [*stops, stop], threading.Event(),
                                   stop_tokens))
-    assert "".join(shown) == free[:boundary - 2]
+    assert "".join(first) == free[:boundary - 2]
+    # Text handed on only at the end: the stop string is found after more tokens were
+    # sampled; the reply is still cut before it, and ends with the token that completed it.
+    free_tokens = decoder.tokens[len(prompt):]
+    run = Generation()
+    late = list(decoder.generate(prompt, sampling, 40, [*stops, stop], threading.Event(),
+                                 stop_tokens, run, interval=60.0))
+    assert "".join(late) == free[:boundary - 2]
+    assert run.tokens == free_tokens[:5]
+    assert len(decoder.tokens) - len(prompt) > 5  # sampled past it before finding it
 
 
 # Cancel, penalties, the KV cache --------------------------------------------------------------
@@ -269,21 +278,27 @@ def test_text_comes_at_most_once_an_interval_and_none_is_lost(real_engine: Engin
     assert "".join(held) == "".join(every)
 
 
-def test_text_held_back_still_comes_when_the_reply_is_cancelled(
-        real_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+class CancelLater(threading.Event):
+    """A cancel Event that the person sets after it has been asked `after` times (the loop
+    asks once a token)."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+
+    def is_set(self) -> bool:
+        self.after -= 1
+        if self.after < 0:
+            self.set()
+        return super().is_set()
+
+
+def test_text_held_back_still_comes_when_the_reply_is_cancelled(real_engine: Engine) -> None:
     decoder = real_engine._decoder
     assert decoder is not None
     prompt, stops, stop_tokens = real_engine.render(ASK)
     sampling = Sampling(temperature=0.0, top_k=40, top_p=0.95, repeat_penalty=1.0, seed=1)
-    cancel = threading.Event()
-    decode = decoder._decode
-
-    def decode_then_cancel(tokens: Any) -> None:
-        decode(tokens)
-        if len(decoder.tokens) - len(prompt) >= 6:
-            cancel.set()  # several tokens' text is held back by now
-
-    monkeypatch.setattr(decoder, "_decode", decode_then_cancel)
+    cancel = CancelLater(8)  # several tokens' text is held back by then
     run = Generation()
     chunks = list(decoder.generate(prompt, sampling, 40, stops, cancel, stop_tokens, run,
                                    interval=60.0))
