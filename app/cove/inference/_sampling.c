@@ -8,14 +8,21 @@
  * sorted, as llama.cpp's own top-k would: the chain then skips its cut and gives the same
  * token. About a third of the time of llama_sampler_sample with a large vocabulary.
  *
+ * run() is the reply's token loop itself (sample, check, decode) for up to an interval, so
+ * that between two llama_decode calls, while llama.cpp's other thread waits, no Python code
+ * runs but two short calls (the clock and the cancel Event); decode.py turns the tokens it
+ * returns into text.
+ *
  * The llama.cpp functions come in as addresses (ctypes knows them), so this file links
- * against nothing but Python and needs no llama.cpp headers: the two structs below are
- * llama.h's llama_token_data and llama_token_data_array.
+ * against nothing but Python and needs no llama.cpp headers: the structs below are llama.h's
+ * llama_token_data, llama_token_data_array and llama_batch (decode.py checks the last one
+ * against llama-cpp-python's own before it uses run()).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -40,9 +47,22 @@ typedef struct {
     bool sorted;
 } token_data_array;
 
+typedef struct {
+    int32_t n_tokens;
+    int32_t *token;
+    float *embd;
+    int32_t *pos;
+    int32_t *n_seq_id;
+    int32_t **seq_id;
+    int8_t *logits;
+} batch;
+
 typedef float *(*get_logits_fn)(void *ctx, int32_t i);
 typedef void (*apply_fn)(void *chain, token_data_array *cur);
 typedef void (*accept_fn)(void *chain, int32_t token);
+typedef int32_t (*sample_fn)(void *chain, void *ctx, int32_t i);
+typedef int32_t (*decode_fn)(void *ctx, batch b);
+typedef bool (*is_eog_fn)(const void *vocab, int32_t token);
 
 /* Heap order: the root is the worst kept token (lowest logit, then highest id). */
 static int worse(const token_data *a, const token_data *b)
@@ -146,45 +166,254 @@ static PyObject *py_top_k(PyObject *self, PyObject *args)
     return PyLong_FromLong(size);
 }
 
+typedef struct {
+    get_logits_fn get_logits;
+    apply_fn apply;
+    accept_fn accept;
+    void *ctx;
+    void *chain;
+    int n_vocab;
+    int k;
+    token_data *buffer;
+} step;
+
+/* The next token from the last logits: the best k to the chain, which picks one and is told
+ * which (for its penalties). -1 when the chain selected nothing, -2 without logits. */
+static long sample_step(const step *st)
+{
+    const float *logits = st->get_logits(st->ctx, -1);
+    if (!logits)
+        return -2;
+    token_data_array cur;
+    cur.data = st->buffer;
+    cur.size = (size_t)top_k(logits, st->n_vocab, st->k, cur.data);
+    cur.selected = -1;
+    cur.sorted = true;
+    st->apply(st->chain, &cur);
+    if (cur.selected < 0 || (size_t)cur.selected >= cur.size)
+        return -1;
+    int32_t token = cur.data[cur.selected].id;
+    st->accept(st->chain, token);
+    return token;
+}
+
+static int parse_step(PyObject *functions, unsigned long long ctx, unsigned long long chain,
+                      int n_vocab, int k, unsigned long long buffer, step *st)
+{
+    unsigned long long get_logits, apply, accept;
+    if (!PyArg_ParseTuple(functions, "KKK", &get_logits, &apply, &accept))
+        return 0;
+    if (!get_logits || !apply || !accept || !ctx || !chain || !buffer || k <= 0) {
+        PyErr_SetString(PyExc_ValueError, "null address or k <= 0");
+        return 0;
+    }
+    st->get_logits = (get_logits_fn)(uintptr_t)get_logits;
+    st->apply = (apply_fn)(uintptr_t)apply;
+    st->accept = (accept_fn)(uintptr_t)accept;
+    st->ctx = (void *)(uintptr_t)ctx;
+    st->chain = (void *)(uintptr_t)chain;
+    st->n_vocab = n_vocab;
+    st->k = k;
+    st->buffer = (token_data *)(uintptr_t)buffer;
+    return 1;
+}
+
 /*
  * sample(functions, ctx, chain, n_vocab, k, buffer) -> token
  *
  * functions: the addresses of llama_get_logits_ith, llama_sampler_apply and
- * llama_sampler_accept; buffer: room for k llama_token_data. The chain sees the best k
- * tokens of the last logits, sorted, picks one, and is told which (for its penalties).
- * Returns -1 when the chain selected nothing, -2 when the context had no logits.
+ * llama_sampler_accept; buffer: room for k llama_token_data. Returns -1 when the chain
+ * selected nothing, -2 when the context had no logits.
+ *
+ * The GIL stays held: the step takes a tenth of a millisecond, and giving the GIL up here
+ * would let the GUI thread take it and make the worker wait to get it back.
  */
 static PyObject *py_sample(PyObject *self, PyObject *args)
 {
-    unsigned long long get_logits, apply, accept, ctx, chain, buffer;
+    PyObject *functions;
+    unsigned long long ctx, chain, buffer;
     int n_vocab, k;
+    step st;
     (void)self;
-    if (!PyArg_ParseTuple(args, "(KKK)KKiiK", &get_logits, &apply, &accept, &ctx, &chain,
-                          &n_vocab, &k, &buffer))
+    if (!PyArg_ParseTuple(args, "OKKiiK", &functions, &ctx, &chain, &n_vocab, &k, &buffer))
         return NULL;
-    if (!get_logits || !apply || !accept || !ctx || !chain || !buffer || k <= 0)
-        return PyErr_Format(PyExc_ValueError, "null address or k <= 0");
-    /* The GIL stays held: the step takes a tenth of a millisecond, and giving the GIL up
-     * here would let the GUI thread take it and make the worker wait to get it back. */
-    long token;
-    const float *logits = ((get_logits_fn)(uintptr_t)get_logits)((void *)(uintptr_t)ctx, -1);
-    if (!logits) {
-        token = -2;
-    } else {
-        token_data_array cur;
-        cur.data = (token_data *)(uintptr_t)buffer;
-        cur.size = (size_t)top_k(logits, n_vocab, k, cur.data);
-        cur.selected = -1;
-        cur.sorted = true;
-        ((apply_fn)(uintptr_t)apply)((void *)(uintptr_t)chain, &cur);
-        if (cur.selected < 0 || (size_t)cur.selected >= cur.size) {
-            token = -1;
-        } else {
-            token = cur.data[cur.selected].id;
-            ((accept_fn)(uintptr_t)accept)((void *)(uintptr_t)chain, (int32_t)token);
+    if (!parse_step(functions, ctx, chain, n_vocab, k, buffer, &st))
+        return NULL;
+    return PyLong_FromLong(sample_step(&st));
+}
+
+/* What run() stopped at (decode.py has the same names). */
+enum {
+    RUN_INTERVAL = 0,   /* the interval passed: the last token is not decoded yet */
+    RUN_END = 1,        /* an end-of-turn or stop token came (not in the tokens) */
+    RUN_ROOM = 2,       /* `room` tokens were sampled; the last is not decoded */
+    RUN_CANCELLED = 3,  /* the cancel Event was set; the last token is not decoded */
+    RUN_FULL = 4,       /* the context is full; the last token is not decoded */
+    RUN_DECODE_FAILED = 5,  /* llama_decode failed: the fourth item is what it returned */
+    RUN_NO_TOKEN = 6,   /* the chain chose no token */
+};
+
+static int32_t decode_one(decode_fn decode, void *ctx, int32_t token)
+{
+    batch b = {1, &token, NULL, NULL, NULL, NULL, NULL};  /* llama_batch_get_one */
+    int32_t status;
+    Py_BEGIN_ALLOW_THREADS
+    status = decode(ctx, b);
+    Py_END_ALLOW_THREADS
+    return status;
+}
+
+/* Appends a new reference (NULL: the error that made it) and drops it. */
+static int append_new(PyObject *list, PyObject *item)
+{
+    if (!item)
+        return -1;
+    int failed = PyList_Append(list, item);
+    Py_DECREF(item);
+    return failed;
+}
+
+/* A callable's result as a double (the clock) or a truth value (the cancel Event). */
+static int call_double(PyObject *callable, double *out)
+{
+    PyObject *result = PyObject_CallNoArgs(callable);
+    if (!result)
+        return 0;
+    *out = PyFloat_AsDouble(result);
+    Py_DECREF(result);
+    return !PyErr_Occurred();
+}
+
+static int call_truth(PyObject *callable)
+{
+    PyObject *result = PyObject_CallNoArgs(callable);
+    if (!result)
+        return -1;
+    int truth = PyObject_IsTrue(result);
+    Py_DECREF(result);
+    return truth;
+}
+
+/*
+ * run(functions, ctx, chain, n_vocab, k, buffer, vocab, stop_tokens, pending, room, n_past,
+ *     n_ctx, interval, clock, is_set) -> (status, tokens, times, detail)
+ *
+ * functions: the addresses of llama_get_logits_ith, llama_sampler_apply,
+ * llama_sampler_accept, llama_sampler_sample, llama_decode and llama_vocab_is_eog. k = 0
+ * samples with llama_sampler_sample (a chain whose first step is not a top-k cut).
+ * `pending` (>= 0) is the last call's undecoded token, decoded first; `n_past` is how many
+ * tokens the context holds before it. Then: sample a token; stop at an end of turn or a
+ * token in stop_tokens; else record it and its time (clock()); stop when `room` tokens were
+ * sampled, is_set() is true, the context is full or `interval` seconds passed since the call
+ * began (in that order); else decode it and go on. `detail` is llama_decode's status for
+ * RUN_DECODE_FAILED, else how many of `tokens` were decoded.
+ */
+static PyObject *py_run(PyObject *self, PyObject *args)
+{
+    PyObject *functions, *stop_tokens, *clock, *is_set;
+    unsigned long long ctx, chain, buffer, vocab;
+    unsigned long long get_logits, apply, accept, sample, decode_address, is_eog_address;
+    int n_vocab, k, pending, room, n_past, n_ctx;
+    double interval;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OKKiiKKOiiiidOO", &functions, &ctx, &chain, &n_vocab, &k,
+                          &buffer, &vocab, &stop_tokens, &pending, &room, &n_past, &n_ctx,
+                          &interval, &clock, &is_set))
+        return NULL;
+    if (!PyArg_ParseTuple(functions, "KKKKKK", &get_logits, &apply, &accept, &sample,
+                          &decode_address, &is_eog_address))
+        return NULL;
+    if (!get_logits || !apply || !accept || !sample || !decode_address || !is_eog_address
+            || !ctx || !chain || !vocab || (k > 0 && !buffer) || room <= 0)
+        return PyErr_Format(PyExc_ValueError, "null address or no room");
+    if (!PyAnySet_Check(stop_tokens) || !PyCallable_Check(clock) || !PyCallable_Check(is_set))
+        return PyErr_Format(PyExc_TypeError, "stop_tokens: a set; clock, is_set: callables");
+    step st = {(get_logits_fn)(uintptr_t)get_logits, (apply_fn)(uintptr_t)apply,
+               (accept_fn)(uintptr_t)accept, (void *)(uintptr_t)ctx, (void *)(uintptr_t)chain,
+               n_vocab, k, (token_data *)(uintptr_t)buffer};
+    sample_fn sample_whole = (sample_fn)(uintptr_t)sample;
+    decode_fn decode = (decode_fn)(uintptr_t)decode_address;
+    is_eog_fn is_eog = (is_eog_fn)(uintptr_t)is_eog_address;
+    const void *vocab_ptr = (const void *)(uintptr_t)vocab;
+
+    PyObject *tokens = PyList_New(0), *times = PyList_New(0);
+    if (!tokens || !times)
+        goto error;
+    int status = RUN_END;
+    long detail = 0, decoded = 0;
+    if (pending >= 0) {
+        int32_t result = decode_one(decode, st.ctx, pending);
+        if (result != 0) {
+            status = RUN_DECODE_FAILED;
+            detail = result;
+            goto done;
         }
+        n_past++;
     }
-    return PyLong_FromLong(token);
+    double started, now;
+    if (!call_double(clock, &started))
+        goto error;
+    for (;;) {
+        long token = k > 0 ? sample_step(&st) : sample_whole(st.chain, st.ctx, -1);
+        if (token < 0) {
+            status = RUN_NO_TOKEN;
+            detail = token;
+            break;
+        }
+        if (is_eog(vocab_ptr, (int32_t)token)) {
+            status = RUN_END;
+            break;
+        }
+        PyObject *boxed = PyLong_FromLong(token);
+        if (!boxed)
+            goto error;
+        int stop = PySet_Contains(stop_tokens, boxed);
+        Py_DECREF(boxed);
+        if (stop < 0)
+            goto error;
+        if (stop) {
+            status = RUN_END;
+            break;
+        }
+        if (!call_double(clock, &now) || append_new(tokens, PyLong_FromLong(token))
+                || append_new(times, PyFloat_FromDouble(now)))
+            goto error;
+        if (PyList_GET_SIZE(tokens) >= room) {
+            status = RUN_ROOM;
+            break;
+        }
+        int cancelled = call_truth(is_set);
+        if (cancelled < 0)
+            goto error;
+        if (cancelled) {
+            status = RUN_CANCELLED;
+            break;
+        }
+        if (n_past >= n_ctx) {  /* before the interval: the next call could not decode it */
+            status = RUN_FULL;
+            break;
+        }
+        if (now - started >= interval) {
+            status = RUN_INTERVAL;
+            break;
+        }
+        int32_t result = decode_one(decode, st.ctx, (int32_t)token);
+        if (result != 0) {
+            status = RUN_DECODE_FAILED;
+            detail = result;
+            break;
+        }
+        n_past++;
+        decoded++;
+    }
+    if (status != RUN_DECODE_FAILED && status != RUN_NO_TOKEN)
+        detail = decoded;
+done:
+    return Py_BuildValue("(iNNl)", status, tokens, times, detail);
+error:
+    Py_XDECREF(tokens);
+    Py_XDECREF(times);
+    return NULL;
 }
 
 static PyMethodDef methods[] = {
@@ -193,16 +422,33 @@ static PyMethodDef methods[] = {
      "best first, into the llama_token_data array at address `out`."},
     {"sample", py_sample, METH_VARARGS,
      "sample((get_logits, apply, accept), ctx, chain, n_vocab, k, buffer) -> token."},
+    {"run", py_run, METH_VARARGS,
+     "run(functions, ctx, chain, n_vocab, k, buffer, vocab, stop_tokens, pending, room, "
+     "n_past, n_ctx, interval, clock, is_set) -> (status, tokens, times, detail)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_sampling",
     "One sampling step in C: a top-k cut over the raw logits, then llama.cpp's chain.", -1,
-    methods,
+    methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__sampling(void)
 {
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (!m)
+        return NULL;
+    /* llama_batch as this file lays it out, for decode.py to compare with llama-cpp-python's */
+    PyObject *layout = Py_BuildValue(
+        "(n(nnnnnnn))", (Py_ssize_t)sizeof(batch), (Py_ssize_t)offsetof(batch, n_tokens),
+        (Py_ssize_t)offsetof(batch, token), (Py_ssize_t)offsetof(batch, embd),
+        (Py_ssize_t)offsetof(batch, pos), (Py_ssize_t)offsetof(batch, n_seq_id),
+        (Py_ssize_t)offsetof(batch, seq_id), (Py_ssize_t)offsetof(batch, logits));
+    if (!layout || PyModule_AddObject(m, "BATCH_LAYOUT", layout) < 0) {
+        Py_XDECREF(layout);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

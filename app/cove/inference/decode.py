@@ -29,6 +29,23 @@ GREEDY = 0.0  # a temperature of 0 picks the likeliest token every time
 YIELD_INTERVAL_S = 0.016
 
 
+# What _sampling.run stopped at (the RUN_ values in _sampling.c)
+RUN_INTERVAL, RUN_END, RUN_ROOM, RUN_CANCELLED, RUN_FULL, RUN_DECODE_FAILED, RUN_NO_TOKEN = (
+    range(7))
+BATCH_FIELDS = ("n_tokens", "token", "embd", "pos", "n_seq_id", "seq_id", "logits")
+
+
+def compiled_loop_available(lib: Any) -> bool:
+    """Whether _sampling.run may be used: it is built, and it lays out llama_batch (which it
+    passes to llama_decode by value) as this llama-cpp-python does."""
+    if _sampling is None:
+        return False
+    batch = lib.llama_batch
+    fields = tuple(name for name, *_rest in batch._fields_)
+    layout = (ctypes.sizeof(batch), tuple(getattr(batch, name).offset for name in fields))
+    return fields == BATCH_FIELDS and layout == _sampling.BATCH_LAYOUT
+
+
 class DecodeError(Exception):
     """llama_decode failed; `full` says the context had no room left."""
 
@@ -106,6 +123,45 @@ class StopScanner:
         return "" if self.hit else held
 
 
+class ReplyText:
+    """A reply's tokens, turned into text when it is handed on (Decoder.generate's loops).
+
+    `known` maps each token the reply sampled to its bytes (None for an end of turn),
+    looked up once per reply: a reply repeats many tokens, and a call into llama.cpp costs
+    more than a dict lookup. Kept for this reply only (a reply's tokens are its text in
+    another form).
+    """
+
+    def __init__(self, run: Generation, stops: Sequence[str]) -> None:
+        self.run = run
+        self.tokens = run.tokens
+        self.times: list[float] = []  # when each of tokens[shown:] was sampled
+        self.shown = 0  # tokens[:shown] have been turned into text
+        self.known: dict[int, bytes | None] = {}
+        self.pending = ""  # text not yet handed on
+        self.scanner = StopScanner(stops)
+        self._text = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+
+    def to_text(self, final: bool) -> None:
+        """tokens[shown:] into `pending`; a stop string found there drops the tokens after
+        the one that completed it. `final` also takes the bytes and text held back."""
+        tokens, scanner, decode = self.tokens, self.scanner, self._text.decode
+        for index in range(self.shown, len(tokens)):
+            self.pending += scanner.feed(decode(self.known[tokens[index]] or b""))
+            if scanner.hit:
+                self.run.last_token_at = self.times[index - self.shown]
+                del tokens[index + 1:]
+                break
+        self.shown = len(tokens)
+        self.times.clear()
+        if final and not scanner.hit:
+            self.pending += scanner.feed(decode(b"", final=True)) + scanner.flush()
+
+    def take(self) -> str:
+        text, self.pending = self.pending, ""
+        return text
+
+
 class Decoder:
     """Drives one llama.cpp context (sequence 0) for a Llama that llama-cpp-python loaded.
 
@@ -135,6 +191,12 @@ class Decoder:
             for function in (lib._lib.llama_get_logits_ith, lib._lib.llama_sampler_apply,
                              lib._lib.llama_sampler_accept))
         self._sample_functions = (get_logits, apply, accept)
+        self._run_functions = (get_logits, apply, accept, *(
+            ctypes.cast(function, ctypes.c_void_p).value
+            for function in (lib._lib.llama_sampler_sample, lib._lib.llama_decode,
+                             lib._lib.llama_vocab_is_eog)))
+        self._vocab_address = ctypes.cast(self.vocab, ctypes.c_void_p).value
+        self.compiled_loop = compiled_loop_available(lib)
 
     # The KV cache ---------------------------------------------------------------------------
 
@@ -293,6 +355,13 @@ class Decoder:
         for the rest of it. Text is yielded at most every `interval` seconds (0: every
         token's), the first piece at once; text held back is yielded when the reply ends, also
         when it was cancelled.
+
+        Between two llama_decode calls llama.cpp's other thread waits, and the caches hold
+        the weights just read, not this code: that stretch does only what each token needs
+        (sample, record, check, decode), in C where _sampling.run is available. Text is made
+        from the tokens when it is handed on, so a stop string may be found a few tokens
+        late; those tokens are dropped from the reply (the KV cache keeps them, and the next
+        prompt's shared prefix ends before them).
         """
         lib = self._lib
         run = run if run is not None else Generation()
@@ -302,78 +371,105 @@ class Decoder:
             run.stopped = True
             return
         chain = self.sampler(sampling, prompt)
-        text = codecs.getincrementaldecoder("utf-8")(errors="ignore")
-        scanner = StopScanner(stops)
-        sample = self.sample_step(chain, sampling)
-        # Each token's bytes, or None for an end of turn, looked up once per reply: a reply
-        # repeats many tokens, and a call into llama.cpp costs more than a dict lookup.
-        # Kept for this reply only (the tokens of a reply are its text in another form).
-        known: dict[int, bytes | None] = {}
-        tokens = run.tokens
-        shown = 0  # tokens[:shown] have been turned into text
-        times: list[float] = []  # when each of tokens[shown:] was sampled
-        pending = ""
-
-        def to_text(final: bool) -> None:
-            """tokens[shown:] into `pending`; a stop string found there drops the tokens
-            after the one that completed it."""
-            nonlocal shown, pending
-            for index in range(shown, len(tokens)):
-                pending += scanner.feed(text.decode(known[tokens[index]] or b""))
-                if scanner.hit:
-                    run.last_token_at = times[index - shown]
-                    del tokens[index + 1:]
-                    break
-            shown = len(tokens)
-            times.clear()
-            if final and not scanner.hit:
-                pending += scanner.feed(text.decode(b"", final=True)) + scanner.flush()
-
-        # The loop below runs once a token while llama.cpp's other thread waits, with caches
-        # that the weights have just flushed: it does only what each token needs (sample,
-        # record, check, decode). Text is made from the tokens when it is handed on, so a
-        # stop string may be found a few tokens late; those tokens are dropped from the reply
-        # (the KV cache keeps them, and the next prompt's shared prefix ends before them).
-        clock, is_set = time.perf_counter, cancel.is_set
-        decode, ctx, one, batch = lib.llama_decode, self.ctx, self._one, self._one_batch
-        held, n_ctx = self.tokens, self.n_ctx
-        yielded_at = -interval
+        reply = ReplyText(run, stops)
+        loop = self._compiled_loop if self.compiled_loop else self._python_loop
         try:
-            while len(tokens) < max_tokens:
-                token = sample()
-                if token not in known:
-                    known[token] = None if self.ends_turn(token) else self.piece(token)
-                if known[token] is None or token in stop_tokens:
-                    break
-                now = run.last_token_at = clock()
-                if run.first_token_at is None:
-                    run.first_token_at = now
-                tokens.append(token)
-                times.append(now)
-                if now - yielded_at >= interval:
-                    to_text(final=False)
-                    if scanner.hit:
-                        break
-                    if pending:
-                        yielded_at = now
-                        out, pending = pending, ""
-                        yield out
-                if len(tokens) >= max_tokens:
-                    break
-                if is_set():  # checked after the yield, before the next token's work
-                    run.stopped = True
-                    break
-                if len(held) >= n_ctx:
-                    break  # the context is full: the reply ends here, as at max_tokens
-                one[0] = token
-                status = decode(ctx, batch)
-                if status != 0:
-                    self.clear()  # a failed batch may have left part of itself in the cache
-                    raise DecodeError(status)
-                held.append(token)
-            if not scanner.hit:
-                to_text(final=not run.stopped)
-            if pending:
-                yield pending
+            yield from loop(chain, sampling, reply, max_tokens, stop_tokens, cancel, interval)
+            if not reply.scanner.hit:
+                reply.to_text(final=not run.stopped)
+            if reply.pending:
+                yield reply.take()
         finally:
             lib.llama_sampler_free(chain)
+
+    def _python_loop(self, chain: Any, sampling: Sampling, reply: ReplyText, max_tokens: int,
+                     stop_tokens: frozenset[int], cancel: threading.Event,
+                     interval: float) -> Iterator[str]:
+        """The token loop in Python, where the C one is not built."""
+        sample = self.sample_step(chain, sampling)
+        run, tokens, times, known = reply.run, reply.tokens, reply.times, reply.known
+        clock, is_set = time.perf_counter, cancel.is_set
+        decode, ctx, one, batch = self._lib.llama_decode, self.ctx, self._one, self._one_batch
+        held, n_ctx = self.tokens, self.n_ctx
+        yielded_at = -interval
+        while len(tokens) < max_tokens:
+            token = sample()
+            if token not in known:
+                known[token] = None if self.ends_turn(token) else self.piece(token)
+            if known[token] is None or token in stop_tokens:
+                break
+            now = run.last_token_at = clock()
+            if run.first_token_at is None:
+                run.first_token_at = now
+            tokens.append(token)
+            times.append(now)
+            if now - yielded_at >= interval:
+                reply.to_text(final=False)
+                if reply.scanner.hit:
+                    break
+                if reply.pending:
+                    yielded_at = now
+                    yield reply.take()
+            if len(tokens) >= max_tokens:
+                break
+            if is_set():  # checked after the yield, before the next token's work
+                run.stopped = True
+                break
+            if len(held) >= n_ctx:
+                break  # the context is full: the reply ends here, as at max_tokens
+            one[0] = token
+            status = decode(ctx, batch)
+            if status != 0:
+                self.clear()  # a failed batch may have left part of itself in the cache
+                raise DecodeError(status)
+            held.append(token)
+
+    def _compiled_loop(self, chain: Any, sampling: Sampling, reply: ReplyText,
+                       max_tokens: int, stop_tokens: frozenset[int], cancel: threading.Event,
+                       interval: float) -> Iterator[str]:
+        """The token loop in C (_sampling.run), an interval's worth of tokens a call."""
+        assert _sampling is not None
+        cut = self.first_cut(sampling)
+        buffer = (self._lib.llama_token_data * max(cut, 1))()  # the C step's candidates
+        run, tokens = reply.run, reply.tokens
+        address = ctypes.cast(chain, ctypes.c_void_p).value
+        clock, is_set = time.perf_counter, cancel.is_set
+        pending = -1  # the last call's token, sampled but not decoded yet
+        while len(tokens) < max_tokens:
+            try:
+                status, new, times, detail = _sampling.run(
+                    self._run_functions, self.ctx, address, self.n_vocab, cut,
+                    ctypes.addressof(buffer), self._vocab_address, stop_tokens, pending,
+                    max_tokens - len(tokens), len(self.tokens), self.n_ctx,
+                    interval if tokens else 0.0, clock, is_set)  # the first piece at once
+            except BaseException:
+                self.clear()  # it may have decoded tokens that self.tokens does not list
+                raise
+            if status == RUN_DECODE_FAILED:
+                self.clear()  # a failed batch may have left part of itself in the cache
+                raise DecodeError(detail)
+            if status == RUN_NO_TOKEN:
+                raise RuntimeError(f"the sampler chain chose no token ({detail})")
+            if pending >= 0:
+                self.tokens.append(pending)
+            self.tokens.extend(new[:detail])
+            if new:
+                if run.first_token_at is None:
+                    run.first_token_at = times[0]
+                run.last_token_at = times[-1]
+                for token in new:
+                    if token not in reply.known:
+                        reply.known[token] = self.piece(token)
+                tokens.extend(new)
+                reply.times.extend(times)
+                reply.to_text(final=False)
+                if reply.scanner.hit:
+                    return
+                if reply.pending:
+                    yield reply.take()
+            if status == RUN_CANCELLED or (status == RUN_INTERVAL and is_set()):
+                run.stopped = True  # checked again after the yield, as the C loop does
+                return
+            if status != RUN_INTERVAL:
+                return  # an end of turn, max_tokens or a full context
+            pending = new[-1]

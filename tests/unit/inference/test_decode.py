@@ -64,11 +64,24 @@ def engine(model_path: Path) -> Iterator[Engine]:
     yield from loaded(model_path)
 
 
+@pytest.fixture(params=["c-loop", "python-loop"])
+def loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test with the token loop in C (_sampling.run) and with the Python one (where
+    the extension is not built), on whichever engine the test uses."""
+    for name in ("engine", "real_engine"):
+        if name in request.fixturenames:
+            decoder = request.getfixturevalue(name)._decoder
+            assert decoder.compiled_loop, "the C token loop is not available"
+            if request.param == "python-loop":
+                monkeypatch.setattr(decoder, "compiled_loop", False)
+    return str(request.param)
+
+
 # Against llama-cpp-python's own generation ---------------------------------------------------
 
 
 def test_greedy_reply_is_token_for_token_what_llama_cpp_python_generates(
-        engine: Engine, model_path: Path) -> None:
+        engine: Engine, model_path: Path, loop: str) -> None:
     import llama_cpp
 
     prompt, _stops, _stop_tokens = engine.render(ASK)
@@ -98,7 +111,8 @@ def test_greedy_reply_is_token_for_token_what_llama_cpp_python_generates(
 @pytest.mark.parametrize("question", ["Reply only with emoji: 🌊🐟🐙🦀",
                                       "日本語で答えてください。"])
 def test_characters_split_across_tokens_arrive_whole_and_once(real_engine: Engine,
-                                                               question: str) -> None:
+                                                               question: str,
+                                                               loop: str) -> None:
     stream = real_engine.stream_chat([{"role": "user", "content": question}],
                                      GenerationParams(temperature=0.0, max_tokens=40))
     chunks = list(stream)
@@ -137,13 +151,15 @@ def test_stop_scanner_without_stops_passes_text_through() -> None:
 
 
 def test_a_stop_string_that_straddles_tokens_ends_the_reply_before_it(
-        real_engine: Engine) -> None:
+        real_engine: Engine, loop: str) -> None:
     decoder = real_engine._decoder
     assert decoder is not None
     prompt, stops, stop_tokens = real_engine.render(ASK)
     sampling = Sampling(temperature=0.0, top_k=40, top_p=0.95, repeat_penalty=1.0, seed=1)
-    free = "".join(decoder.generate(prompt, sampling, 40, stops, threading.Event(), stop_tokens))
-    pieces = [decoder.piece(t).decode("utf-8") for t in decoder.tokens[len(prompt):]]
+    free_run = Generation()
+    free = "".join(decoder.generate(prompt, sampling, 40, stops, threading.Event(), stop_tokens,
+                                    free_run))
+    pieces = [decoder.piece(t).decode("utf-8") for t in free_run.tokens]
     # A stop string made of the end of one token and the start of the next two.
     boundary = len(pieces[0]) + len(pieces[1]) + len(pieces[2])
     stop = free[boundary - 2:boundary + len(pieces[3]) + 2]
@@ -153,19 +169,18 @@ def test_a_stop_string_that_straddles_tokens_ends_the_reply_before_it(
     assert "".join(first) == free[:boundary - 2]
     # Text handed on only at the end: the stop string is found after more tokens were
     # sampled; the reply is still cut before it, and ends with the token that completed it.
-    free_tokens = decoder.tokens[len(prompt):]
     run = Generation()
     late = list(decoder.generate(prompt, sampling, 40, [*stops, stop], threading.Event(),
                                  stop_tokens, run, interval=60.0))
     assert "".join(late) == free[:boundary - 2]
-    assert run.tokens == free_tokens[:5]
+    assert run.tokens == free_run.tokens[:5]
     assert len(decoder.tokens) - len(prompt) > 5  # sampled past it before finding it
 
 
 # Cancel, penalties, the KV cache --------------------------------------------------------------
 
 
-def test_cancel_stops_before_the_next_token(real_engine: Engine) -> None:
+def test_cancel_stops_before_the_next_token(real_engine: Engine, loop: str) -> None:
     cancel = threading.Event()
     story = [{"role": "user", "content": "Write a very long story about the sea."}]
     stream = real_engine.stream_chat(story, GenerationParams(max_tokens=500, seed=3), cancel)
@@ -202,7 +217,8 @@ def test_the_repeat_penalty_sees_the_prompt_tokens(real_engine: Engine) -> None:
     assert first_token(2.0, prompt) != repeated  # Cove's chain is fed the prompt
 
 
-def test_a_follow_up_reuses_the_conversation_in_the_kv_cache(real_engine: Engine) -> None:
+def test_a_follow_up_reuses_the_conversation_in_the_kv_cache(real_engine: Engine,
+                                                             loop: str) -> None:
     first = real_engine.stream_chat(ASK, GenerationParams(max_tokens=16, seed=2))
     reply = "".join(first)
     follow = [*ASK, {"role": "assistant", "content": reply},
@@ -263,7 +279,8 @@ def test_cutting_to_the_top_tokens_before_the_penalty_chooses_as_the_full_chain(
 # How often text is handed on, the attention kernels -------------------------------------------
 
 
-def test_text_comes_at_most_once_an_interval_and_none_is_lost(real_engine: Engine) -> None:
+def test_text_comes_at_most_once_an_interval_and_none_is_lost(real_engine: Engine,
+                                                              loop: str) -> None:
     decoder = real_engine._decoder
     assert decoder is not None
     prompt, stops, stop_tokens = real_engine.render(ASK)
@@ -293,7 +310,8 @@ class CancelLater(threading.Event):
         return super().is_set()
 
 
-def test_text_held_back_still_comes_when_the_reply_is_cancelled(real_engine: Engine) -> None:
+def test_text_held_back_still_comes_when_the_reply_is_cancelled(real_engine: Engine,
+                                                                loop: str) -> None:
     decoder = real_engine._decoder
     assert decoder is not None
     prompt, stops, stop_tokens = real_engine.render(ASK)
@@ -415,3 +433,54 @@ def test_the_c_step_chooses_as_llama_sampler_sample(engine: Engine, temperature:
     finally:
         lib.llama_sampler_free(ours)
         lib.llama_sampler_free(theirs)
+
+
+def test_a_reply_that_fills_the_context_ends_there(starter_model: Path, loop: str) -> None:
+    engine = Engine(starter_model, LoadOptions(n_ctx=256))
+    engine.load()
+    try:
+        decoder = engine._decoder
+        assert decoder is not None
+        if loop == "python-loop":
+            decoder.compiled_loop = False
+        # Plain text to continue, not a chat turn: the model goes on with the list rather
+        # than ending its turn, and the reply can only end where the context does.
+        prompt = engine._llm.tokenize(", ".join(["one", "two", "three", "four"] * 40).encode())
+        prompt = prompt[:200]
+        sampling = Sampling(temperature=0.0, top_k=40, top_p=0.95, repeat_penalty=1.0, seed=4)
+        run = Generation()
+        text = "".join(decoder.generate(prompt, sampling, 1000, [], threading.Event(),
+                                        frozenset(), run, interval=0.0))
+        assert text and not run.stopped
+        assert len(decoder.tokens) == decoder.n_ctx  # all of it, and no failed decode
+        assert len(run.tokens) in (decoder.n_ctx - len(prompt), decoder.n_ctx - len(prompt) + 1)
+    finally:
+        engine.close()
+
+
+def test_an_error_inside_the_c_loop_leaves_no_stale_record_of_the_cache(
+        real_engine: Engine) -> None:
+    """The C loop decodes tokens before Python hears of them: if it fails half-way (here the
+    cancel check raises), the decoder forgets what the cache holds rather than trust it."""
+
+    class Broken(threading.Event):
+        calls = 0
+
+        def is_set(self) -> bool:
+            self.calls += 1
+            if self.calls > 6:
+                raise RuntimeError("broken cancel check")
+            return False
+
+    decoder = real_engine._decoder
+    assert decoder is not None and decoder.compiled_loop
+    prompt, stops, stop_tokens = real_engine.render(ASK)
+    sampling = Sampling(temperature=0.0, top_k=40, top_p=0.95, repeat_penalty=1.0, seed=1)
+    with pytest.raises(RuntimeError, match="broken cancel check"):
+        list(decoder.generate(prompt, sampling, 40, stops, Broken(), stop_tokens,
+                              interval=60.0))
+    assert decoder.tokens == []
+    # and the next reply reads its prompt again and answers as before
+    again = "".join(decoder.generate(prompt, sampling, 8, stops, threading.Event(),
+                                     stop_tokens))
+    assert again
