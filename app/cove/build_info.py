@@ -157,6 +157,22 @@ def loaded_cpu_variant(maps: Path = Path("/proc/self/maps")) -> str:
     return ", ".join(sorted(variants))
 
 
+def token_loop() -> str:
+    """Where replies' token loop runs: in Cove's C extension, or in Python without it."""
+    try:
+        import llama_cpp.llama_cpp as lib
+
+        from cove.inference.decode import compiled_loop_available
+
+        compiled = compiled_loop_available(lib)
+    except Exception:  # a broken native library: the About dialog still opens
+        return ""
+    if compiled:
+        return "Token loop: compiled (Cove's C sampling extension)."
+    return ("Token loop: Python. Cove's C sampling extension was not built (installing it "
+            "needs a C compiler and Python's headers), so replies come a few percent slower.")
+
+
 def llama_build() -> LlamaBuild:
     """Imports llama_cpp (already in memory once a model has loaded)."""
     try:

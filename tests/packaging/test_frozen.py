@@ -105,6 +105,8 @@ def test_bundle_holds_only_the_parts_cove_uses(frozen: Path) -> None:
     assert {p.name for p in (plugins / "imageformats").iterdir()} == {"libqsvg.so", "libqico.so"}
     libs = {p.name for p in (internal / "llama_cpp" / "lib").iterdir()}
     assert {"libllama.so", "libggml.so", "libggml-base.so"} <= libs
+    # Cove's C sampling extension (the token loop), which the frozen app imports
+    assert list((internal / "cove" / "inference").glob("_sampling.*.so")), names[:50]
     licences = json.loads((internal / "resources" / "licenses.json").read_text())
     assert any(row["name"].lower().startswith("pyside6") for row in licences)
     assert not any(row["name"].lower().replace("_", "-") == "hf-xet" for row in licences)

@@ -24,6 +24,7 @@ def test_help_about_shows_version_build_models_and_licences(
     build = dialog.tab_text("Build")
     assert f"Cove {__version__}" in build
     assert "llama.cpp: llama-cpp-python " in build
+    assert "Token loop: compiled (Cove's C sampling extension)." in build
     models = dialog.tab_text("Models")
     assert "SmolLM2" in models and "apache-2.0" in models
     licences = dialog.tab_text("Licences")

@@ -97,3 +97,13 @@ def test_write_licences_is_json_a_person_can_read(tmp_path: Path) -> None:
     path = write_licences(tmp_path / "licenses.json")
     rows = json.loads(path.read_text())
     assert {"name", "version", "licence"} == set(rows[0])
+
+
+def test_the_token_loop_line_says_where_replies_are_made(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cove.build_info import token_loop
+    from cove.inference import decode
+
+    assert token_loop() == "Token loop: compiled (Cove's C sampling extension)."
+    monkeypatch.setattr(decode, "compiled_loop_available", lambda _lib: False)
+    assert "C compiler and Python's headers" in token_loop()

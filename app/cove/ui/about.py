@@ -23,6 +23,7 @@ from cove.build_info import (
     bundled_licences,
     llama_build,
     model_licences,
+    token_loop,
 )
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ def gather(kernels_summary: str = "") -> AboutText:
     build_lines = [f"{APP_NAME} {__version__}", "", f"llama.cpp: {llama.describe()}."]
     if kernels_summary:
         build_lines.append(kernels_summary)
+    loop = token_loop()
+    if loop:
+        build_lines.append(loop)
     if llama.system_info:
         build_lines += ["", f"llama.cpp was built to use: {llama.system_info}"]
 
