@@ -180,6 +180,7 @@ class Decoder:
         self.n_ctx = int(lib.llama_n_ctx(self.ctx))
         self.n_batch = int(lib.llama_n_batch(self.ctx))
         self.n_vocab = int(lib.llama_vocab_n_tokens(self.vocab))
+        self.n_swa = max(0, int(lib.llama_model_n_swa(llm.model)))  # 0: no sliding window
         self.tokens: list[int] = []  # what sequence 0 of the KV cache holds, in order
         self._one = (lib.llama_token * 1)()
         self._one_batch = lib.llama_batch_get_one(self._one, 1)  # it points at _one
@@ -234,7 +235,8 @@ class Decoder:
         tokens were reused. The last prompt token is always evaluated, for its logits."""
         shared = min(common_prefix(self.tokens, prompt), len(prompt) - 1)
         if shared < len(self.tokens):
-            if shared <= 0 or not self._lib.llama_memory_seq_rm(self.memory, 0, shared, -1):
+            if (shared <= 0 or not self._lib.llama_memory_seq_rm(self.memory, 0, shared, -1)
+                    or not self.window_kept(shared)):
                 self.clear()  # a cache that cannot drop a tail (recurrent, SWA) starts over
                 shared = 0
             self.tokens = self.tokens[:shared]
@@ -243,6 +245,17 @@ class Decoder:
                 break
             self._decode(prompt[start:start + self.n_batch])
         return shared
+
+    def window_kept(self, shared: int) -> bool:
+        """Whether the cache, cut back to its first `shared` tokens, still holds what the next
+        token's sliding-window layers attend to. A window-sized cache (llama_params) drops
+        the oldest positions as a conversation grows, so going back far (an edited early
+        message) leaves the window before the cut partly gone: the prompt is read again.
+        The test is llama.cpp's server's."""
+        if self.n_swa <= 0:
+            return True
+        oldest = int(self._lib.llama_memory_seq_pos_min(self.memory, 0))
+        return oldest == 0 or 0 <= oldest < shared - self.n_swa
 
     def _decode(self, tokens: Sequence[int]) -> None:
         lib = self._lib

@@ -1,5 +1,5 @@
 """How Cove has llama.cpp load a model: the model parameters Llama() takes no argument for
-(load progress, extra buffers), and the attention kernels a context uses."""
+(load progress, extra buffers), and the attention kernels and cache a context uses."""
 
 from __future__ import annotations
 
@@ -26,8 +26,14 @@ def context_params(n_gpu_layers: int = 0) -> dict[str, Any]:
     3 270M, at 2,048 tokens of context (benchmarks/llama_bench.py runs llama-bench with the
     same -fa). llama-cpp-python can only say on or off, not auto, so where layers go to a GPU
     it stays off, as before, rather than forcing it on a device that may lack the kernel.
+
+    Sliding-window layers (Gemma 3's, 512 tokens) keep a window-sized cache, not one of the
+    whole context (llama-cpp-python's default, `swa_full`), as llama-bench and llama.cpp's
+    server run them: about 1% faster generation on Gemma 3 270M, and a smaller KV cache and
+    state-cache snapshots. The decoder then reuses a cached prefix only while the window
+    before it is still there (inference/decode.py, `Decoder.window_kept`).
     """
-    return {"flash_attn": n_gpu_layers == 0}
+    return {"flash_attn": n_gpu_layers == 0, "swa_full": False}
 
 
 @contextlib.contextmanager

@@ -334,7 +334,7 @@ def test_contexts_use_flash_attention_on_the_cpu(real_engine: Engine) -> None:
         llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED)
     # With layers on a GPU, off as llama-cpp-python's default, not forced on a device that
     # may lack the kernel.
-    assert context_params(n_gpu_layers=10) == {"flash_attn": False}
+    assert context_params(n_gpu_layers=10) == {"flash_attn": False, "swa_full": False}
 
 
 # The sampling step in C (_sampling.c) ----------------------------------------------------------
@@ -484,3 +484,47 @@ def test_an_error_inside_the_c_loop_leaves_no_stale_record_of_the_cache(
     again = "".join(decoder.generate(prompt, sampling, 8, stops, threading.Event(),
                                      stop_tokens))
     assert again
+
+
+def greedy_reply(decoder: Any, prompt: list[int]) -> tuple[str, int]:
+    """12 tokens of greedy reply to `prompt`, and how many prompt tokens the cache reused."""
+    greedy = Sampling(temperature=0.0, top_k=40, top_p=0.95, repeat_penalty=1.0, seed=1)
+    run = Generation()
+    text = "".join(decoder.generate(prompt, greedy, 12, [], threading.Event(), frozenset(),
+                                    run))
+    return text, run.reused_tokens
+
+
+def test_gemma_keeps_a_window_sized_cache_and_reads_again_when_the_window_is_gone(
+        gemma_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gemma 3's sliding-window layers keep 512 tokens and a bit, not the whole context, as
+    llama-bench runs them. A follow-up still reuses everything; going back before the window
+    (an edited early message) reads the prompt again, and answers as a fresh context does."""
+    import llama_cpp as lib
+
+    engines = loaded(gemma_path, n_ctx=2048)
+    engine = next(engines)
+    try:
+        decoder = engine._decoder
+        assert decoder is not None
+        assert decoder.n_swa == 512 and not engine._llm.context_params.swa_full
+        text = " ".join(f"Wave {i} rolled in from the grey sea and broke on the rocks."
+                        for i in range(200))
+        story = engine._llm.tokenize(text.encode())[:1400]
+        tail = engine._llm.tokenize(b" So the keeper wrote in his log that", add_bos=False)
+        greedy_reply(decoder, story + tail)
+        assert int(lib.llama_memory_seq_pos_min(decoder.memory, 0)) > 0  # the oldest went
+        follow_up = story + tail + decoder.tokens[len(story + tail):] + tail
+        assert greedy_reply(decoder, follow_up)[1] >= len(story + tail)  # all reused
+        edited = story[:200] + tail
+        after, reused = greedy_reply(decoder, edited)
+        assert reused == 0  # the window before token 200 is gone: read again
+        decoder.clear()
+        assert greedy_reply(decoder, edited) == (after, 0)
+        # Without the check the cut cache would be trusted, and the reply would differ.
+        greedy_reply(decoder, story + tail)
+        monkeypatch.setattr(decoder, "window_kept", lambda _shared: True)
+        wrong, reused = greedy_reply(decoder, edited)
+        assert reused == 200 and wrong != after
+    finally:
+        engines.close()
