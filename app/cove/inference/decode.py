@@ -297,9 +297,9 @@ class Decoder:
             # k tokens after it are among the best k + PENALTY_LAST_N before it. Cutting to
             # those first gives the same choice, and the penalty scans a hundred candidates
             # instead of the whole vocabulary (262,144 for Gemma: milliseconds a token).
-            wanted = 1 if greedy else sampling.top_k
-            if wanted > 0:
-                add(chain, lib.llama_sampler_init_top_k(wanted + PENALTY_LAST_N))
+            cut = self.first_cut(sampling)
+            if cut > 0:
+                add(chain, lib.llama_sampler_init_top_k(cut))
             add(chain, lib.llama_sampler_init_penalties(self.n_vocab, PENALTY_LAST_N,
                                                         sampling.repeat_penalty, 0.0, 0.0))
         if greedy:
@@ -402,8 +402,6 @@ class Decoder:
         sample = self.sample_step(chain, sampling)
         run, tokens, times, known = reply.run, reply.tokens, reply.times, reply.known
         clock, is_set = time.perf_counter, cancel.is_set
-        decode, ctx, one, batch = self._lib.llama_decode, self.ctx, self._one, self._one_batch
-        held, n_ctx = self.tokens, self.n_ctx
         yielded_at = -interval
         while len(tokens) < max_tokens:
             token = sample()
@@ -428,14 +426,9 @@ class Decoder:
             if is_set():  # checked after the yield, before the next token's work
                 run.stopped = True
                 break
-            if len(held) >= n_ctx:
+            if len(self.tokens) >= self.n_ctx:
                 break  # the context is full: the reply ends here, as at max_tokens
-            one[0] = token
-            status = decode(ctx, batch)
-            if status != 0:
-                self.clear()  # a failed batch may have left part of itself in the cache
-                raise DecodeError(status)
-            held.append(token)
+            self._decode((token,))
 
     def _compiled_loop(self, chain: Any, sampling: Sampling, reply: ReplyText,
                        max_tokens: int, stop_tokens: frozenset[int], cancel: threading.Event,

@@ -20,6 +20,7 @@ from cove.inference.engine import PROMPT_BATCH, Engine, GenerationParams, LoadOp
 
 ASK = [{"role": "user", "content": "Name three colours and say why you like them."}]
 GREEDY = GenerationParams(temperature=0.0, repeat_penalty=1.0, max_tokens=48)
+GREEDY_SAMPLING = Sampling(temperature=0.0, top_k=40, top_p=0.95, repeat_penalty=1.0, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +156,7 @@ def test_a_stop_string_that_straddles_tokens_ends_the_reply_before_it(
     decoder = real_engine._decoder
     assert decoder is not None
     prompt, stops, stop_tokens = real_engine.render(ASK)
-    sampling = Sampling(temperature=0.0, top_k=40, top_p=0.95, repeat_penalty=1.0, seed=1)
+    sampling = GREEDY_SAMPLING
     free_run = Generation()
     free = "".join(decoder.generate(prompt, sampling, 40, stops, threading.Event(), stop_tokens,
                                     free_run))
@@ -284,7 +285,7 @@ def test_text_comes_at_most_once_an_interval_and_none_is_lost(real_engine: Engin
     decoder = real_engine._decoder
     assert decoder is not None
     prompt, stops, stop_tokens = real_engine.render(ASK)
-    sampling = Sampling(temperature=0.0, top_k=40, top_p=0.95, repeat_penalty=1.0, seed=1)
+    sampling = GREEDY_SAMPLING
     every = list(decoder.generate(prompt, sampling, 40, stops, threading.Event(), stop_tokens,
                                   interval=0.0))
     tokens = len(decoder.tokens) - len(prompt)
@@ -315,7 +316,7 @@ def test_text_held_back_still_comes_when_the_reply_is_cancelled(real_engine: Eng
     decoder = real_engine._decoder
     assert decoder is not None
     prompt, stops, stop_tokens = real_engine.render(ASK)
-    sampling = Sampling(temperature=0.0, top_k=40, top_p=0.95, repeat_penalty=1.0, seed=1)
+    sampling = GREEDY_SAMPLING
     cancel = CancelLater(8)  # several tokens' text is held back by then
     run = Generation()
     chunks = list(decoder.generate(prompt, sampling, 40, stops, cancel, stop_tokens, run,
@@ -475,7 +476,7 @@ def test_an_error_inside_the_c_loop_leaves_no_stale_record_of_the_cache(
     decoder = real_engine._decoder
     assert decoder is not None and decoder.compiled_loop
     prompt, stops, stop_tokens = real_engine.render(ASK)
-    sampling = Sampling(temperature=0.0, top_k=40, top_p=0.95, repeat_penalty=1.0, seed=1)
+    sampling = GREEDY_SAMPLING
     with pytest.raises(RuntimeError, match="broken cancel check"):
         list(decoder.generate(prompt, sampling, 40, stops, Broken(), stop_tokens,
                               interval=60.0))
@@ -488,9 +489,8 @@ def test_an_error_inside_the_c_loop_leaves_no_stale_record_of_the_cache(
 
 def greedy_reply(decoder: Any, prompt: list[int]) -> tuple[str, int]:
     """12 tokens of greedy reply to `prompt`, and how many prompt tokens the cache reused."""
-    greedy = Sampling(temperature=0.0, top_k=40, top_p=0.95, repeat_penalty=1.0, seed=1)
     run = Generation()
-    text = "".join(decoder.generate(prompt, greedy, 12, [], threading.Event(), frozenset(),
+    text = "".join(decoder.generate(prompt, GREEDY_SAMPLING, 12, [], threading.Event(), frozenset(),
                                     run))
     return text, run.reused_tokens
 
