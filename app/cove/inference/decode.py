@@ -441,13 +441,14 @@ class Decoder:
         address = ctypes.cast(chain, ctypes.c_void_p).value
         clock, is_set = time.perf_counter, cancel.is_set
         pending = -1  # the last call's token, sampled but not decoded yet
+        wait = 0.0  # a token a call until the first text is out, as in the Python loop
         while len(tokens) < max_tokens:
             try:
                 status, new, times, detail = _sampling.run(
                     self._run_functions, self.ctx, address, self.n_vocab, cut,
                     ctypes.addressof(buffer), self._vocab_address, stop_tokens, pending,
                     max_tokens - len(tokens), len(self.tokens), self.n_ctx,
-                    interval if tokens else 0.0, clock, is_set)  # the first piece at once
+                    wait, clock, is_set)
             except BaseException:
                 self.clear()  # it may have decoded tokens that self.tokens does not list
                 raise
@@ -472,6 +473,7 @@ class Decoder:
                 if reply.scanner.hit:
                     return
                 if reply.pending:
+                    wait = interval
                     yield reply.take()
             if status == RUN_CANCELLED or (status == RUN_INTERVAL and is_set()):
                 run.stopped = True  # checked again after the yield, as the C loop does

@@ -296,6 +296,24 @@ def test_text_comes_at_most_once_an_interval_and_none_is_lost(real_engine: Engin
     assert "".join(held) == "".join(every)
 
 
+def test_the_first_text_comes_at_once_even_when_the_first_token_shows_none(
+        real_engine: Engine, loop: str) -> None:
+    decoder = real_engine._decoder
+    assert decoder is not None
+    prompt, stops, stop_tokens = real_engine.render(ASK)
+    free_run = Generation()
+    free = "".join(decoder.generate(prompt, GREEDY_SAMPLING, 20, stops, threading.Event(),
+                                    stop_tokens, free_run))
+    first_piece = decoder.piece(free_run.tokens[0]).decode("utf-8")
+    assert first_piece
+    # A stop string that starts with the whole first token's text: that text is held back
+    # until the second token shows it is not the stop string.
+    chunks = list(decoder.generate(prompt, GREEDY_SAMPLING, 20, [*stops, first_piece + "\0"],
+                                   threading.Event(), stop_tokens, interval=60.0))
+    assert len(chunks) == 2  # the first text as soon as it could be shown, the rest at the end
+    assert chunks[0].startswith(first_piece) and "".join(chunks) == free
+
+
 class CancelLater(threading.Event):
     """A cancel Event that the person sets after it has been asked `after` times (the loop
     asks once a token)."""
