@@ -384,7 +384,8 @@ def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens:
                  seed: int) -> list[dict[str, float]]:
     """TURNS turns, each one back to back: the worker's reply to the story prompt, the bare
     loop on the worker's own model and context (on the worker's thread, between replies),
-    and llama-bench's tg from the same depth (a child process; this one idles meanwhile).
+    and llama-bench's tg from the same depth (a child process; this one idles meanwhile);
+    every other turn in the reverse order (turn_order).
 
     The bare loop must run on the worker's thread: llama.cpp's OpenMP threads spin between
     barriers only while libgomp counts no more of its threads than CPUs, and a second thread
@@ -399,18 +400,29 @@ def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens:
     engine = session.host.worker._engine
     prompt, _stops, _stop_tokens = engine.render(common.STORY_PROMPT)
     turns = []
-    for _ in range(TURNS):
-        turn = {"worker": session.ask(common.STORY_PROMPT, max_tokens=tokens,
-                                      seed=seed).loop_rate,
-                "bare": on_worker_thread(session, lambda: bare_rate(engine, prompt, tokens))}
-        if bench is not None:
-            try:
-                turn["llama_bench"] = bench.tg(tokens, len(prompt))
-            except common.ChildFailed as error:
-                common.progress(f"llama-bench beside the worker failed: {error}")
-                bench = None
+    for index in range(TURNS):
+        turn: dict[str, float] = {}
+        for path in turn_order(index):
+            if path == "worker":
+                turn[path] = session.ask(common.STORY_PROMPT, max_tokens=tokens,
+                                         seed=seed).loop_rate
+            elif path == "bare":
+                turn[path] = on_worker_thread(session, lambda: bare_rate(engine, prompt, tokens))
+            elif bench is not None:
+                try:
+                    turn[path] = bench.tg(tokens, len(prompt))
+                except common.ChildFailed as error:
+                    common.progress(f"llama-bench beside the worker failed: {error}")
+                    bench = None
         turns.append(turn)
     return turns
+
+
+def turn_order(index: int) -> tuple[str, ...]:
+    """The paths of side-by-side turn `index`, in the order they run: every other turn runs
+    them backwards, so the machine's speed drifting over a turn's seconds favours no path."""
+    order = ("worker", "bare", "llama_bench")
+    return order if index % 2 == 0 else order[::-1]
 
 
 def on_worker_thread(session: common.WorkerSession, work: Any) -> Any:

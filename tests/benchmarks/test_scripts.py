@@ -212,3 +212,9 @@ def test_ui_stall_histogram_puts_each_stall_in_one_bin() -> None:
     ui_latency = pytest.importorskip("ui_latency")
     assert ui_latency.histogram([0.0, 0.5, 1.0, 15.9, 16.0, 500.0], [0, 1, 16, 50]) == [
         2, 2, 1, 1]
+
+
+def test_side_by_side_turns_alternate_their_order() -> None:
+    assert llama_bench.turn_order(0) == ("worker", "bare", "llama_bench")
+    assert llama_bench.turn_order(1) == ("llama_bench", "bare", "worker")
+    assert llama_bench.turn_order(2) == llama_bench.turn_order(0)
