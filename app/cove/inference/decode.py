@@ -161,6 +161,11 @@ class ReplyText:
         text, self.pending = self.pending, ""
         return text
 
+    def hand_on(self) -> str:
+        """The text of the tokens since the last call that can be shown now ("" if none)."""
+        self.to_text(final=False)
+        return self.take()
+
 
 class Decoder:
     """Drives one llama.cpp context (sequence 0) for a Llama that llama-cpp-python loaded.
@@ -415,12 +420,12 @@ class Decoder:
             tokens.append(token)
             times.append(now)
             if now - yielded_at >= interval:
-                reply.to_text(final=False)
+                text = reply.hand_on()
+                if text:
+                    yielded_at = now
+                    yield text
                 if reply.scanner.hit:
                     break
-                if reply.pending:
-                    yielded_at = now
-                    yield reply.take()
             if len(tokens) >= max_tokens:
                 break
             if is_set():  # checked after the yield, before the next token's work
@@ -469,12 +474,12 @@ class Decoder:
                         reply.known[token] = self.piece(token)
                 tokens.extend(new)
                 reply.times.extend(times)
-                reply.to_text(final=False)
+                text = reply.hand_on()
+                if text:
+                    wait = interval
+                    yield text
                 if reply.scanner.hit:
                     return
-                if reply.pending:
-                    wait = interval
-                    yield reply.take()
             if status == RUN_CANCELLED or (status == RUN_INTERVAL and is_set()):
                 run.stopped = True  # checked again after the yield, as the C loop does
                 return
