@@ -197,14 +197,19 @@ static long sample_step(const step *st)
     return token;
 }
 
+/* `functions`: the addresses of llama_get_logits_ith, llama_sampler_apply and
+ * llama_sampler_accept. k = 0 is allowed only where the caller samples otherwise
+ * (`whole_allowed`); with k > 0 the buffer has room for k llama_token_data. */
 static int parse_step(PyObject *functions, unsigned long long ctx, unsigned long long chain,
-                      int n_vocab, int k, unsigned long long buffer, step *st)
+                      int n_vocab, int k, unsigned long long buffer, int whole_allowed,
+                      step *st)
 {
     unsigned long long get_logits, apply, accept;
     if (!PyArg_ParseTuple(functions, "KKK", &get_logits, &apply, &accept))
         return 0;
-    if (!get_logits || !apply || !accept || !ctx || !chain || !buffer || k <= 0) {
-        PyErr_SetString(PyExc_ValueError, "null address or k <= 0");
+    if (!get_logits || !apply || !accept || !ctx || !chain || (k > 0 && !buffer)
+            || k < 0 || (k == 0 && !whole_allowed)) {
+        PyErr_SetString(PyExc_ValueError, "null address or k out of range");
         return 0;
     }
     st->get_logits = (get_logits_fn)(uintptr_t)get_logits;
@@ -237,7 +242,7 @@ static PyObject *py_sample(PyObject *self, PyObject *args)
     (void)self;
     if (!PyArg_ParseTuple(args, "OKKiiK", &functions, &ctx, &chain, &n_vocab, &k, &buffer))
         return NULL;
-    if (!parse_step(functions, ctx, chain, n_vocab, k, buffer, &st))
+    if (!parse_step(functions, ctx, chain, n_vocab, k, buffer, 0, &st))
         return NULL;
     return PyLong_FromLong(sample_step(&st));
 }
@@ -298,8 +303,8 @@ static int call_truth(PyObject *callable)
  * run(functions, ctx, chain, n_vocab, k, buffer, vocab, stop_tokens, pending, room, n_past,
  *     n_ctx, interval, clock, is_set) -> (status, tokens, times, detail)
  *
- * functions: the addresses of llama_get_logits_ith, llama_sampler_apply,
- * llama_sampler_accept, llama_sampler_sample, llama_decode and llama_vocab_is_eog. k = 0
+ * functions: (sample's three addresses, then those of llama_sampler_sample, llama_decode
+ * and llama_vocab_is_eog). k = 0
  * samples with llama_sampler_sample (a chain whose first step is not a top-k cut).
  * `pending` (>= 0) is the last call's undecoded token, decoded first; `n_past` is how many
  * tokens the context holds before it. Then: sample a token; stop at an end of turn or a
@@ -310,27 +315,25 @@ static int call_truth(PyObject *callable)
  */
 static PyObject *py_run(PyObject *self, PyObject *args)
 {
-    PyObject *functions, *stop_tokens, *clock, *is_set;
-    unsigned long long ctx, chain, buffer, vocab;
-    unsigned long long get_logits, apply, accept, sample, decode_address, is_eog_address;
+    PyObject *functions, *step_functions, *stop_tokens, *clock, *is_set;
+    unsigned long long ctx, chain, buffer, vocab, sample, decode_address, is_eog_address;
     int n_vocab, k, pending, room, n_past, n_ctx;
     double interval;
+    step st;
     (void)self;
     if (!PyArg_ParseTuple(args, "OKKiiKKOiiiidOO", &functions, &ctx, &chain, &n_vocab, &k,
                           &buffer, &vocab, &stop_tokens, &pending, &room, &n_past, &n_ctx,
                           &interval, &clock, &is_set))
         return NULL;
-    if (!PyArg_ParseTuple(functions, "KKKKKK", &get_logits, &apply, &accept, &sample,
-                          &decode_address, &is_eog_address))
+    if (!PyArg_ParseTuple(functions, "OKKK", &step_functions, &sample, &decode_address,
+                          &is_eog_address))
         return NULL;
-    if (!get_logits || !apply || !accept || !sample || !decode_address || !is_eog_address
-            || !ctx || !chain || !vocab || (k > 0 && !buffer) || room <= 0)
+    if (!parse_step(step_functions, ctx, chain, n_vocab, k, buffer, 1, &st))
+        return NULL;
+    if (!sample || !decode_address || !is_eog_address || !vocab || room <= 0)
         return PyErr_Format(PyExc_ValueError, "null address or no room");
     if (!PyAnySet_Check(stop_tokens) || !PyCallable_Check(clock) || !PyCallable_Check(is_set))
         return PyErr_Format(PyExc_TypeError, "stop_tokens: a set; clock, is_set: callables");
-    step st = {(get_logits_fn)(uintptr_t)get_logits, (apply_fn)(uintptr_t)apply,
-               (accept_fn)(uintptr_t)accept, (void *)(uintptr_t)ctx, (void *)(uintptr_t)chain,
-               n_vocab, k, (token_data *)(uintptr_t)buffer};
     sample_fn sample_whole = (sample_fn)(uintptr_t)sample;
     decode_fn decode = (decode_fn)(uintptr_t)decode_address;
     is_eog_fn is_eog = (is_eog_fn)(uintptr_t)is_eog_address;

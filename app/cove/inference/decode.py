@@ -197,10 +197,11 @@ class Decoder:
             for function in (lib._lib.llama_get_logits_ith, lib._lib.llama_sampler_apply,
                              lib._lib.llama_sampler_accept))
         self._sample_functions = (get_logits, apply, accept)
-        self._run_functions = (get_logits, apply, accept, *(
+        sample_whole, decode, is_eog = (
             ctypes.cast(function, ctypes.c_void_p).value
             for function in (lib._lib.llama_sampler_sample, lib._lib.llama_decode,
-                             lib._lib.llama_vocab_is_eog)))
+                             lib._lib.llama_vocab_is_eog))
+        self._run_functions = (self._sample_functions, sample_whole, decode, is_eog)
         self._vocab_address = ctypes.cast(self.vocab, ctypes.c_void_p).value
         self.compiled_loop = compiled_loop_available(lib)
 

@@ -546,3 +546,22 @@ def test_gemma_keeps_a_window_sized_cache_and_reads_again_when_the_window_is_gon
         assert reused == 200 and wrong != after
     finally:
         engines.close()
+
+
+def test_a_chain_without_a_top_k_cut_samples_the_whole_vocabulary_in_either_loop(
+        real_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """top_k 0 and no penalty: the C loop samples with llama_sampler_sample (k = 0), and
+    gives the tokens the Python loop gives."""
+    decoder = real_engine._decoder
+    assert decoder is not None and decoder.compiled_loop
+    prompt, stops, stop_tokens = real_engine.render(ASK)
+    whole = Sampling(temperature=0.8, top_k=0, top_p=0.95, repeat_penalty=1.0, seed=5)
+    assert decoder.first_cut(whole) == 0
+    runs = []
+    for compiled in (True, False):
+        monkeypatch.setattr(decoder, "compiled_loop", compiled)
+        run = Generation()
+        assert "".join(decoder.generate(prompt, whole, 16, stops, threading.Event(),
+                                        stop_tokens, run))
+        runs.append(run.tokens)
+    assert runs[0] == runs[1]
