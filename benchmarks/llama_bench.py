@@ -10,7 +10,11 @@ three paths round by round (up to five rounds, fewer when --max-seconds runs out
 All three run with the llama.cpp CPU kernels Cove uses on this machine (its one-time CPU
 check: with llama.cpp's extra buffer types, or without them, llama-bench's -nr 1, on a CPU
 that faulted on them). Where the fast kernels run, llama-bench also runs once a round with
--nr 1, and `no_repack_vs_default_tg`/`_pp` say what the fallback costs.
+-nr 1, and `no_repack_vs_default_tg`/`_pp` say what the fallback costs. llama-bench also
+holds the weights as Cove's engine does (cove.inference.placement: read into memory rather
+than mapped, on transparent huge pages; here `--load-mode none` and glibc's hugetlb tunable),
+and in the side-by-side turns once more as llama.cpp does by default (mapped, 4 KiB pages):
+`worker_vs_llama_bench_default_tg` is what a user gains over llama.cpp's defaults.
 
 Every path counts the same thing. Generation (tg): the tokens sampled (Cove's loop counts
 them, end-of-turn excluded; llama-bench decodes exactly -n), timed from the first token to the
@@ -51,6 +55,7 @@ rather than eleven on two cores (at -O1: none of the timed code is compiled here
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -261,24 +266,69 @@ def build_llama_bench(from_source: bool = False, allow_build: bool = True) -> di
             "build_seconds": round(time.perf_counter() - started, 1)}
 
 
+@dataclass(frozen=True)
+class Memory:
+    """How llama-bench holds the weights: as Cove's load does (cove.inference.placement: read
+    into the process's memory, on transparent huge pages where Linux offers them), or as
+    llama.cpp does by default (mapped from the file, 4 KiB pages).
+
+    llama-bench reads the file in with `--load-mode none` (`-mmp 0` in older builds); glibc
+    (2.35 and later) marks its large allocations for huge pages with the tunable
+    glibc.malloc.hugetlb=1, as Cove marks its load's memory with madvise."""
+
+    read_in: bool = False
+    huge_pages: bool = False
+
+    @classmethod
+    def of(cls, placement: Any) -> Memory:
+        """The setup of a cove.inference.placement.Placement."""
+        return cls(bool(placement.in_ram), bool(placement.in_ram and placement.huge_pages))
+
+    def arguments(self, binary: str) -> list[str]:
+        if not self.read_in:
+            return []
+        return ["--load-mode", "none"] if _takes_load_mode(binary) else ["-mmp", "0"]
+
+    def environment(self) -> dict[str, str] | None:
+        if not self.huge_pages:
+            return None
+        return {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+
+
+LLAMA_CPP_DEFAULT = Memory()  # mapped from the file
+
+
+def cove_memory(model: Path) -> Memory:
+    """The setup Cove's engine picks for `model` with the benchmark's context (Engine.load)."""
+    from cove.inference.placement import Placement
+    from cove.models.gguf import inspect_gguf
+    from cove.models.memory import estimate_ram_bytes
+
+    info = inspect_gguf(model)
+    return Memory.of(Placement.for_model(
+        estimate_ram_bytes(info.file_size, N_CTX, info.metadata)))
+
+
 def run_llama_bench(binary: str, model: Path, threads: int, n_prompt: int, n_gen: int,
                     repetitions: int, no_repack: bool = False,
-                    depths: tuple[int, ...] = (0,)) -> dict[str, float]:
+                    depths: tuple[int, ...] = (0,),
+                    memory: Memory = LLAMA_CPP_DEFAULT) -> dict[str, float]:
     """pp and tg tokens/s from llama-bench's JSON, with Cove's batch settings (-b/-ub 512),
     from a context already holding `depths` tokens (-d).
     `no_repack`: without llama.cpp's extra buffer types, as Cove loads on a CPU that faulted
     on them (its -nr; cove.inference.cpu_check). Flash attention as Cove's contexts use it
-    (cove.models.llama_params.context_params)."""
+    (cove.models.llama_params.context_params). `memory`: how the weights are held (Memory)."""
     from cove.models.llama_params import context_params
 
     flash = "1" if context_params()["flash_attn"] else "0"
     command = [binary, "-m", str(model), "-t", str(threads), "-p", str(n_prompt),
                "-n", str(n_gen), "-r", str(repetitions), "-b", "512", "-ub", "512",
                "-fa", flash, *repack_arguments(binary, no_repack),
+               *memory.arguments(binary),
                "-d", ",".join(str(d) for d in depths), "-o", "json"]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=240,
-                                check=False)
+                                check=False, env=memory.environment())
     except subprocess.TimeoutExpired as error:
         raise common.ChildFailed("llama-bench timed out after 240 s") from error
     if result.returncode != 0:
@@ -291,14 +341,23 @@ def run_llama_bench(binary: str, model: Path, threads: int, n_prompt: int, n_gen
 
 
 @functools.cache
-def _takes_repack(binary: str) -> bool:
-    """Whether this llama-bench spells it `--repack 0|1` (newer) rather than `-nr 0|1`."""
+def _help(binary: str) -> str:
     try:
         result = subprocess.run([binary, "--help"], capture_output=True, text=True,
                                 timeout=30, check=False)
     except (OSError, subprocess.SubprocessError):
-        return False
-    return "--repack" in result.stdout + result.stderr
+        return ""
+    return result.stdout + result.stderr
+
+
+def _takes_repack(binary: str) -> bool:
+    """Whether this llama-bench spells it `--repack 0|1` (newer) rather than `-nr 0|1`."""
+    return "--repack" in _help(binary)
+
+
+def _takes_load_mode(binary: str) -> bool:
+    """Whether this llama-bench spells it `--load-mode none` (newer) rather than `-mmp 0`."""
+    return "--load-mode" in _help(binary)
 
 
 def repack_arguments(binary: str, no_repack: bool) -> list[str]:
@@ -374,18 +433,21 @@ class BenchCall:
     model: Path
     threads: int
     no_repack: bool
+    memory: Memory = LLAMA_CPP_DEFAULT  # side_by_side sets the worker's own
 
-    def tg(self, tokens: int, depth: int) -> float:
+    def tg(self, tokens: int, depth: int, memory: Memory | None = None) -> float:
         return run_llama_bench(self.binary, self.model, self.threads, 0, tokens, 1,
-                               self.no_repack, depths=(depth,))["tg"]
+                               self.no_repack, depths=(depth,),
+                               memory=self.memory if memory is None else memory)["tg"]
 
 
 def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens: int,
                  seed: int) -> list[dict[str, float]]:
     """TURNS turns, each one back to back: the worker's reply to the story prompt, the bare
     loop on the worker's own model and context (on the worker's thread, between replies),
-    and llama-bench's tg from the same depth (a child process; this one idles meanwhile);
-    every other turn in the reverse order (turn_order).
+    and llama-bench's tg from the same depth (a child process; this one idles meanwhile),
+    holding the weights as the worker's engine does and as llama.cpp does by default
+    (llama_bench_default; Memory); every other turn in the reverse order (turn_order).
 
     The bare loop must run on the worker's thread: llama.cpp's OpenMP threads spin between
     barriers only while libgomp counts no more of its threads than CPUs, and a second thread
@@ -399,6 +461,8 @@ def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens:
     """
     engine = session.host.worker._engine
     prompt, _stops, _stop_tokens = engine.render(common.STORY_PROMPT)
+    if bench is not None and engine.placement is not None:
+        bench = dataclasses.replace(bench, memory=Memory.of(engine.placement))
     turns = []
     for index in range(TURNS):
         turn: dict[str, float] = {}
@@ -410,7 +474,8 @@ def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens:
                 turn[path] = on_worker_thread(session, lambda: bare_rate(engine, prompt, tokens))
             elif bench is not None:
                 try:
-                    turn[path] = bench.tg(tokens, len(prompt))
+                    turn[path] = bench.tg(tokens, len(prompt), None if path == "llama_bench"
+                                          else LLAMA_CPP_DEFAULT)
                 except common.ChildFailed as error:
                     common.progress(f"llama-bench beside the worker failed: {error}")
                     bench = None
@@ -421,7 +486,7 @@ def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens:
 def turn_order(index: int) -> tuple[str, ...]:
     """The paths of side-by-side turn `index`, in the order they run: every other turn runs
     them backwards, so the machine's speed drifting over a turn's seconds favours no path."""
-    order = ("worker", "bare", "llama_bench")
+    order = ("worker", "bare", "llama_bench", "llama_bench_default")
     return order if index % 2 == 0 else order[::-1]
 
 
@@ -519,6 +584,7 @@ def compare_model(model: common.BenchModel, bench: dict[str, Any], threads: int,
     entry["file"] = model.path.name
     entry["file_mb"] = round(model.path.stat().st_size / common.MIB, 1)
     entry["chat_format"] = model.chat_format or "model's own template"
+    entry["weights"] = dataclasses.asdict(cove_memory(model.path))  # as llama-bench holds them
     runs: dict[str, list[dict[str, Any]]] = {"llama_bench": [], "direct": [], "worker": [],
                                              "llama_bench_long": [],
                                              "llama_bench_no_repack": []}
@@ -542,6 +608,7 @@ def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int
     fast ones, it also runs without them, to show what the fallback would cost."""
     assert model.path is not None
     sizes = {"pp": 512, "depth": 0}  # the worker's prompt sizes, which llama-bench then uses
+    memory = cove_memory(model.path)  # llama-bench holds the weights as Cove's engine does
     paths = ("worker", "direct", "llama_bench", "llama_bench_long") + (
         ("llama_bench_no_repack",) if extra_buffers else ())
     for index in range(rounds):
@@ -557,7 +624,7 @@ def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int
                         errors[path] = str(bench.get("skipped", "not built"))
                         continue
                     runs[path].append(bench_round(path, bench["binary"], model.path, threads,
-                                                  tokens, sizes, extra_buffers))
+                                                  tokens, sizes, extra_buffers, memory))
                 else:
                     result = child(path, model, threads, words, tokens, seed, bench,
                                    not extra_buffers)
@@ -572,16 +639,17 @@ def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int
 
 
 def bench_round(path: str, binary: str, model: Path, threads: int, tokens: int,
-                sizes: dict[str, int], extra_buffers: bool) -> dict[str, float]:
+                sizes: dict[str, int], extra_buffers: bool,
+                memory: Memory = LLAMA_CPP_DEFAULT) -> dict[str, float]:
     """One llama-bench run: pp and tg at the worker's sizes, or (llama_bench_long) tg of one
     WINDOW at the start of a long reply and one at its end."""
     no_repack = path == "llama_bench_no_repack" or not extra_buffers
     if path == "llama_bench_long":
         rates = run_llama_bench(binary, model, threads, 0, WINDOW, 1, no_repack,
-                                depths=(0, LONG_REPLY - WINDOW))
+                                depths=(0, LONG_REPLY - WINDOW), memory=memory)
         return {"early": rates["tg@0"], "late": rates[f"tg@{LONG_REPLY - WINDOW}"]}
     return run_llama_bench(binary, model, threads, sizes["pp"], tokens, REPEATS, no_repack,
-                           depths=(sizes["depth"],))
+                           depths=(sizes["depth"],), memory=memory)
 
 
 def paired_ratio(numerators: list[float], denominators: list[float]) -> float | None:
@@ -640,7 +708,11 @@ def summarise(runs: dict[str, list[dict[str, Any]]], errors: dict[str, str]) -> 
     if turns:
         out["side_by_side_samples"] = {
             path: [round(turn[path], 1) for turn in turns if turn.get(path)]
-            for path in ("worker", "bare", "llama_bench")}
+            for path in ("worker", "bare", "llama_bench", "llama_bench_default")}
+        default = [turn["llama_bench_default"] for turn in turns
+                   if turn.get("llama_bench_default")]
+        if default:
+            out["llama_bench_default_tg_tokens_per_second"] = round(common.best(default), 2)
     ttft = {"direct": [r["ttft"] for r in direct], "worker": [r["ttft"] for r in worker]}
     fallback = runs.get("llama_bench_no_repack", [])
     if fallback:  # what the plain kernels cost, where the fast ones run too
@@ -661,6 +733,8 @@ def summarise(runs: dict[str, list[dict[str, Any]]], errors: dict[str, str]) -> 
                         paired_ratio(tg["direct"], tg["llama_bench"])),
                        ("worker_vs_bare_tg", turn_ratio(turns, "worker", "bare")),
                        ("bare_vs_llama_bench_tg", turn_ratio(turns, "bare", "llama_bench")),
+                       ("worker_vs_llama_bench_default_tg",
+                        turn_ratio(turns, "worker", "llama_bench_default")),
                        ("worker_vs_direct_tg", paired_ratio(tg["worker"], tg["direct"])),
                        ("worker_vs_direct_ttft", paired_ratio(ttft["worker"], ttft["direct"]))):
         if value is not None:

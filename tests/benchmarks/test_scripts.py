@@ -173,6 +173,33 @@ def test_llama_bench_passes_no_repack_as_cove_loads(monkeypatch: pytest.MonkeyPa
     assert commands[-1][commands[-1].index("-d") + 1] == "0,448"
 
 
+def test_llama_bench_holds_the_weights_as_cove_does_or_as_llama_cpp_does(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[list[str], dict[str, str] | None]] = []
+
+    def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        calls.append((command, kwargs.get("env")))
+        return subprocess.CompletedProcess(command, 0, json.dumps(
+            [{"n_prompt": 0, "n_gen": 8, "avg_ts": 1.0}]), "")
+
+    monkeypatch.setattr(llama_bench.subprocess, "run", run)
+    monkeypatch.setattr(llama_bench, "_takes_repack", lambda _binary: True)
+    cove = llama_bench.Memory(read_in=True, huge_pages=True)
+    for newer in (True, False):
+        monkeypatch.setattr(llama_bench, "_takes_load_mode", lambda _binary, n=newer: n)
+        llama_bench.run_llama_bench("llama-bench", Path("m.gguf"), 2, 0, 8, 1, memory=cove)
+    llama_bench.run_llama_bench("llama-bench", Path("m.gguf"), 2, 0, 8, 1)  # llama.cpp's own
+    (newer, newer_env), (older, _), (default, default_env) = calls
+    assert newer[newer.index("--load-mode") + 1] == "none"
+    assert older[older.index("-mmp") + 1] == "0"
+    assert newer_env is not None and newer_env["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
+    assert "--load-mode" not in default and "-mmp" not in default and default_env is None
+    read_in_only = llama_bench.Memory(read_in=True)
+    assert read_in_only.environment() is None
+    placed = type("Placed", (), {"in_ram": False, "huge_pages": True})()
+    assert llama_bench.Memory.of(placed) == llama_bench.LLAMA_CPP_DEFAULT
+
+
 def test_a_failed_llama_bench_build_is_a_skip_with_its_reason(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(common.CACHE_ENV, str(tmp_path))
@@ -215,6 +242,8 @@ def test_ui_stall_histogram_puts_each_stall_in_one_bin() -> None:
 
 
 def test_side_by_side_turns_alternate_their_order() -> None:
-    assert llama_bench.turn_order(0) == ("worker", "bare", "llama_bench")
-    assert llama_bench.turn_order(1) == ("llama_bench", "bare", "worker")
+    assert llama_bench.turn_order(0) == ("worker", "bare", "llama_bench",
+                                         "llama_bench_default")
+    assert llama_bench.turn_order(1) == ("llama_bench_default", "llama_bench", "bare",
+                                         "worker")
     assert llama_bench.turn_order(2) == llama_bench.turn_order(0)

@@ -86,7 +86,7 @@ def test_the_cpu_is_checked_once_then_both_models_answer(
     first_log = log_file.read_text()
     assert f"cpu check: {entry['outcome']}" in first_log
     extra = "on" if entry["extra_buffers"] else "off"
-    assert f"extra buffers {extra})" in first_log
+    assert f"extra buffers {extra}, " in first_log
 
     second = run_cove(home, "--smoke-test", "Hi", "--model", str(gemma_model),
                       "--max-tokens", "8", "--seed", "1")
@@ -94,7 +94,7 @@ def test_the_cpu_is_checked_once_then_both_models_answer(
     assert json.loads(second.stdout.strip().splitlines()[-1])["tokens"] > 0
     second_log = log_file.read_text()[len(first_log):]
     assert "cpu check:" not in second_log  # recorded: no child at this start
-    assert "loaded gemma" in second_log.lower() and f"extra buffers {extra})" in second_log
+    assert "loaded gemma" in second_log.lower() and f"extra buffers {extra}, " in second_log
 
 
 def test_fast_kernels_forced_off_still_answer(tmp_path: Path, starter_model: Path) -> None:
@@ -107,7 +107,7 @@ def test_fast_kernels_forced_off_still_answer(tmp_path: Path, starter_model: Pat
         capture_output=True, text=True, timeout=240, env=env)
     assert result.returncode == 0, result.stderr
     log_text = (home / "logs" / "cove.log").read_text()
-    assert "extra buffers off)" in log_text and "cpu check:" not in log_text
+    assert "extra buffers off, " in log_text and "cpu check:" not in log_text
     assert not (home / "cache" / "cpu-check.json").exists()
 
 

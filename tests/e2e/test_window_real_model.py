@@ -45,12 +45,15 @@ def test_chat_through_the_window(qtbot: QtBot, window: MainWindow) -> None:
     assert window.speed_label.text() == f"{stats.tokens_per_second:.1f} tokens/s"
 
 
-def test_the_status_bar_says_which_cpu_kernels_run(window: MainWindow) -> None:
+def test_the_status_bar_says_which_cpu_kernels_run_and_where_the_weights_live(
+        window: MainWindow) -> None:
     from cove.inference.cpu_check import cpu_identity, shared_check
 
     kernels = shared_check().kernels()  # what this process decided: no second check
     tooltip = window.model_label.toolTip()
-    assert tooltip.endswith("\n" + kernels.summary())
+    assert ("\n" + kernels.summary() + "\nModel weights: ") in tooltip
+    engine = window.controller.host.worker._engine
+    assert tooltip.endswith("\n" + engine.memory_summary)
     if kernels.extra_buffers and not any(f.startswith("amx") for f in cpu_identity().flags):
         assert "Fast CPU kernels are on" in tooltip
 

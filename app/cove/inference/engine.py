@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from cove.core.conversation import ReplyStats
 from cove.inference.decode import YIELD_INTERVAL_S
+from cove.inference.placement import Placement
 from cove.models.llama_params import ProgressCallback, context_params, model_params
 
 if TYPE_CHECKING:
@@ -188,6 +189,8 @@ class Engine:
         self.chat_format: str | None = None  # None: the file's own template
         self.chat_format_label = ""
         self.kernels_summary = ""  # which CPU kernels run, and why (cpu_check.CpuKernels)
+        self.memory_summary = ""  # where the weights live (placement.Placement.summary)
+        self.placement: Placement | None = None
 
     @property
     def name(self) -> str:
@@ -218,9 +221,14 @@ class Engine:
             self.chat_format_label = BUILT_IN_FORMATS.get(chat_format, chat_format)
         self.chat_format = chat_format
         aborted = False
+        from cove.models.memory import estimate_ram_bytes
+
+        placement = Placement.for_model(
+            estimate_ram_bytes(info.file_size, self.options.n_ctx, info.metadata))
 
         def progress(value: float) -> bool:
             nonlocal aborted
+            placement.advise()  # the weights' buffers exist now, and nothing is read yet
             keep_going = on_progress(value) if on_progress else True
             aborted = not keep_going
             return keep_going
@@ -241,6 +249,7 @@ class Engine:
             raise EngineError(kernels.message())
         self.kernels_summary = kernels.summary()
         started = time.perf_counter()
+        placement.start()
         try:
             # The file's own chat template is compiled and rendered in Cove's budgeted
             # sandbox, so a template that loops or balloons is refused rather than hanging.
@@ -255,10 +264,14 @@ class Engine:
                     n_threads_batch=self.options.threads(),
                     n_gpu_layers=self.options.n_gpu_layers,
                     **context_params(self.options.n_gpu_layers),
+                    **placement.llama_arguments(),
                     seed=self.options.seed,
                     chat_format=chat_format,
                     verbose=False,
                 )
+            placement.finish()
+            self.placement = placement
+            self.memory_summary = placement.summary()
             from cove.inference.decode import Decoder
 
             self._formatter = chat_formatter(self._llm)
@@ -282,10 +295,12 @@ class Engine:
                 "incomplete, or made for a newer llama.cpp; download it again or choose "
                 "another model."
             ) from None
-        log.info("loaded %s in %.2f s (n_ctx=%d, threads=%d, chat format %s, extra buffers %s)",
-                 self.path.name, time.perf_counter() - started, self.options.n_ctx,
-                 self.options.threads(), chat_format or "from the file",
-                 "on" if kernels.extra_buffers else "off")
+        log.info("loaded %s in %.2f s (n_ctx=%d, threads=%d, chat format %s, extra buffers %s, "
+                 "%s, %d MB of its %d MB new memory on huge pages)", self.path.name,
+                 time.perf_counter() - started, self.options.n_ctx, self.options.threads(),
+                 chat_format or "from the file", "on" if kernels.extra_buffers else "off",
+                 "read in" if placement.in_ram else "mapped", placement.huge_bytes >> 20,
+                 placement.region_bytes >> 20)
 
     def count_tokens(self, text: str) -> int:
         self._require_loaded()

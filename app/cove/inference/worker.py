@@ -32,7 +32,8 @@ class EngineLike(Protocol):
                     cancel: threading.Event | None = None) -> Any: ...
     def close(self) -> None: ...
     # Optional (fake engines need not have them): stream_chat(..., conversation_id=),
-    # wipe_state_cache(), and state_cache.set_budget(bytes); see inference/engine.py.
+    # wipe_state_cache(), state_cache.set_budget(bytes) and memory_summary (where the
+    # weights live, in words); see inference/engine.py.
 
 
 EngineFactory = Callable[[Path, LoadOptions], EngineLike]
@@ -117,8 +118,10 @@ class LlmWorker(ModelSignals):
             return
         self._engine = engine
         self._apply_state_cache_budget()
+        # How llama.cpp runs it, in words: its CPU kernels, and where the weights live.
+        running = [engine.kernels_summary, getattr(engine, "memory_summary", "")]
         self.sig_loaded.emit(engine.name, engine.n_ctx, engine.chat_format_label,
-                             engine.kernels_summary)
+                             "\n".join(line for line in running if line))
 
     @Slot(int, object, object, str)
     def generate(self, request_id: int, messages: list[dict[str, str]],

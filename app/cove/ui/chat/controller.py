@@ -71,7 +71,9 @@ class ChatController(QObject):
         self.model_name = ""
         self.model_path: Path | None = None
         self.chat_format_label = ""
-        self.kernels_summary = ""  # which llama.cpp CPU kernels run (status bar, privacy panel)
+        # How llama.cpp runs the model, in words: its CPU kernels, where the weights live
+        # (the model's tooltip, the About box, the privacy panel).
+        self.kernels_summary = ""
         self.ready = False
         self.context_tokens = 0  # the loaded model's context length
         self._request = 0
