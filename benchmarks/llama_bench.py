@@ -31,12 +31,13 @@ any Python loop: worker_vs_bare_tg is what Cove's loop costs, bare_vs_llama_benc
 the process and llama-cpp-python's set-up cost.
 
 This machine's speed swings by a fifth over tens of seconds (other virtual machines on the
-host), so the generation ratios come from side-by-side turns inside the worker's child: the
-worker's reply, the bare loop, then llama-bench's tg (-r 1, a child of its own), back to
-back, TURNS turns a round; each ratio is the median of the turns' own ratios. Speeds: each
-path runs REPEATS times a round (llama-bench: -r REPEATS) and keeps its fastest, and the
-best round counts (other work only ever slows a run down); every value is listed too. The
-pp ratio is the median of the rounds' own ratios. Targets: the worker
+host), so the ratios come from side-by-side turns inside the worker's child: the worker
+reading a new long prompt and replying to the story prompt, the bare loop, then llama-bench's
+pp and tg (-r 1, a child of its own), back to back, TURNS turns a round; each ratio is the
+median of the turns' own ratios (the pp ratio falls back to the rounds' own ratios where no
+turn ran). Speeds: each path runs REPEATS times a round (llama-bench: -r REPEATS) and keeps
+its fastest, and the best round counts (other work only ever slows a run down); every value
+is listed too. Targets: the worker
 generates at least 97% as fast as llama-bench, processes the prompt at least 95% as fast,
 and its long-reply ratio is within 0.05 of llama-bench's. llama-bench does not sample, so the
 targets also charge Cove for its sampler chain.
@@ -76,7 +77,7 @@ TARGET_WORKER_VS_LLAMA_BENCH_PP = 0.95
 TARGET_LONG_REPLY_GAP = 0.05
 N_CTX = 2048
 REPEATS = 3  # generation runs per path and round; the fastest counts
-TURNS = 4  # turns of worker, bare loop and llama-bench side by side per round
+TURNS = 6  # turns of worker, bare loop and llama-bench side by side per round
 # Words of the prompt-processing passage that render to about 512 tokens with each model's
 # chat format (fewer than 512, so both paths evaluate it in one batch of llama-bench's -b).
 PP_WORDS = {"SmolLM2-135M Q4_1": 372, "Gemma-3-270M Q4_K_M": 428}
@@ -414,7 +415,7 @@ def measure_one(path: str, model: str, chat_format: str | None, threads: int, wo
                 for _ in range(REPEATS)]
         if isinstance(session, common.WorkerSession):
             long = long_reply(session, seed)
-            turns = side_by_side(session, bench, tokens, seed)
+            turns = side_by_side(session, bench, tokens, seed, words, pp_tokens)
     finally:
         session.close()
     worker = isinstance(session, common.WorkerSession)
@@ -435,17 +436,20 @@ class BenchCall:
     no_repack: bool
     memory: Memory = LLAMA_CPP_DEFAULT  # side_by_side sets the worker's own
 
-    def tg(self, tokens: int, depth: int, memory: Memory | None = None) -> float:
-        return run_llama_bench(self.binary, self.model, self.threads, 0, tokens, 1,
+    def run(self, pp_tokens: int, tokens: int, depth: int,
+            memory: Memory | None = None) -> dict[str, float]:
+        """pp of `pp_tokens` and tg of `tokens`, both from `depth`, in one llama-bench run."""
+        return run_llama_bench(self.binary, self.model, self.threads, pp_tokens, tokens, 1,
                                self.no_repack, depths=(depth,),
-                               memory=self.memory if memory is None else memory)["tg"]
+                               memory=self.memory if memory is None else memory)
 
 
 def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens: int,
-                 seed: int) -> list[dict[str, float]]:
-    """TURNS turns, each one back to back: the worker's reply to the story prompt, the bare
-    loop on the worker's own model and context (on the worker's thread, between replies),
-    and llama-bench's tg from the same depth (a child process; this one idles meanwhile),
+                 seed: int, words: int, pp_tokens: int) -> list[dict[str, float]]:
+    """TURNS turns, each one back to back: the worker reading a new long prompt (about
+    `pp_tokens` tokens, for pp) and replying to the story prompt (tg), the bare loop on the
+    worker's own model and context (on the worker's thread, between replies), and
+    llama-bench's pp and tg from the same depth (a child process; this one idles meanwhile),
     holding the weights as the worker's engine does and as llama.cpp does by default
     (llama_bench_default; Memory); every other turn in the reverse order (turn_order).
 
@@ -456,7 +460,7 @@ def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens:
 
     This machine's speed swings by a fifth over tens of seconds (other virtual machines on the
     host), and separate child processes per path, run a minute apart, compared the machine's
-    moods more than the paths. Within a turn the three run within seconds of each other, so
+    moods more than the paths. Within a turn the paths run within seconds of each other, so
     the ratio of a turn's figures is what the code costs.
     """
     engine = session.host.worker._engine
@@ -468,14 +472,19 @@ def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens:
         turn: dict[str, float] = {}
         for path in turn_order(index):
             if path == "worker":
+                read = session.ask(common.long_prompt(words, start=REPEATS + index),
+                                   max_tokens=1, seed=seed)
+                if read.ttft:
+                    turn["worker_pp"] = read.prompt_tokens / read.ttft
                 turn[path] = session.ask(common.STORY_PROMPT, max_tokens=tokens,
                                          seed=seed).loop_rate
             elif path == "bare":
                 turn[path] = on_worker_thread(session, lambda: bare_rate(engine, prompt, tokens))
             elif bench is not None:
                 try:
-                    turn[path] = bench.tg(tokens, len(prompt), None if path == "llama_bench"
-                                          else LLAMA_CPP_DEFAULT)
+                    rates = bench.run(pp_tokens, tokens, len(prompt),
+                                      None if path == "llama_bench" else LLAMA_CPP_DEFAULT)
+                    turn[path], turn[f"{path}_pp"] = rates["tg"], rates["pp"]
                 except common.ChildFailed as error:
                     common.progress(f"llama-bench beside the worker failed: {error}")
                     bench = None
@@ -708,7 +717,8 @@ def summarise(runs: dict[str, list[dict[str, Any]]], errors: dict[str, str]) -> 
     if turns:
         out["side_by_side_samples"] = {
             path: [round(turn[path], 1) for turn in turns if turn.get(path)]
-            for path in ("worker", "bare", "llama_bench", "llama_bench_default")}
+            for path in ("worker", "bare", "llama_bench", "llama_bench_default", "worker_pp",
+                         "llama_bench_pp", "llama_bench_default_pp")}
         default = [turn["llama_bench_default"] for turn in turns
                    if turn.get("llama_bench_default")]
         if default:
@@ -728,7 +738,8 @@ def summarise(runs: dict[str, list[dict[str, Any]]], errors: dict[str, str]) -> 
                         turn_ratio(turns, "worker", "llama_bench")
                         or paired_ratio(tg["worker"], tg["llama_bench"])),
                        ("worker_vs_llama_bench_pp",
-                        paired_ratio(pp.get("worker", []), pp["llama_bench"])),
+                        turn_ratio(turns, "worker_pp", "llama_bench_pp")
+                        or paired_ratio(pp.get("worker", []), pp["llama_bench"])),
                        ("direct_vs_llama_bench_tg",
                         paired_ratio(tg["direct"], tg["llama_bench"])),
                        ("worker_vs_bare_tg", turn_ratio(turns, "worker", "bare")),
@@ -776,7 +787,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="no further rounds once measuring has taken this long "
-                             "(default 420, quick 60; the build is not counted)")
+                             "(default 540, quick 60; the build is not counted)")
     parser.add_argument("--from-source", action="store_true",
                         help="build llama.cpp's libraries too instead of reusing the wheel's")
     parser.add_argument("--no-build", action="store_true",
@@ -809,7 +820,7 @@ def main() -> int:
     models = common.bench_models(args.quick)
     kernels = common.cove_kernels()
     common.progress(kernels.summary())
-    budget = common.Budget(args.max_seconds or (60 if args.quick else 420))
+    budget = common.Budget(args.max_seconds or (60 if args.quick else 540))
     entries: list[dict[str, Any]] = []
     for index, model in enumerate(models):
         if entries and "interrupted" in entries[-1]:

@@ -117,6 +117,18 @@ def test_llama_bench_summary_takes_the_best_rounds_and_ratios() -> None:
     assert with_turns["bare_vs_llama_bench_tg"] == round(common.median([100 / 101, 1.0]), 4)
     assert with_turns["bare_tg_tokens_per_second"] == 100.0
     assert with_turns["side_by_side_samples"]["llama_bench"] == [101.0, 80.0]
+    assert with_turns["worker_vs_llama_bench_pp"] == 0.64  # no pp in the turns: the rounds
+    # With prompt speeds in the turns too, the pp ratio comes from them, and llama-bench
+    # with llama.cpp's defaults gives the ratio against those.
+    turns[0].update(worker_pp=190.0, llama_bench_pp=200.0, llama_bench_default=90.0)
+    turns[1].update(worker_pp=150.0, llama_bench_pp=150.0, llama_bench_default=64.0)
+    with_pp = llama_bench.summarise({"llama_bench": [{"pp": 300.0, "tg": 100.0}],
+                                     "worker": [{**worker[0], "side_by_side": turns}]}, {})
+    assert with_pp["worker_vs_llama_bench_pp"] == round(common.median([0.95, 1.0]), 4)
+    assert with_pp["worker_vs_llama_bench_default_tg"] == round(
+        common.median([96 / 90, 76 / 64]), 4)
+    assert with_pp["llama_bench_default_tg_tokens_per_second"] == 90.0
+    assert with_pp["side_by_side_samples"]["worker_pp"] == [190.0, 150.0]
     failed = llama_bench.summarise({"direct": direct}, {"worker": "exit 1: boom"})
     assert "worker_vs_direct_tg" not in failed and failed["worker_skipped"] == "exit 1: boom"
 
