@@ -78,6 +78,7 @@ TARGET_LONG_REPLY_GAP = 0.05
 N_CTX = 2048
 REPEATS = 3  # generation runs per path and round; the fastest counts
 TURNS = 6  # turns of worker, bare loop and llama-bench side by side per round
+FIRST_ROUND_ONLY = ("direct", "llama_bench_no_repack")  # references, not targets
 # Words of the prompt-processing passage that render to about 512 tokens with each model's
 # chat format (fewer than 512, so both paths evaluate it in one batch of llama-bench's -b).
 PP_WORDS = {"SmolLM2-135M Q4_1": 372, "Gemma-3-270M Q4_K_M": 428}
@@ -482,9 +483,12 @@ def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens:
                 turn[path] = on_worker_thread(session, lambda: bare_rate(engine, prompt, tokens))
             elif bench is not None:
                 try:
-                    rates = bench.run(pp_tokens, tokens, len(prompt),
-                                      None if path == "llama_bench" else LLAMA_CPP_DEFAULT)
-                    turn[path], turn[f"{path}_pp"] = rates["tg"], rates["pp"]
+                    if path == "llama_bench":
+                        rates = bench.run(pp_tokens, tokens, len(prompt))
+                        turn["llama_bench_pp"] = rates["pp"]
+                    else:  # llama.cpp's defaults: a reference for generation only
+                        rates = bench.run(0, tokens, len(prompt), LLAMA_CPP_DEFAULT)
+                    turn[path] = rates["tg"]
                 except common.ChildFailed as error:
                     common.progress(f"llama-bench beside the worker failed: {error}")
                     bench = None
@@ -614,7 +618,9 @@ def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int
                    runs: dict[str, list[dict[str, Any]]], errors: dict[str, str],
                    extra_buffers: bool = True) -> None:
     """llama-bench runs with the kernels Cove uses (`extra_buffers`); where those are the
-    fast ones, it also runs without them, to show what the fallback would cost."""
+    fast ones, it also runs without them, to show what the fallback would cost. The
+    references no target reads (FIRST_ROUND_ONLY) run in the first round only, leaving the
+    time to the side-by-side turns."""
     assert model.path is not None
     sizes = {"pp": 512, "depth": 0}  # the worker's prompt sizes, which llama-bench then uses
     memory = cove_memory(model.path)  # llama-bench holds the weights as Cove's engine does
@@ -625,7 +631,7 @@ def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int
             common.progress(f"{model.label}: time budget spent; stopping after {index} rounds")
             break
         for path in paths:
-            if path in errors:
+            if path in errors or (index and path in FIRST_ROUND_ONLY):
                 continue
             try:
                 if path.startswith("llama_bench"):
@@ -659,6 +665,14 @@ def bench_round(path: str, binary: str, model: Path, threads: int, tokens: int,
         return {"early": rates["tg@0"], "late": rates[f"tg@{LONG_REPLY - WINDOW}"]}
     return run_llama_bench(binary, model, threads, sizes["pp"], tokens, REPEATS, no_repack,
                            depths=(sizes["depth"],), memory=memory)
+
+
+def budget_share(index: int, count: int) -> float:
+    """The share of the budget spent once model `index` of `count` is done. The first (the
+    starter) gets two parts to the others' three: its figures sit well clear of the targets,
+    and Gemma's turns take longer."""
+    weights = [2] + [3] * (count - 1)
+    return sum(weights[:index + 1]) / sum(weights)
 
 
 def paired_ratio(numerators: list[float], denominators: list[float]) -> float | None:
@@ -718,7 +732,7 @@ def summarise(runs: dict[str, list[dict[str, Any]]], errors: dict[str, str]) -> 
         out["side_by_side_samples"] = {
             path: [round(turn[path], 1) for turn in turns if turn.get(path)]
             for path in ("worker", "bare", "llama_bench", "llama_bench_default", "worker_pp",
-                         "llama_bench_pp", "llama_bench_default_pp")}
+                         "llama_bench_pp")}
         default = [turn["llama_bench_default"] for turn in turns
                    if turn.get("llama_bench_default")]
         if default:
@@ -787,7 +801,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="no further rounds once measuring has taken this long "
-                             "(default 540, quick 60; the build is not counted)")
+                             "(default 480, quick 60; the build is not counted)")
     parser.add_argument("--from-source", action="store_true",
                         help="build llama.cpp's libraries too instead of reusing the wheel's")
     parser.add_argument("--no-build", action="store_true",
@@ -820,14 +834,15 @@ def main() -> int:
     models = common.bench_models(args.quick)
     kernels = common.cove_kernels()
     common.progress(kernels.summary())
-    budget = common.Budget(args.max_seconds or (60 if args.quick else 540))
+    budget = common.Budget(args.max_seconds or (60 if args.quick else 480))
     entries: list[dict[str, Any]] = []
     for index, model in enumerate(models):
         if entries and "interrupted" in entries[-1]:
             entries.append({"model": model.label, "skipped": entries[-1]["interrupted"]})
             continue
         entries.append(compare_model(model, bench, threads, rounds, words, tokens, args.seed,
-                                     budget, (index + 1) / len(models), kernels.extra_buffers))
+                                     budget, budget_share(index, len(models)),
+                                     kernels.extra_buffers))
     result: dict[str, Any] = {
         "benchmark": "llama_bench",
         "threads": threads,

@@ -259,3 +259,9 @@ def test_side_by_side_turns_alternate_their_order() -> None:
     assert llama_bench.turn_order(1) == ("llama_bench_default", "llama_bench", "bare",
                                          "worker")
     assert llama_bench.turn_order(2) == llama_bench.turn_order(0)
+
+
+def test_gemma_gets_more_of_the_budget_than_the_starter_and_the_last_model_all_of_it() -> None:
+    assert llama_bench.budget_share(0, 2) == 0.4
+    assert llama_bench.budget_share(1, 2) == 1.0
+    assert llama_bench.budget_share(0, 1) == 1.0
