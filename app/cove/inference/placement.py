@@ -4,9 +4,11 @@ from the file.
 llama.cpp maps a model file by default, so the weights stay in the system's file cache and
 every token reads them through the file's 4 KiB pages. Generating one token reads every
 weight once, and over 4 KiB pages a good share of that time goes to the CPU's page-table
-walks. On the project's test machine Gemma 3 270M generates about 5% faster with the weights
-read into the process's own memory (llama.cpp's no-mmap load), and about 15% faster with
-that memory on 2 MiB transparent huge pages (docs/performance.md, benchmarks/llama_bench.py).
+walks. On the project's 2-core test machine, llama-bench itself generated with Gemma 3 270M
+1.06 times as fast with the weights read into the process's own memory (llama.cpp's no-mmap
+load) and 1.14 times with that memory on 2 MiB transparent huge pages, side by side against
+its default; Cove's worker, doing the same, about 1.12 times llama-bench's default
+(`worker_vs_llama_bench_default_tg` in docs/performance.md).
 
 So on Linux a model whose needs fit well within the memory free now is read in, and the
 memory its load creates is marked for huge pages (madvise MADV_HUGEPAGE) once llama.cpp has
