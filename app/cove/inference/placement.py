@@ -7,8 +7,8 @@ weight once, and over 4 KiB pages a good share of that time goes to the CPU's pa
 walks. On the project's 2-core test machine, llama-bench itself generated with Gemma 3 270M
 1.06 times as fast with the weights read into the process's own memory (llama.cpp's no-mmap
 load) and 1.14 times with that memory on 2 MiB transparent huge pages, side by side against
-its default; Cove's worker, doing the same, about 1.12 times llama-bench's default
-(`worker_vs_llama_bench_default_tg` in docs/performance.md).
+its default; Cove's worker, doing the same, 1.13 times llama-bench's default (1.07 on the starter;
+`worker_vs_llama_bench_default_tg` in docs/performance.md).
 
 So on Linux a model whose needs fit well within the memory free now is read in, and the
 memory its load creates is marked for huge pages (madvise MADV_HUGEPAGE) once llama.cpp has
