@@ -189,12 +189,16 @@ class Engine:
         self.chat_format: str | None = None  # None: the file's own template
         self.chat_format_label = ""
         self.kernels_summary = ""  # which CPU kernels run, and why (cpu_check.CpuKernels)
-        self.memory_summary = ""  # where the weights live (placement.Placement.summary)
-        self.placement: Placement | None = None
+        self.placement: Placement | None = None  # where the weights live, once loaded
 
     @property
     def name(self) -> str:
         return self.path.stem
+
+    @property
+    def memory_summary(self) -> str:
+        """Where the weights live, in words (placement.Placement.summary); "" before a load."""
+        return self.placement.summary() if self.placement is not None else ""
 
     @property
     def loaded(self) -> bool:
@@ -271,7 +275,6 @@ class Engine:
                 )
             placement.finish()
             self.placement = placement
-            self.memory_summary = placement.summary()
             from cove.inference.decode import Decoder
 
             self._formatter = chat_formatter(self._llm)
