@@ -597,7 +597,8 @@ def compare_model(model: common.BenchModel, bench: dict[str, Any], threads: int,
     entry["file"] = model.path.name
     entry["file_mb"] = round(model.path.stat().st_size / common.MIB, 1)
     entry["chat_format"] = model.chat_format or "model's own template"
-    entry["weights"] = dataclasses.asdict(cove_memory(model.path))  # as llama-bench holds them
+    memory = cove_memory(model.path)  # llama-bench holds the weights as Cove's engine does
+    entry["weights"] = dataclasses.asdict(memory)
     runs: dict[str, list[dict[str, Any]]] = {"llama_bench": [], "direct": [], "worker": [],
                                              "llama_bench_long": [],
                                              "llama_bench_no_repack": []}
@@ -605,7 +606,7 @@ def compare_model(model: common.BenchModel, bench: dict[str, Any], threads: int,
     common.progress(f"{model.label}: {rounds} rounds of llama-bench / direct / worker")
     try:
         measure_rounds(model, bench, threads, rounds, words, tokens, seed, budget, share, runs,
-                       errors, extra_buffers)
+                       errors, extra_buffers, memory)
     except common.Interrupted:
         entry["interrupted"] = "the run's time budget ran out during this model"
     if not any(runs.values()):
@@ -616,14 +617,14 @@ def compare_model(model: common.BenchModel, bench: dict[str, Any], threads: int,
 def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int, rounds: int,
                    words: int, tokens: int, seed: int, budget: common.Budget, share: float,
                    runs: dict[str, list[dict[str, Any]]], errors: dict[str, str],
-                   extra_buffers: bool = True) -> None:
-    """llama-bench runs with the kernels Cove uses (`extra_buffers`); where those are the
-    fast ones, it also runs without them, to show what the fallback would cost. The
-    references no target reads (FIRST_ROUND_ONLY) run in the first round only, leaving the
-    time to the side-by-side turns."""
+                   extra_buffers: bool = True, memory: Memory = LLAMA_CPP_DEFAULT) -> None:
+    """llama-bench runs with the kernels Cove uses (`extra_buffers`) and holds the weights as
+    its engine does (`memory`); where the kernels are the fast ones, it also runs without
+    them, to show what the fallback would cost. The references no target reads
+    (FIRST_ROUND_ONLY) run in the first round only, leaving the time to the side-by-side
+    turns."""
     assert model.path is not None
     sizes = {"pp": 512, "depth": 0}  # the worker's prompt sizes, which llama-bench then uses
-    memory = cove_memory(model.path)  # llama-bench holds the weights as Cove's engine does
     paths = ("worker", "direct", "llama_bench", "llama_bench_long") + (
         ("llama_bench_no_repack",) if extra_buffers else ())
     for index in range(rounds):
