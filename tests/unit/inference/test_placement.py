@@ -90,6 +90,29 @@ AnonHugePages:      8192 kB
     assert placement.huge_page_bytes([], smaps) == 0
 
 
+def test_small_page_stretches_are_written_memory_not_yet_on_huge_pages() -> None:
+    smaps = """\
+7f0000000000-7f0000800000 rw-p 00000000 00:00 0
+Rss:                8192 kB
+AnonHugePages:      8192 kB
+7f0000800000-7f0001000000 rw-p 00000000 00:00 0
+Rss:                6144 kB
+AnonHugePages:      2048 kB
+7f0001000000-7f0002000000 rw-p 00000000 00:00 0
+Rss:                1024 kB
+AnonHugePages:         0 kB
+55d0c1000000-55d0c5000000 rw-p 00000000 00:00 0                          [heap]
+Rss:               65536 kB
+AnonHugePages:         0 kB
+"""
+    load = [(0x7F0000000000, 0x7F0002000000), (0x55D0C3000000, 0x55D0C5000000)]
+    # all huge already; 4 MiB on small pages; less than a huge page written; the heap's
+    # part that grew during the load (the part before it is not the load's)
+    assert placement.small_page_stretches(load, smaps) == [
+        (0x7F0000800000, 0x7F0001000000), (0x55D0C3000000, 0x55D0C5000000)]
+    assert placement.small_page_stretches([], smaps) == []
+
+
 def _touch(region: mmap.mmap) -> int:
     """Write every page of `region`; its address."""
     for offset in range(0, len(region), mmap.PAGESIZE):
@@ -118,6 +141,38 @@ def test_memory_made_during_a_load_gets_huge_pages_before_it_is_written() -> Non
     finally:
         buffer.close()
         older.close()
+
+
+def _collapse_works() -> bool:
+    """Whether this kernel takes MADV_COLLAPSE (Linux 6.1 and later, huge pages offered)."""
+    if placement.thp_mode() not in ("always", "madvise"):
+        return False
+    scratch = mmap.mmap(-1, 4 * MIB, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        start = _touch(scratch)
+        aligned = (start + HUGE_PAGE - 1) // HUGE_PAGE * HUGE_PAGE
+        return placement.madvise(aligned, HUGE_PAGE, placement.MADV_COLLAPSE)
+    finally:
+        scratch.close()
+
+
+@pytest.mark.skipif(not _collapse_works(), reason="this kernel has no MADV_COLLAPSE")
+def test_memory_the_load_wrote_before_it_was_marked_is_moved_onto_huge_pages() -> None:
+    size = 16 * MIB
+    chosen = Placement.choose(GB, 100 * GB, platform="linux")
+    chosen.start()
+    chosen.advise()  # the first progress report came before this buffer was made
+    buffer = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    start = _touch(buffer)  # made and filled between two reports: small pages
+    try:
+        assert placement.huge_page_bytes([(start, start + size)]) == 0 or (
+            placement.thp_mode() == "always")
+        chosen.finish()
+        # the kernel's background pass takes many seconds; finish() copies it at once
+        assert placement.huge_page_bytes([(start, start + size)]) >= size - 2 * HUGE_PAGE
+        assert chosen.huge_bytes >= size - 2 * HUGE_PAGE
+    finally:
+        buffer.close()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="read in on Linux only")
