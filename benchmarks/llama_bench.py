@@ -32,8 +32,8 @@ the process and llama-cpp-python's set-up cost.
 
 This machine's speed swings by a fifth over tens of seconds (other virtual machines on the
 host), so the ratios come from side-by-side turns inside the worker's child: the worker
-reading a new long prompt and replying to the story prompt, the bare loop, then llama-bench's
-pp and tg (-r 1, a child of its own), back to back, TURNS turns a round; each ratio is the
+reading a new long prompt and replying to the story prompt, llama-bench's pp and tg (-r 1, a
+child of its own), then the bare loop, back to back, TURNS turns a round; each ratio is the
 median of the turns' own ratios (the pp ratio falls back to the rounds' own ratios where no
 turn ran). Speeds: each path runs REPEATS times a round (llama-bench: -r REPEATS) and keeps
 its fastest, and the best round counts (other work only ever slows a run down); every value
@@ -77,7 +77,7 @@ TARGET_WORKER_VS_LLAMA_BENCH_PP = 0.95
 TARGET_LONG_REPLY_GAP = 0.05
 N_CTX = 2048
 REPEATS = 3  # generation runs per path and round; the fastest counts
-TURNS = 6  # turns of worker, bare loop and llama-bench side by side per round
+TURNS = 7  # turns of worker, llama-bench and bare loop side by side per round
 FIRST_ROUND_ONLY = ("direct", "llama_bench_no_repack")  # references, not targets
 # Words of the prompt-processing passage that render to about 512 tokens with each model's
 # chat format (fewer than 512, so both paths evaluate it in one batch of llama-bench's -b).
@@ -448,11 +448,11 @@ class BenchCall:
 def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens: int,
                  seed: int, words: int, pp_tokens: int) -> list[dict[str, float]]:
     """TURNS turns, each one back to back: the worker reading a new long prompt (about
-    `pp_tokens` tokens, for pp) and replying to the story prompt (tg), the bare loop on the
-    worker's own model and context (on the worker's thread, between replies), and
-    llama-bench's pp and tg from the same depth (a child process; this one idles meanwhile),
-    holding the weights as the worker's engine does and as llama.cpp does by default
-    (llama_bench_default; Memory); every other turn in the reverse order (turn_order).
+    `pp_tokens` tokens, for pp) and replying to the story prompt (tg), llama-bench's pp and
+    tg from the same depth (a child process; this one idles meanwhile) holding the weights
+    as the worker's engine does, and the bare loop on the worker's own model and context (on
+    the worker's thread, between replies); in every other turn llama-bench's tg once more as
+    llama.cpp does by default (llama_bench_default; Memory). The order: turn_order.
 
     The bare loop must run on the worker's thread: llama.cpp's OpenMP threads spin between
     barriers only while libgomp counts no more of its threads than CPUs, and a second thread
@@ -497,10 +497,14 @@ def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens:
 
 
 def turn_order(index: int) -> tuple[str, ...]:
-    """The paths of side-by-side turn `index`, in the order they run: every other turn runs
-    them backwards, so the machine's speed drifting over a turn's seconds favours no path."""
-    order = ("worker", "bare", "llama_bench", "llama_bench_default")
-    return order if index % 2 == 0 else order[::-1]
+    """The paths of side-by-side turn `index`, in the order they run. The worker and
+    llama-bench, whose ratio is the target, always run next to each other; every other turn
+    runs backwards, so the machine's speed drifting over a turn's seconds favours no path.
+    llama.cpp's defaults, a reference, run in every other turn (at the end), leaving the
+    time to more turns."""
+    if index % 2 == 0:
+        return ("worker", "llama_bench", "bare", "llama_bench_default")
+    return ("bare", "llama_bench", "worker")
 
 
 def on_worker_thread(session: common.WorkerSession, work: Any) -> Any:

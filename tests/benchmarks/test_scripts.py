@@ -254,11 +254,12 @@ def test_ui_stall_histogram_puts_each_stall_in_one_bin() -> None:
 
 
 def test_side_by_side_turns_alternate_their_order() -> None:
-    assert llama_bench.turn_order(0) == ("worker", "bare", "llama_bench",
-                                         "llama_bench_default")
-    assert llama_bench.turn_order(1) == ("llama_bench_default", "llama_bench", "bare",
-                                         "worker")
-    assert llama_bench.turn_order(2) == llama_bench.turn_order(0)
+    first, second = llama_bench.turn_order(0), llama_bench.turn_order(1)
+    assert first == ("worker", "llama_bench", "bare", "llama_bench_default")
+    assert second == ("bare", "llama_bench", "worker")  # backwards, without the reference
+    assert llama_bench.turn_order(2) == first
+    for order in (first, second):  # the target's two paths run next to each other
+        assert abs(order.index("worker") - order.index("llama_bench")) == 1
 
 
 def test_gemma_gets_more_of_the_budget_than_the_starter_and_the_last_model_all_of_it() -> None:
