@@ -122,6 +122,34 @@ def test_portable_build_ships_cpu_variants(frozen: Path) -> None:
     assert len(variants) >= 3, libs  # one per x86-64 level at least
 
 
+def glibc_needed(folder: Path) -> tuple[int, ...]:
+    """The newest glibc symbol version any ELF file under `folder` asks for (the names of
+    its version needs, e.g. GLIBC_2.34, sit in its dynamic string table)."""
+    newest: tuple[int, ...] = (0,)
+    for path in folder.rglob("*"):
+        if not path.is_file() or path.is_symlink():
+            continue
+        with path.open("rb") as file:
+            if file.read(4) != b"\x7fELF":
+                continue
+            data = file.read()
+        for match in re.finditer(rb"\x00GLIBC_(\d+(?:\.\d+)+)\x00", data):
+            newest = max(newest, tuple(int(part) for part in match.group(1).split(b".")))
+    return newest
+
+
+def test_bundle_needs_no_newer_glibc_than_the_readme_promises(frozen: Path) -> None:
+    # PyInstaller takes glibc from the build machine: a build on a newer system than the
+    # README names would not start on the systems it lists.
+    promise = re.search(r"needs glibc (\d+)\.(\d+)", (ROOT / "README.md").read_text())
+    assert promise, "the README's Install section names the oldest glibc the app runs on"
+    floor = (int(promise.group(1)), int(promise.group(2)))
+    install_notes = (ROOT / "packaging" / "linux" / "INSTALL.txt").read_text()
+    assert f"glibc {floor[0]}.{floor[1]} or newer" in install_notes  # the tarball says the same
+    needed = glibc_needed(APP)
+    assert (2, 2) <= needed <= floor, f"the bundle needs glibc {needed}, the README says {floor}"
+
+
 def test_tarball_unpacks_installs_and_starts(frozen: Path, tmp_path: Path) -> None:
     tarballs = sorted(DIST.glob(f"cove-{__version__}-linux-*.tar.gz"))
     assert tarballs, "make dist makes the .tar.gz beside dist/cove"
