@@ -13,6 +13,8 @@ XDG_ACTIVATION_TOKEN, X11's DESKTOP_STARTUP_ID): a Wayland compositor lets a win
 focus only with such a token, and the running Cove's own is long spent.
 
 Qt-free: ui/single_instance.py watches the listening socket with a QSocketNotifier.
+Windows has neither AF_UNIX sockets in Python nor flock: instance_pipe.py does the same there
+over a named pipe.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cove.instance_pipe import PipeInstance
 
 log = logging.getLogger(__name__)
 
@@ -147,14 +153,20 @@ def parse_request(line: bytes) -> str | None:
 
 
 def claim(data_folder: Path, *, folder: Path | None = None,
-          wait_s: float = 3.0) -> PrimaryInstance | None:
+          wait_s: float = 3.0) -> PrimaryInstance | PipeInstance | None:
     """Become the one Cove on `data_folder`'s store, or bring the running one forward.
 
-    Returns a PrimaryInstance to keep for the process's life, or None when another Cove holds
-    the store and was asked to come forward. Raises InstanceUnavailable when neither works.
+    Returns a PrimaryInstance (on Windows a PipeInstance) to keep for the process's life, or
+    None when another Cove holds the store and was asked to come forward. Raises
+    InstanceUnavailable when neither works.
     """
-    if sys.platform == "win32":  # a named pipe there: see docs/architecture.md
-        raise InstanceUnavailable("single instance is not built for Windows yet")
+    if sys.platform == "win32":  # no AF_UNIX or flock there: a named pipe
+        from cove.instance_pipe import claim_pipe
+
+        try:
+            return claim_pipe(data_folder, wait_s=wait_s)
+        except (OSError, ValueError) as error:  # unforeseen: Cove starts without it
+            raise InstanceUnavailable(f"no named pipe: {error}") from None
     folder = folder or runtime_folder()
     name = instance_name(data_folder)
     socket_path = folder / f"{name}.sock"

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from cove.instance import activate, claim
+from cove.instance_pipe import activate_pipe, claim_pipe
 from cove.ui.single_instance import ActivationListener
 
 
@@ -43,3 +44,32 @@ def test_a_second_launch_brings_a_minimized_window_forward(
     listener.stop()
     assert not primary.socket_path.exists()
     assert claim(tmp_path / "data", folder=runtime, wait_s=0.2) is not None  # let go
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support raise")
+def test_on_windows_a_launch_over_the_named_pipe_brings_the_window_forward(
+        qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # instance_pipe's own thread answers the pipe; a queued signal brings the request to the
+    # window. Run with the AF_UNIX family, which has the named pipe's interface.
+    monkeypatch.delenv("XDG_ACTIVATION_TOKEN", raising=False)
+    address = str(tmp_path / "cove.pipe")
+    primary = claim_pipe(tmp_path / "data", family="AF_UNIX", address=address)
+    assert primary is not None
+    window = QWidget()
+    qtbot.addWidget(window)
+    window.showMinimized()
+    listener = ActivationListener(primary, window)
+    answers: list[bool] = []
+    launch = threading.Thread(target=lambda: answers.append(
+        activate_pipe(address, "AF_UNIX", token="pipe-token_7")))
+    with qtbot.waitSignal(listener.sig_activated, timeout=5_000):
+        launch.start()
+    launch.join(5)
+    assert answers == [True]
+    assert window.isVisible() and not window.isMinimized()
+    assert os.environ.get("XDG_ACTIVATION_TOKEN") == "pipe-token_7"
+    listener.stop()
+    assert "cove-instance" not in {thread.name for thread in threading.enumerate()}
+    again = claim_pipe(tmp_path / "data", family="AF_UNIX", address=address, wait_s=0.2)
+    assert again is not None  # let go
+    again.close()

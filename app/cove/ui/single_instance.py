@@ -1,31 +1,44 @@
-"""Brings the window forward when another launch of Cove asks (cove.instance's socket)."""
+"""Brings the window forward when another launch of Cove asks (cove.instance's socket, or
+cove.instance_pipe's named pipe on Windows)."""
 
 from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, QObject, QSocketNotifier, Qt, Signal
 from PySide6.QtWidgets import QWidget
 
 from cove.instance import PrimaryInstance
 
+if TYPE_CHECKING:  # imported on Windows only (multiprocessing.connection costs startup time)
+    from cove.instance_pipe import PipeInstance
+
 log = logging.getLogger(__name__)
 
 
 class ActivationListener(QObject):
     """Watches the instance socket on the GUI thread (a QSocketNotifier: no thread, and no
-    QtNetwork); each launch that asks raises `window`."""
+    QtNetwork), or on Windows takes the requests the named pipe's own thread answers (a
+    queued signal); each launch that asks raises `window`."""
 
     sig_activated = Signal()
     """Another launch asked this Cove to come forward, and the window was raised."""
 
-    def __init__(self, instance: PrimaryInstance, window: QWidget) -> None:
+    _sig_request = Signal(str)  # from the pipe's thread: a launch asked, with its token
+
+    def __init__(self, instance: PrimaryInstance | PipeInstance, window: QWidget) -> None:
         super().__init__(window)
         self._instance = instance
         self._window = window
-        self._notifier = QSocketNotifier(instance.fileno(), QSocketNotifier.Type.Read, self)
-        self._notifier.activated.connect(self._on_ready)
+        self._notifier: QSocketNotifier | None = None
+        if isinstance(instance, PrimaryInstance):
+            self._notifier = QSocketNotifier(instance.fileno(), QSocketNotifier.Type.Read, self)
+            self._notifier.activated.connect(self._on_ready)
+        else:  # the named pipe (Windows)
+            self._sig_request.connect(self._on_request, Qt.ConnectionType.QueuedConnection)
+            instance.serve(self._sig_request.emit)
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.stop)
@@ -33,14 +46,19 @@ class ActivationListener(QObject):
     def stop(self) -> None:
         """Stop answering and let go of the store (the notifier first: it must not watch a
         closed descriptor)."""
-        self._notifier.setEnabled(False)
+        if self._notifier is not None:
+            self._notifier.setEnabled(False)
         self._instance.close()
 
     def _on_ready(self) -> None:
+        assert isinstance(self._instance, PrimaryInstance)
         if self._instance.accept_activation():
-            log.info("another launch asked for this window: brought forward")
-            bring_forward(self._window, self._instance.last_token)
-            self.sig_activated.emit()
+            self._on_request(self._instance.last_token)
+
+    def _on_request(self, token: str) -> None:
+        log.info("another launch asked for this window: brought forward")
+        bring_forward(self._window, token)
+        self.sig_activated.emit()
 
 
 def bring_forward(window: QWidget, token: str = "") -> None:
