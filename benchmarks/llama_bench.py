@@ -77,7 +77,7 @@ TARGET_WORKER_VS_LLAMA_BENCH_PP = 0.95
 TARGET_LONG_REPLY_GAP = 0.05
 N_CTX = 2048
 REPEATS = 3  # generation runs per path and round; the fastest counts
-TURNS = 7  # turns of worker, llama-bench and bare loop side by side per round
+TURNS = 6  # turns of worker, llama-bench and bare loop side by side per round
 FIRST_ROUND_ONLY = ("direct", "llama_bench_no_repack")  # references, not targets
 # Words of the prompt-processing passage that render to about 512 tokens with each model's
 # chat format (fewer than 512, so both paths evaluate it in one batch of llama-bench's -b).
