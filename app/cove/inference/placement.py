@@ -218,9 +218,10 @@ def huge_page_bytes(regions: list[Region], smaps: str | None = None) -> int:
 
 def small_page_stretches(regions: list[Region], smaps: str | None = None) -> list[Region]:
     """The parts of `regions` in mappings that hold at least a huge page's worth of written
-    memory on small pages (resident, less AnonHugePages)."""
+    memory on small pages (resident, less AnonHugePages) and are mostly written: collapsing
+    a sparse mapping would fill its untouched pages too, growing the memory Cove uses."""
     return [(start, end) for start, end, resident, huge in mappings_within(regions, smaps)
-            if resident - huge >= HUGE_PAGE and end - start >= HUGE_PAGE]
+            if resident - huge >= max(HUGE_PAGE, (end - start) // 2)]
 
 
 def mappings_within(regions: list[Region], smaps: str | None = None

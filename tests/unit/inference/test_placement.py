@@ -101,13 +101,17 @@ AnonHugePages:      2048 kB
 7f0001000000-7f0002000000 rw-p 00000000 00:00 0
 Rss:                1024 kB
 AnonHugePages:         0 kB
+7f0002000000-7f0042000000 rw-p 00000000 00:00 0
+Rss:               65536 kB
+AnonHugePages:         0 kB
 55d0c1000000-55d0c5000000 rw-p 00000000 00:00 0                          [heap]
 Rss:               65536 kB
 AnonHugePages:         0 kB
 """
-    load = [(0x7F0000000000, 0x7F0002000000), (0x55D0C3000000, 0x55D0C5000000)]
-    # all huge already; 4 MiB on small pages; less than a huge page written; the heap's
-    # part that grew during the load (the part before it is not the load's)
+    load = [(0x7F0000000000, 0x7F0042000000), (0x55D0C3000000, 0x55D0C5000000)]
+    # all huge already; 4 MiB on small pages; less than a huge page written; 64 MiB written
+    # of 1 GiB (collapsing it would fill the rest); the heap's part that grew during the
+    # load (the part before it is not the load's)
     assert placement.small_page_stretches(load, smaps) == [
         (0x7F0000800000, 0x7F0001000000), (0x55D0C3000000, 0x55D0C5000000)]
     assert placement.small_page_stretches([], smaps) == []
