@@ -140,6 +140,11 @@ def valid_token(token: str) -> bool:
         and " " not in token
 
 
+def request_line(token: str = "") -> bytes:
+    """A launch's activation request, with its token when it is a valid one."""
+    return ACTIVATE + (b" " + token.encode("ascii") if valid_token(token) else b"") + b"\n"
+
+
 def parse_request(line: bytes) -> str | None:
     """The token of an activation request ("" when it brought none); None when the line
     is not an activation request."""
@@ -219,11 +224,10 @@ def activate(socket_path: Path, timeout_s: float = 2.0, token: str = "") -> bool
     `token` (launch_token()); True when it said it would."""
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     client.settimeout(timeout_s)
-    request = ACTIVATE + (b" " + token.encode("ascii") if valid_token(token) else b"") + b"\n"
     with client:
         try:
             client.connect(str(socket_path))
-            client.sendall(request)
+            client.sendall(request_line(token))
             return _read_line(client) == ACKNOWLEDGED
         except OSError:
             return False

@@ -32,13 +32,12 @@ from typing import Any
 
 from cove.instance import (
     ACKNOWLEDGED,
-    ACTIVATE,
     MAX_REQUEST,
     InstanceUnavailable,
     instance_name,
     launch_token,
     parse_request,
-    valid_token,
+    request_line,
 )
 
 log = logging.getLogger(__name__)
@@ -120,14 +119,13 @@ def activate_pipe(address: str, family: str = PIPE_FAMILY, timeout_s: float = 2.
                   token: str = "") -> bool:
     """Ask the Cove answering at `address` to bring its window forward; True when it said
     it would."""
-    request = ACTIVATE + (b" " + token.encode("ascii") if valid_token(token) else b"") + b"\n"
     try:
         connection = Client(address, family=family)
     except (OSError, EOFError):
         return False
     with connection:
         try:
-            connection.send_bytes(request)
+            connection.send_bytes(request_line(token))
             return bool(connection.poll(timeout_s)) and connection.recv_bytes(64) == ACKNOWLEDGED
         except (OSError, EOFError):
             return False
