@@ -10,8 +10,7 @@
  *
  * run() is the reply's token loop itself (sample, check, decode) for up to an interval, so
  * that between two llama_decode calls, while llama.cpp's other thread waits, no Python code
- * runs but two short calls (the clock and the cancel Event); decode.py turns the tokens it
- * returns into text.
+ * runs, and none needs the GIL; decode.py turns the tokens it returns into text.
  *
  * The llama.cpp functions come in as addresses (ctypes knows them), so this file links
  * against nothing but Python and needs no llama.cpp headers: the structs below are llama.h's
@@ -25,6 +24,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
+
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#endif
 
 #if defined(__SSE2__) || defined(_M_X64) || defined(_M_AMD64)
 #include <emmintrin.h>
@@ -261,21 +266,24 @@ enum {
 static int32_t decode_one(decode_fn decode, void *ctx, int32_t token)
 {
     batch b = {1, &token, NULL, NULL, NULL, NULL, NULL};  /* llama_batch_get_one */
-    int32_t status;
-    Py_BEGIN_ALLOW_THREADS
-    status = decode(ctx, b);
-    Py_END_ALLOW_THREADS
-    return status;
+    return decode(ctx, b);
 }
 
-/* Appends a new reference (NULL: the error that made it) and drops it. */
-static int append_new(PyObject *list, PyObject *item)
+/* The system's monotonic clock in seconds: the one time.perf_counter() reads on Linux and
+ * Windows (run() adds the offset to perf_counter measured when it starts, so the times it
+ * returns are perf_counter's on every system). */
+static double monotonic_now(void)
 {
-    if (!item)
-        return -1;
-    int failed = PyList_Append(list, item);
-    Py_DECREF(item);
-    return failed;
+#ifdef _WIN32
+    LARGE_INTEGER frequency, count;
+    QueryPerformanceFrequency(&frequency);
+    QueryPerformanceCounter(&count);
+    return (double)count.QuadPart / (double)frequency.QuadPart;
+#else
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+#endif
 }
 
 /* A callable's result as a double (the clock) or a truth value (the cancel Event). */
@@ -299,31 +307,104 @@ static int call_truth(PyObject *callable)
     return truth;
 }
 
+/* How run() learns of a cancel: a word that CancelEvent.set() writes (read without the
+ * GIL), or any other Event's is_set(), called with the GIL taken back for it. */
+typedef struct {
+    volatile int *word;
+    PyObject *is_set;
+} cancel_check;
+
+/* 1 cancelled, 0 not, -1 is_set() raised (the GIL is held again when it returns). */
+static int cancelled(const cancel_check *cancel, PyThreadState **released)
+{
+    if (cancel->word)
+        return *cancel->word != 0;
+    PyEval_RestoreThread(*released);
+    int truth = call_truth(cancel->is_set);
+    *released = PyEval_SaveThread();
+    return truth;
+}
+
+/* Appends a new reference (NULL: the error that made it) and drops it. */
+static int append_new(PyObject *list, PyObject *item)
+{
+    if (!item)
+        return -1;
+    int failed = PyList_Append(list, item);
+    Py_DECREF(item);
+    return failed;
+}
+
+/* The stop tokens (a set of ints) as an array; NULL with an exception set on failure. */
+static int32_t *token_array(PyObject *tokens, Py_ssize_t *count)
+{
+    *count = PySet_GET_SIZE(tokens);
+    int32_t *out = PyMem_Malloc(sizeof(int32_t) * (size_t)(*count > 0 ? *count : 1));
+    if (!out) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    PyObject *iterator = PyObject_GetIter(tokens), *item;
+    Py_ssize_t i = 0;
+    if (!iterator) {
+        PyMem_Free(out);
+        return NULL;
+    }
+    while ((item = PyIter_Next(iterator)) != NULL) {
+        long value = PyLong_AsLong(item);
+        Py_DECREF(item);
+        if (value == -1 && PyErr_Occurred())
+            break;
+        if (i < *count)
+            out[i++] = (int32_t)value;
+    }
+    Py_DECREF(iterator);
+    if (PyErr_Occurred()) {
+        PyMem_Free(out);
+        return NULL;
+    }
+    *count = i;
+    return out;
+}
+
+static int listed(const int32_t *tokens, Py_ssize_t count, int32_t token)
+{
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (tokens[i] == token)
+            return 1;
+    return 0;
+}
+
 /*
  * run(functions, ctx, chain, n_vocab, k, buffer, vocab, stop_tokens, pending, room, n_past,
- *     n_ctx, interval, clock, is_set) -> (status, tokens, times, detail)
+ *     n_ctx, interval, clock, cancel) -> (status, tokens, times, detail)
  *
  * functions: (sample's three addresses, then those of llama_sampler_sample, llama_decode
  * and llama_vocab_is_eog). k = 0
  * samples with llama_sampler_sample (a chain whose first step is not a top-k cut).
  * `pending` (>= 0) is the last call's undecoded token, decoded first; `n_past` is how many
  * tokens the context holds before it. Then: sample a token; stop at an end of turn or a
- * token in stop_tokens; else record it and its time (clock()); stop when `room` tokens were
- * sampled, is_set() is true, the context is full or `interval` seconds passed since the call
- * began (in that order); else decode it and go on. `detail` is llama_decode's status for
- * RUN_DECODE_FAILED, else how many of `tokens` were decoded.
+ * token in stop_tokens; else record it and its time (clock()'s); stop when `room` tokens
+ * were sampled, the reply is cancelled, the context is full or `interval` seconds passed
+ * since the call began (in that order); else decode it and go on. `detail` is
+ * llama_decode's status for RUN_DECODE_FAILED, else how many of `tokens` were decoded.
+ * `cancel`: the address of a CancelEvent's word (an int), or an Event's is_set.
+ *
+ * The whole interval runs without the GIL: while the GUI thread runs Python code (drawing
+ * the reply so far), the tokens go on. Only an is_set() takes it back, once a token.
  */
 static PyObject *py_run(PyObject *self, PyObject *args)
 {
-    PyObject *functions, *step_functions, *stop_tokens, *clock, *is_set;
+    PyObject *functions, *step_functions, *stop_tokens, *clock, *cancel_object;
     unsigned long long ctx, chain, buffer, vocab, sample, decode_address, is_eog_address;
     int n_vocab, k, pending, room, n_past, n_ctx;
     double interval;
     step st;
+    cancel_check cancel = {NULL, NULL};
     (void)self;
     if (!PyArg_ParseTuple(args, "OKKiiKKOiiiidOO", &functions, &ctx, &chain, &n_vocab, &k,
                           &buffer, &vocab, &stop_tokens, &pending, &room, &n_past, &n_ctx,
-                          &interval, &clock, &is_set))
+                          &interval, &clock, &cancel_object))
         return NULL;
     if (!PyArg_ParseTuple(functions, "OKKK", &step_functions, &sample, &decode_address,
                           &is_eog_address))
@@ -332,63 +413,74 @@ static PyObject *py_run(PyObject *self, PyObject *args)
         return NULL;
     if (!sample || !decode_address || !is_eog_address || !vocab || room <= 0)
         return PyErr_Format(PyExc_ValueError, "null address or no room");
-    if (!PyAnySet_Check(stop_tokens) || !PyCallable_Check(clock) || !PyCallable_Check(is_set))
-        return PyErr_Format(PyExc_TypeError, "stop_tokens: a set; clock, is_set: callables");
+    if (!PyAnySet_Check(stop_tokens) || !PyCallable_Check(clock))
+        return PyErr_Format(PyExc_TypeError, "stop_tokens: a set; clock: a callable");
+    if (PyLong_Check(cancel_object)) {
+        cancel.word = (volatile int *)PyLong_AsVoidPtr(cancel_object);
+        if (!cancel.word)
+            return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "null address");
+    } else if (PyCallable_Check(cancel_object)) {
+        cancel.is_set = cancel_object;
+    } else {
+        return PyErr_Format(PyExc_TypeError, "cancel: an address or a callable");
+    }
     sample_fn sample_whole = (sample_fn)(uintptr_t)sample;
     decode_fn decode = (decode_fn)(uintptr_t)decode_address;
     is_eog_fn is_eog = (is_eog_fn)(uintptr_t)is_eog_address;
     const void *vocab_ptr = (const void *)(uintptr_t)vocab;
 
-    PyObject *tokens = PyList_New(0), *times = PyList_New(0);
-    if (!tokens || !times)
+    Py_ssize_t n_stops;
+    int32_t *stops = token_array(stop_tokens, &n_stops);
+    if (!stops)
+        return NULL;
+    int32_t *new_tokens = PyMem_Malloc(sizeof(int32_t) * (size_t)room);
+    double *times = PyMem_Malloc(sizeof(double) * (size_t)room);
+    double offset;
+    if (!new_tokens || !times) {
+        PyErr_NoMemory();
         goto error;
-    int status = RUN_END;
+    }
+    if (!call_double(clock, &offset))
+        goto error;
+    offset -= monotonic_now();
+
+    int status = RUN_END, failed = 0;
     long detail = 0, decoded = 0;
+    Py_ssize_t count = 0;
+    PyThreadState *released = PyEval_SaveThread();
     if (pending >= 0) {
         int32_t result = decode_one(decode, st.ctx, pending);
         if (result != 0) {
             status = RUN_DECODE_FAILED;
             detail = result;
-            goto done;
         }
         n_past++;
     }
-    double started, now;
-    if (!call_double(clock, &started))
-        goto error;
-    for (;;) {
+    double started = monotonic_now();
+    while (status != RUN_DECODE_FAILED) {
         long token = k > 0 ? sample_step(&st) : sample_whole(st.chain, st.ctx, -1);
         if (token < 0) {
             status = RUN_NO_TOKEN;
             detail = token;
             break;
         }
-        if (is_eog(vocab_ptr, (int32_t)token)) {
+        if (is_eog(vocab_ptr, (int32_t)token) || listed(stops, n_stops, (int32_t)token)) {
             status = RUN_END;
             break;
         }
-        PyObject *boxed = PyLong_FromLong(token);
-        if (!boxed)
-            goto error;
-        int stop = PySet_Contains(stop_tokens, boxed);
-        Py_DECREF(boxed);
-        if (stop < 0)
-            goto error;
-        if (stop) {
-            status = RUN_END;
-            break;
-        }
-        if (!call_double(clock, &now) || append_new(tokens, PyLong_FromLong(token))
-                || append_new(times, PyFloat_FromDouble(now)))
-            goto error;
-        if (PyList_GET_SIZE(tokens) >= room) {
+        double now = monotonic_now();
+        new_tokens[count] = (int32_t)token;
+        times[count++] = now + offset;
+        if (count >= room) {
             status = RUN_ROOM;
             break;
         }
-        int cancelled = call_truth(is_set);
-        if (cancelled < 0)
-            goto error;
-        if (cancelled) {
+        int stop = cancelled(&cancel, &released);
+        if (stop < 0) {
+            failed = 1;
+            break;
+        }
+        if (stop) {
             status = RUN_CANCELLED;
             break;
         }
@@ -409,13 +501,29 @@ static PyObject *py_run(PyObject *self, PyObject *args)
         n_past++;
         decoded++;
     }
+    PyEval_RestoreThread(released);
+    if (failed)
+        goto error;
     if (status != RUN_DECODE_FAILED && status != RUN_NO_TOKEN)
         detail = decoded;
-done:
-    return Py_BuildValue("(iNNl)", status, tokens, times, detail);
+    PyObject *token_list = PyList_New(0), *time_list = PyList_New(0);
+    if (!token_list || !time_list)
+        goto lists_failed;
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (append_new(token_list, PyLong_FromLong(new_tokens[i]))
+                || append_new(time_list, PyFloat_FromDouble(times[i])))
+            goto lists_failed;
+    PyMem_Free(stops);
+    PyMem_Free(new_tokens);
+    PyMem_Free(times);
+    return Py_BuildValue("(iNNl)", status, token_list, time_list, detail);
+lists_failed:
+    Py_XDECREF(token_list);
+    Py_XDECREF(time_list);
 error:
-    Py_XDECREF(tokens);
-    Py_XDECREF(times);
+    PyMem_Free(stops);
+    PyMem_Free(new_tokens);
+    PyMem_Free(times);
     return NULL;
 }
 
@@ -427,7 +535,7 @@ static PyMethodDef methods[] = {
      "sample((get_logits, apply, accept), ctx, chain, n_vocab, k, buffer) -> token."},
     {"run", py_run, METH_VARARGS,
      "run(functions, ctx, chain, n_vocab, k, buffer, vocab, stop_tokens, pending, room, "
-     "n_past, n_ctx, interval, clock, is_set) -> (status, tokens, times, detail)."},
+     "n_past, n_ctx, interval, clock, cancel) -> (status, tokens, times, detail)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -9,6 +9,6 @@ def run(functions: tuple[tuple[int | None, int | None, int | None], int | None, 
                          int | None], ctx: int, chain: int | None, n_vocab: int, k: int,
         buffer: int, vocab: int | None, stop_tokens: frozenset[int], pending: int, room: int,
         n_past: int, n_ctx: int, interval: float, clock: Callable[[], float],
-        is_set: Callable[[], bool], /) -> tuple[int, list[int], list[float], int]: ...
+        cancel: int | Callable[[], bool], /) -> tuple[int, list[int], list[float], int]: ...
 
 BATCH_LAYOUT: tuple[int, tuple[int, ...]]

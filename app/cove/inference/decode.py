@@ -48,6 +48,28 @@ def compiled_loop_available(lib: Any) -> bool:
     return fields == BATCH_FIELDS and layout == _sampling.BATCH_LAYOUT
 
 
+class CancelEvent(threading.Event):
+    """The cancel Event of a reply, which the token loop in C also reads without the GIL.
+
+    _sampling.run runs a whole interval's tokens without the GIL, so that Python code on the
+    GUI thread (drawing the reply so far) cannot hold up the next token; it checks the
+    cancel before every token by reading the word that set() writes. Any other Event works
+    as well, its is_set() called with the GIL taken back once a token."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._word = ctypes.c_int(0)
+        self.address = ctypes.addressof(self._word)
+
+    def set(self) -> None:
+        self._word.value = 1
+        super().set()
+
+    def clear(self) -> None:
+        self._word.value = 0
+        super().clear()
+
+
 class DecodeError(Exception):
     """llama_decode failed; `full` says the context had no room left."""
 
@@ -448,6 +470,7 @@ class Decoder:
         run, tokens = reply.run, reply.tokens
         address = ctypes.cast(chain, ctypes.c_void_p).value
         clock, is_set = time.perf_counter, cancel.is_set
+        check = cancel.address if isinstance(cancel, CancelEvent) else is_set
         pending = -1  # the last call's token, sampled but not decoded yet
         wait = 0.0  # a token a call until the first text is out, as in the Python loop
         while len(tokens) < max_tokens:
@@ -456,7 +479,7 @@ class Decoder:
                     self._run_functions, self.ctx, address, self.n_vocab, cut,
                     ctypes.addressof(buffer), self._vocab_address, stop_tokens, pending,
                     max_tokens - len(tokens), len(self.tokens), self.n_ctx,
-                    wait, clock, is_set)
+                    wait, clock, check)
             except BaseException:
                 self.clear()  # it may have decoded tokens that self.tokens does not list
                 raise

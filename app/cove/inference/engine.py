@@ -335,9 +335,9 @@ class Engine:
             raise EngineError(str(error)) from None
         except Exception as error:  # llama-cpp-python's tokenize error quotes the text
             raise self.explain(error) from None
-        from cove.inference.decode import Generation, Sampling
+        from cove.inference.decode import CancelEvent, Generation, Sampling
 
-        cancel = cancel or threading.Event()
+        cancel = cancel or CancelEvent()
         # Messages that end with the model's own turn ask to continue that reply (it stopped
         # at the length limit): the prompt is the turns before it, then the reply so far.
         so_far = ""

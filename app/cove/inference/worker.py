@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from cove.core.conversation import ReplyStats
+from cove.inference.decode import CancelEvent
 from cove.inference.engine import Engine, EngineError, GenerationParams, LoadCancelled, LoadOptions
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class LlmWorker(ModelSignals):
     @Slot(int, object, object, str)
     def generate(self, request_id: int, messages: list[dict[str, str]],
                  params: GenerationParams, conversation_id: str = "") -> None:
-        cancel = threading.Event()
+        cancel = CancelEvent()  # the C token loop reads it without the GIL
         with self._lock:
             if request_id <= self._cancelled_upto or self._shutting_down.is_set():
                 cancel.set()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import functools
 import importlib.util
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cove.inference.decode import Generation, Sampling, StopScanner
+from cove.inference.decode import CancelEvent, Generation, Sampling, StopScanner
 from cove.inference.engine import PROMPT_BATCH, Engine, GenerationParams, LoadOptions
 
 ASK = [{"role": "user", "content": "Name three colours and say why you like them."}]
@@ -181,8 +183,10 @@ def test_a_stop_string_that_straddles_tokens_ends_the_reply_before_it(
 # Cancel, penalties, the KV cache --------------------------------------------------------------
 
 
-def test_cancel_stops_before_the_next_token(real_engine: Engine, loop: str) -> None:
-    cancel = threading.Event()
+@pytest.mark.parametrize("make_event", [threading.Event, CancelEvent])
+def test_cancel_stops_before_the_next_token(real_engine: Engine, loop: str,
+                                            make_event: Callable[[], threading.Event]) -> None:
+    cancel = make_event()
     story = [{"role": "user", "content": "Write a very long story about the sea."}]
     stream = real_engine.stream_chat(story, GenerationParams(max_tokens=500, seed=3), cancel)
     sampled_at_cancel = None
@@ -194,6 +198,67 @@ def test_cancel_stops_before_the_next_token(real_engine: Engine, loop: str) -> N
     assert len(stream.tokens) == sampled_at_cancel  # not one more token was worked on
     assert stream.stopped
     assert stream.stats is not None and stream.stats.tokens == sampled_at_cancel
+
+
+def story_in_background(decoder: Any, prompt: list[int], stops: list[str],
+                        stop_tokens: frozenset[int], cancel: threading.Event, tokens: int
+                        ) -> tuple[threading.Thread, Generation, threading.Event]:
+    """A greedy reply of up to `tokens` on a thread of its own, its text handed on only
+    once the first piece is out (interval 60 s): the rest runs in one call of the C loop.
+    Returns the thread, the run, and an Event set when the first piece has come."""
+    run, first = Generation(), threading.Event()
+
+    def reply() -> None:
+        for _chunk in decoder.generate(prompt, GREEDY_SAMPLING, tokens, stops, cancel,
+                                       stop_tokens, run, interval=60.0):
+            first.set()
+
+    thread = threading.Thread(target=reply)
+    thread.start()
+    return thread, run, first
+
+
+def test_a_cancel_event_set_from_another_thread_stops_the_c_loop_at_once(
+        real_engine: Engine) -> None:
+    """The C loop reads a CancelEvent's word, not is_set(), and without the GIL: set from
+    the GUI thread mid-call, it still stops the reply before the next token."""
+    decoder = real_engine._decoder
+    assert decoder is not None and decoder.compiled_loop
+    story = [{"role": "user", "content": "Write a very long story about the sea."}]
+    prompt, stops, stop_tokens = real_engine.render(story)
+    cancel = CancelEvent()
+    thread, run, first = story_in_background(decoder, prompt, stops, stop_tokens, cancel, 400)
+    assert first.wait(60)
+    time.sleep(0.1)  # well inside the C loop's one long call
+    cancel.set()
+    set_at = time.perf_counter()
+    thread.join(60)
+    assert run.stopped and 0 < len(run.tokens) < 400
+    assert run.last_token_at is not None and run.last_token_at < set_at + 0.5
+
+
+@pytest.mark.skipif(ctypes.util.find_library("c") is None, reason="needs the C library")
+def test_python_code_holding_the_gil_does_not_hold_up_the_tokens(real_engine: Engine) -> None:
+    """While another thread holds the GIL (here a C call made with it held, as a long
+    stretch of the GUI thread's Python code would), the C loop goes on sampling and
+    decoding: it gives the GIL up for its whole call, not only during llama_decode."""
+    decoder = real_engine._decoder
+    assert decoder is not None and decoder.compiled_loop
+    story = [{"role": "user", "content": "Write a very long story about the sea."}]
+    prompt, stops, stop_tokens = real_engine.render(story)
+    thread, run, first = story_in_background(decoder, prompt, stops, stop_tokens,
+                                             CancelEvent(), 150)
+    assert first.wait(60)
+    time.sleep(0.05)  # the reply is back in the C loop, which gave the GIL up
+    hold = ctypes.PyDLL(ctypes.util.find_library("c")).usleep  # keeps the GIL while it waits
+    hold.argtypes = [ctypes.c_uint]
+    held_from = time.perf_counter()
+    hold(5_000_000)
+    held_to = time.perf_counter()
+    thread.join(60)
+    assert run.first_token_at is not None and run.last_token_at is not None
+    assert len(run.tokens) > 2
+    assert held_from < run.last_token_at < held_to  # the reply finished while it was held
 
 
 def test_the_repeat_penalty_sees_the_prompt_tokens(real_engine: Engine) -> None:
