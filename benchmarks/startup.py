@@ -8,7 +8,12 @@ cache folder is carried from start to start, as an installed Cove keeps it, so t
 CPU check (cove.inference.cpu_check) runs in the unmeasured first start only. The same
 run times a bare QApplication showing one empty QMainWindow, so the ratio says what Cove adds
 on this machine. Targets: window under 1 s, and under 2x the bare window. Medians of a few
-alternating starts, after one unmeasured start of each to warm the file cache.
+alternating starts, after one unmeasured start of each to warm the file cache and Python's
+bytecode cache: an installed Cove runs compiled modules (pip compiles them as it installs, and
+the frozen app holds nothing else), so the children may write __pycache__ even where this
+shell says not to (PYTHONDONTWRITEBYTECODE, set on the project's machines); without that,
+every start compiled Cove's 40-odd modules from source again, some 50 ms that no installed
+Cove spends, while the bare window's PySide6 came compiled from its wheel.
 """
 
 from __future__ import annotations
@@ -105,8 +110,10 @@ def child_main(kind: str) -> int:
 def one_start(kind: str, kept_cache: str) -> dict[str, float]:
     command = [sys.executable, __file__, "--child", kind]
     started = time.time()
+    env = {**common.child_env(), KEPT_CACHE_ENV: kept_cache}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: compiled modules (docstring)
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
-                            env={**common.child_env(), KEPT_CACHE_ENV: kept_cache})
+                            env=env)
     if result.returncode != 0:
         raise common.ChildFailed(f"{kind} start failed: {common.tail(result.stderr, 600)}")
     marks = common.last_json_line(result.stdout)
