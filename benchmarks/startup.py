@@ -109,9 +109,9 @@ def child_main(kind: str) -> int:
 
 def one_start(kind: str, kept_cache: str) -> dict[str, float]:
     command = [sys.executable, __file__, "--child", kind]
-    started = time.time()
     env = {**common.child_env(), KEPT_CACHE_ENV: kept_cache}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: compiled modules (docstring)
+    started = time.time()
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
                             env=env)
     if result.returncode != 0:

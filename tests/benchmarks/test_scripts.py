@@ -13,6 +13,7 @@ import followup_latency
 import llama_bench
 import memory as memory_bench
 import pytest
+import startup
 from report import report, runner
 
 from cove.models.gguf import inspect_gguf
@@ -266,3 +267,21 @@ def test_gemma_gets_more_of_the_budget_than_the_starter_and_the_last_model_all_o
     assert llama_bench.budget_share(0, 2) == 0.4
     assert llama_bench.budget_share(1, 2) == 1.0
     assert llama_bench.budget_share(0, 1) == 1.0
+
+
+def test_start_children_may_keep_python_bytecode_as_an_installed_cove_does(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed Cove runs compiled modules; a shell that says not to write __pycache__
+    must not make every measured start compile Cove's modules again."""
+    seen: list[dict[str, str]] = []
+
+    def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        seen.append(kwargs["env"])
+        marks = {"imports_started": 1.0, "shown": 2.0}
+        return subprocess.CompletedProcess(command, 0, json.dumps(marks), "")
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setattr(startup.subprocess, "run", run)
+    startup.one_start("cove", "/kept")
+    assert "PYTHONDONTWRITEBYTECODE" not in seen[0]
+    assert seen[0][startup.KEPT_CACHE_ENV] == "/kept"
