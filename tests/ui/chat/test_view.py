@@ -127,3 +127,81 @@ def test_code_blocks_are_highlighted_labelled_and_copied_from_their_own_button(
     with qtbot.waitSignal(view.sig_copied):
         assert view.click_action(row, "copy-code")
     assert QGuiApplication.clipboard().text() == source
+
+
+def _streaming_view(qtbot: QtBot, first: str, reply: str) -> tuple[MessageListModel, ChatView,
+                                                                     int]:
+    model = MessageListModel()
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    view.resize(600, 400)
+    model.append(Message(Role.USER, first))
+    model.append(Message(Role.ASSISTANT, "An earlier answer.", model="m"))
+    model.append(Message(Role.USER, "And now?"))
+    row = model.append(Message(Role.ASSISTANT, reply, model="m", state=MessageState.STREAMING))
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.wait(20)
+    return model, view, row
+
+
+def test_a_row_measured_without_a_rect_gets_the_views_width(qtbot: QtBot) -> None:
+    # Qt asks the first row's size with an empty rect (for the scroll step); measured at the
+    # narrowest column, its text would be laid out again at another width at every frame.
+    model, view, _row = _streaming_view(qtbot, "a long first question " * 40, "…")
+    delegate = view.itemDelegate()
+    sized = QStyleOptionViewItem()
+    view.initViewItemOption(sized)
+    sized.rect = view.viewport().rect()
+    empty = QStyleOptionViewItem()
+    view.initViewItemOption(empty)
+    assert empty.rect.width() <= 0
+    index = model.index(0, 0)
+    assert delegate.sizeHint(empty, index).height() == delegate.sizeHint(sized, index).height()
+
+
+def test_words_streamed_into_the_same_line_lay_out_no_other_row(qtbot: QtBot) -> None:
+    model, view, row = _streaming_view(qtbot, "First question?", "The reply starts")
+    delegate = view.itemDelegate()
+    asked: list[int] = []
+    size_hint = delegate.sizeHint
+
+    def counting(option, index):  # type: ignore[no-untyped-def]
+        asked.append(index.row())
+        return size_hint(option, index)
+
+    delegate.sizeHint = counting
+    model.append_text(row, " here")
+    qtbot.wait(30)
+    assert 1 not in asked and 2 not in asked  # the rows above kept their sizes
+    height = view.visualRect(model.index(row, 0)).height()
+    model.append_text(row, "\n\n" + "a new paragraph " * 60)
+    qtbot.wait(30)
+    assert view.visualRect(model.index(row, 0)).height() > height + 40  # laid out again
+
+
+def test_a_reply_taller_than_the_view_is_drawn_only_where_it_shows(qtbot: QtBot,
+                                                                   monkeypatch) -> None:
+    from PySide6.QtGui import QAbstractTextDocumentLayout
+
+    model, view, row = _streaming_view(qtbot, "Question?", "line of the reply\n\n" * 120)
+    view.scrollToBottom()
+    qtbot.wait(20)
+    clips: list[float] = []
+    draw = QAbstractTextDocumentLayout.draw
+
+    def recording(layout, painter, context):  # type: ignore[no-untyped-def]
+        clips.append(context.clip.height())
+        return draw(layout, painter, context)
+
+    monkeypatch.setattr(QAbstractTextDocumentLayout, "draw", recording)
+    view.viewport().repaint()
+    height = view.viewport().height()
+    assert clips and all(0 < clip <= height for clip in clips)
+    # And what is in sight is drawn: the visible part of the reply is not blank.
+    image = view.viewport().grab().toImage()
+    rect = view.visualRect(model.index(row, 0)).intersected(view.viewport().rect())
+    colours = {image.pixelColor(x, y).name() for x in range(rect.left() + 60, rect.right(), 7)
+               for y in range(rect.top(), rect.bottom(), 5)}
+    assert len(colours) > 2

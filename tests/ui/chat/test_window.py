@@ -182,3 +182,37 @@ def test_closing_mid_reply_exits_cleanly(qtbot: QtBot, make_window: WindowMaker)
         window.composer.send_button.click()
     window.close()
     assert not window.controller.host.thread.isRunning()
+
+
+def test_a_slow_flush_spaces_the_next_ones_out(qtbot: QtBot, make_window: WindowMaker,
+                                               monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A long reply takes long to lay out again at each flush: the flushes then come further
+    apart, so drawing it cannot take the GUI thread (and on a small machine, the model's
+    cores) over; the next reply starts at a frame again."""
+    import time
+
+    from cove.ui.chat import controller as controller_module
+
+    window = make_window(chunks=[])
+    controller = window.controller
+    window.composer.set_text("hi")
+    with qtbot.waitSignal(controller.sig_reply_finished):
+        window.composer.send_button.click()
+    assert controller.flush_delay_ms() == controller_module.FRAME_MS
+    controller._reply = controller.model.message(1)
+    controller._reply_conversation = controller.model.conversation
+    append = controller.model.append_text
+
+    def slow_append(row: int, text: str) -> None:
+        time.sleep(0.02)  # a long reply's Markdown laid out again
+        append(row, text)
+
+    monkeypatch.setattr(controller.model, "append_text", slow_append)
+    controller._on_chunk(controller._request, "ab")
+    qtbot.waitUntil(lambda: controller.model.message(1).text.endswith("ab"), timeout=1_000)
+    delay = controller.flush_delay_ms()
+    assert delay >= controller_module.FLUSH_COST_FACTOR * 20
+    controller._on_chunk(controller._request, "cd")
+    assert controller._flush_timer.interval() == delay
+    controller._end_reply()
+    assert controller.flush_delay_ms() == controller_module.FRAME_MS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,11 @@ from cove.ui.chat.message_model import MessageListModel, Roles
 log = logging.getLogger(__name__)
 
 FRAME_MS = 16  # streamed text reaches the view at most once per frame
+# A streaming reply's text is laid out again whole at each flush (Markdown has no cheap
+# append), which takes longer as it grows; flushes then come at most this many times that
+# long apart, so drawing the reply takes at most about an eighth of the GUI thread. On a
+# machine whose cores all generate, that time comes out of the model's speed.
+FLUSH_COST_FACTOR = 8
 SAVE_MS = 1000  # a streaming reply is saved at least this often, so a crash loses at most this
 
 
@@ -94,6 +100,7 @@ class ChatController(QObject):
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FRAME_MS)
         self._flush_timer.timeout.connect(self._flush)
+        self._flush_cost = 0.0  # seconds the last flush took (the view lays the text out)
         self._save_timer = QTimer(self)
         self._save_timer.setInterval(SAVE_MS)
         self._save_timer.timeout.connect(self._save_progress)
@@ -359,7 +366,12 @@ class ChatController(QObject):
             return
         self._pending += text
         if not self._flush_timer.isActive():
-            self._flush_timer.start()
+            self._flush_timer.start(self.flush_delay_ms())
+
+    def flush_delay_ms(self) -> int:
+        """How long streamed text waits before it reaches the view: a frame, or longer
+        where the last flush took long (FLUSH_COST_FACTOR)."""
+        return max(FRAME_MS, round(FLUSH_COST_FACTOR * self._flush_cost * 1000))
 
     def _on_finished(self, request_id: int, stats: ReplyStats, stopped: bool) -> None:
         if request_id == self._title_request and request_id:
@@ -446,7 +458,9 @@ class ChatController(QObject):
         if self._pending and self._reply is not None:
             row = self._reply_row()
             if row >= 0:
+                started = time.perf_counter()
                 self.model.append_text(row, self._pending)
+                self._flush_cost = time.perf_counter() - started
             else:  # written in the background: the text still goes into its message
                 self._reply.text += self._pending
         self._pending = ""
@@ -466,6 +480,7 @@ class ChatController(QObject):
         self._save_timer.stop()
         self._reply = self._reply_conversation = None
         self._pending = ""
+        self._flush_cost = 0.0  # the next reply starts short
         if was_busy:
             self.sig_writing.emit("")
             self.sig_busy_changed.emit(False)

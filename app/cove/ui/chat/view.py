@@ -115,9 +115,13 @@ class MessageDelegate(QStyledItemDelegate):
         self.show_details = True  # the model and its speed under each reply
         self.expanded: set[str] = set()  # replies whose thinking is shown, by message id
         self.memory_row = -1  # the first message the model still reads (-1: all)
+        # The size each message last had, by id, with the row width it was measured at:
+        # ChatView lays the rows out again only when a changed message's height changed.
+        self.sizes: dict[str, tuple[int, QSize]] = {}
 
     def clear_cache(self) -> None:
         self._cache.clear()
+        self.sizes.clear()
 
     # What is written under a message ------------------------------------------------------
 
@@ -227,8 +231,19 @@ class MessageDelegate(QStyledItemDelegate):
         return option.fontMetrics.height() + 16 if index.row() == self.memory_row else 0
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+        if option.rect.width() <= 0:
+            # Qt asks for the first row's size with no rect when it sets the scroll step;
+            # measured 160 px wide, that row's text would be laid out again at every frame.
+            option = QStyleOptionViewItem(option)
+            option.rect = QRect(0, 0, self._row_width(), 0)
         size = self._size(option, index)
-        return QSize(size.width(), size.height() + self._marker_height(option, index))
+        size = QSize(size.width(), size.height() + self._marker_height(option, index))
+        self.sizes[str(index.data(Roles.ID))] = (option.rect.width(), size)
+        return size
+
+    def _row_width(self) -> int:
+        view = self.parent()
+        return view.viewport().width() if isinstance(view, QAbstractItemView) else 0
 
     def _size(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         column = self.column(option.rect)
@@ -327,6 +342,9 @@ class MessageDelegate(QStyledItemDelegate):
         painter.translate(origin)
         context = QAbstractTextDocumentLayout.PaintContext()
         context.palette.setColor(QPalette.ColorRole.Text, QColor(colours.text))
+        # Only the lines in sight: a long reply streaming at the bottom of the view would
+        # otherwise be drawn whole at every frame.
+        context.clip = QRectF(self._in_sight(option.rect).translated(-origin))
         document.documentLayout().draw(painter, context)
         painter.translate(-origin)
 
@@ -334,6 +352,13 @@ class MessageDelegate(QStyledItemDelegate):
                            is_user, zones)
         self.zones[index.row()] = zones
         painter.restore()
+
+    def _in_sight(self, rect: QRect) -> QRect:
+        """The part of a row's rect inside the view (all of it where there is no view)."""
+        view = self.parent()
+        if not isinstance(view, QAbstractItemView):
+            return rect
+        return rect.intersected(view.viewport().rect())
 
     def _paint_thinking(self, painter: QPainter, option: QStyleOptionViewItem, index: Index,
                         rendered: Rendered, origin: QPoint, width: int,
@@ -523,15 +548,31 @@ class ChatView(QListView):
         super().setModel(model)
         model.rowsInserted.connect(self._on_rows_inserted)
         model.modelReset.connect(self._reset_follow)
+        model.modelReset.connect(self._delegate().sizes.clear)  # other messages now
 
     def dataChanged(self, top_left: Index, bottom_right: Index,
                     roles: list[int] | None = None) -> None:
-        super().dataChanged(top_left, bottom_right, roles or [])
-        # A message that grew or changed state has a new height: lay the rows out again
-        # (Qt coalesces this into one pass per event-loop turn).
-        delegate = self.itemDelegate()
+        # QAbstractItemView's, not QListView's: that one lays every row out again at each
+        # change, asking each its size and repainting the whole view, several times a
+        # second while a reply streams. This one repaints the changed rows; only a message
+        # whose height changed (it grew by a line, or changed state) has the rows laid out
+        # again (Qt coalesces that into one pass per event-loop turn).
+        QAbstractItemView.dataChanged(self, top_left, bottom_right, roles or [])
+        delegate = self._delegate()
         for row in range(top_left.row(), bottom_right.row() + 1):
-            delegate.sizeHintChanged.emit(self.model().index(row, 0))
+            index = self.model().index(row, 0)
+            if self._height_changed(delegate, index):
+                delegate.sizeHintChanged.emit(index)
+
+    def _height_changed(self, delegate: MessageDelegate, index: QModelIndex) -> bool:
+        last = delegate.sizes.get(str(index.data(Roles.ID)))
+        if last is None:
+            return True
+        width, size = last
+        option = QStyleOptionViewItem()
+        self.initViewItemOption(option)
+        option.rect = QRect(0, 0, width, 0)
+        return delegate.sizeHint(option, index) != size
 
     def _delegate(self) -> MessageDelegate:
         delegate = self.itemDelegate()
