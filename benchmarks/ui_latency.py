@@ -3,6 +3,13 @@
 A 5 ms QTimer measures how late it fires; lateness is how long the loop was busy elsewhere.
 Prints one JSON line. Targets: 99th percentile under 16 ms, worst under 50 ms. The line also
 carries the distribution (percentiles and a histogram of stalls) for the report's plot.
+
+Then, with the timer stopped, what drawing the reply costs the model: side-by-side turns of a
+reply in the window (a new conversation each time) and the same request to the worker alone
+(the window ignores it), every other turn in reverse order. `window_vs_worker_tg` is the median
+of the turns' generation-rate ratios; `gui_ms_per_reply` is the GUI thread's CPU time per
+reply on each path. Where llama.cpp's threads take every core, the GUI thread's time comes out
+of theirs. A figure to watch, not a target.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 
@@ -46,15 +54,76 @@ def histogram(values: list[float], edges: list[float]) -> list[int]:
     return counts
 
 
+def side_by_side(controller: ChatController, window: MainWindow,
+                 pairs: int) -> list[dict[str, float]]:
+    """Turns of one reply in the window and the same request to the worker alone; each
+    path's generation rate and the GUI thread's CPU time (ms) over it."""
+    host = controller.host
+    sent: dict[str, object] = {}
+    generate = host.generate
+
+    def recording(messages: list[dict[str, str]], params: GenerationParams,
+                  conversation_id: str = "") -> int:
+        sent["messages"], sent["params"] = messages, params
+        return generate(messages, params, conversation_id)
+
+    host.generate = recording  # type: ignore[method-assign]
+
+    def in_window() -> float:
+        controller.new_conversation()  # the same context length every turn
+        done = QEventLoop()
+        controller.sig_reply_finished.connect(done.quit)
+        controller.sig_reply_failed.connect(done.quit)
+        window.composer.set_text(PROMPT)
+        window.composer.send_button.click()
+        done.exec()
+        controller.sig_reply_finished.disconnect(done.quit)
+        controller.sig_reply_failed.disconnect(done.quit)
+        reply = controller.last_reply()
+        return reply.stats.tokens_per_second if reply and reply.stats else 0.0
+
+    def worker_alone() -> float:
+        done = QEventLoop()
+        stats: list[object] = []
+        request = 0
+
+        def finished(request_id: int, reply_stats: object, _stopped: bool) -> None:
+            if request_id == request:
+                stats.append(reply_stats)
+                done.quit()
+
+        host.sig_finished.connect(finished)
+        request = generate(sent["messages"], sent["params"])  # type: ignore[arg-type]
+        done.exec()
+        host.sig_finished.disconnect(finished)
+        return float(getattr(stats[0], "tokens_per_second", 0.0)) if stats else 0.0
+
+    turns = []
+    try:
+        for index in range(pairs):
+            order = ("window", "worker") if index % 2 == 0 or not sent else ("worker", "window")
+            turn: dict[str, float] = {}
+            for path in order:
+                started = time.thread_time()
+                turn[path] = round(in_window() if path == "window" else worker_alone(), 2)
+                turn[f"{path}_gui_ms"] = round((time.thread_time() - started) * 1000, 1)
+            turns.append(turn)
+    finally:
+        del host.generate
+    return turns
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default=None)
     parser.add_argument("--tokens", type=int, default=600)
     parser.add_argument("--replies", type=int, default=2)
+    parser.add_argument("--pairs", type=int, default=4,
+                        help="side-by-side turns of the window and the worker alone")
     parser.add_argument("--quick", action="store_true", help="one reply of 120 tokens")
     args = parser.parse_args()
     if args.quick:
-        args.tokens, args.replies = min(args.tokens, 120), 1
+        args.tokens, args.replies, args.pairs = min(args.tokens, 120), 1, 1
     model = args.model or str(starter_model_path() or "")
     if not model:
         print(json.dumps({"error": "starter model not installed"}))
@@ -105,7 +174,10 @@ def main() -> int:
             tokens += reply.stats.tokens
             rates.append(reply.stats.tokens_per_second)
     timer.stop()
+    turns = side_by_side(controller, window, args.pairs)
     window.close()
+    ratios = [turn["window"] / turn["worker"] for turn in turns
+              if turn.get("window") and turn.get("worker")]
     print(json.dumps({
         "benchmark": "ui_latency",
         "samples": len(lateness),
@@ -118,6 +190,11 @@ def main() -> int:
                                  for p in PERCENTILES},
         "stall_histogram_ms": {"edges": HISTOGRAM_EDGES_MS,
                                "counts": histogram(lateness, HISTOGRAM_EDGES_MS)},
+        "window_vs_worker_tg": round(statistics.median(ratios), 4) if ratios else None,
+        "gui_ms_per_reply": {path: round(statistics.median(
+            [turn[f"{path}_gui_ms"] for turn in turns]), 1) if turns else None
+            for path in ("window", "worker")},
+        "side_by_side_samples": turns,
         "target_p99_ms": 16,
         "target_max_ms": 50,
         "target_rules": {"target_p99_ms": "at_most", "target_max_ms": "at_most"},

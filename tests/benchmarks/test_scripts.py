@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from report import report, runner
 
 from cove.models.gguf import inspect_gguf
 from cove.models.memory import RUNTIME_OVERHEAD_BYTES
+from tests.benchmarks.conftest import BENCH_DIR
 
 
 def stated_targets(script: Path) -> tuple[set[str], dict[str, str]]:
@@ -252,6 +255,23 @@ def test_ui_stall_histogram_puts_each_stall_in_one_bin() -> None:
     ui_latency = pytest.importorskip("ui_latency")
     assert ui_latency.histogram([0.0, 0.5, 1.0, 15.9, 16.0, 500.0], [0, 1, 16, 50]) == [
         2, 2, 1, 1]
+
+
+def test_ui_latency_sets_replies_in_the_window_beside_the_worker_alone(
+        starter_model: Path) -> None:
+    """The real window and model: a reply drawn in the window and the same request to the
+    worker alone, each with its rate and the GUI thread's time."""
+    result = subprocess.run(
+        [sys.executable, str(BENCH_DIR / "ui_latency.py"), "--model", str(starter_model),
+         "--quick"],
+        capture_output=True, text=True, timeout=240, check=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    line = json.loads(result.stdout.strip().splitlines()[-1])
+    [turn] = line["side_by_side_samples"]
+    assert turn["window"] > 0 and turn["worker"] > 0
+    assert line["window_vs_worker_tg"] == round(turn["window"] / turn["worker"], 4)
+    # Drawing the streamed reply is GUI work the worker alone does not cause.
+    assert turn["window_gui_ms"] > turn["worker_gui_ms"]
 
 
 def test_side_by_side_turns_alternate_their_order() -> None:

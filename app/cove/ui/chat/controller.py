@@ -21,11 +21,12 @@ from cove.ui.chat.message_model import MessageListModel, Roles
 log = logging.getLogger(__name__)
 
 FRAME_MS = 16  # streamed text reaches the view at most once per frame
-# A streaming reply's text is laid out again whole at each flush (Markdown has no cheap
-# append), which takes longer as it grows; flushes then come at most this many times that
-# long apart, so drawing the reply takes at most about an eighth of the GUI thread. On a
-# machine whose cores all generate, that time comes out of the model's speed.
-FLUSH_COST_FACTOR = 8
+# While a reply streams, each flush lays its text out again whole (Markdown has no cheap
+# append) and repaints it, which takes longer as it grows. Flushes then come at least this
+# many times the GUI thread's time per flush apart, so drawing a reply takes at most about
+# a tenth of that thread: on a machine whose cores all generate, it comes out of the
+# model's speed (the window's replies ran at 0.85 of the worker's alone on two cores).
+FLUSH_COST_FACTOR = 10
 SAVE_MS = 1000  # a streaming reply is saved at least this often, so a crash loses at most this
 
 
@@ -100,7 +101,9 @@ class ChatController(QObject):
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FRAME_MS)
         self._flush_timer.timeout.connect(self._flush)
-        self._flush_cost = 0.0  # seconds the last flush took (the view lays the text out)
+        self._last_flush_at = 0.0  # perf_counter of the last flush
+        self._last_flush_cpu: float | None = None  # the GUI thread's time then (None: new)
+        self._frame_cpu = 0.0  # the GUI thread's time from one flush to the next
         self._save_timer = QTimer(self)
         self._save_timer.setInterval(SAVE_MS)
         self._save_timer.timeout.connect(self._save_progress)
@@ -366,12 +369,13 @@ class ChatController(QObject):
             return
         self._pending += text
         if not self._flush_timer.isActive():
-            self._flush_timer.start(self.flush_delay_ms())
+            wait = self._last_flush_at + self.flush_gap_ms() / 1000 - time.perf_counter()
+            self._flush_timer.start(max(0, round(wait * 1000)))
 
-    def flush_delay_ms(self) -> int:
-        """How long streamed text waits before it reaches the view: a frame, or longer
-        where the last flush took long (FLUSH_COST_FACTOR)."""
-        return max(FRAME_MS, round(FLUSH_COST_FACTOR * self._flush_cost * 1000))
+    def flush_gap_ms(self) -> int:
+        """How far apart flushes of streamed text come: a frame, or more where drawing
+        the reply takes long (FLUSH_COST_FACTOR)."""
+        return max(FRAME_MS, round(FLUSH_COST_FACTOR * self._frame_cpu * 1000))
 
     def _on_finished(self, request_id: int, stats: ReplyStats, stopped: bool) -> None:
         if request_id == self._title_request and request_id:
@@ -458,12 +462,21 @@ class ChatController(QObject):
         if self._pending and self._reply is not None:
             row = self._reply_row()
             if row >= 0:
-                started = time.perf_counter()
+                started = time.thread_time()
                 self.model.append_text(row, self._pending)
-                self._flush_cost = time.perf_counter() - started
+                self._measure_frame(started)
             else:  # written in the background: the text still goes into its message
                 self._reply.text += self._pending
         self._pending = ""
+
+    def _measure_frame(self, started: float) -> None:
+        """The GUI thread's time since the last flush (its repaint, and whatever else the
+        window did) and this one's; at a reply's first flush, this one's alone."""
+        now = time.thread_time()
+        self._frame_cpu = now - (started if self._last_flush_cpu is None
+                                 else self._last_flush_cpu)
+        self._last_flush_cpu = now
+        self._last_flush_at = time.perf_counter()
 
     def _save_progress(self) -> None:
         """Save the growing reply when it has grown since the last save."""
@@ -480,7 +493,7 @@ class ChatController(QObject):
         self._save_timer.stop()
         self._reply = self._reply_conversation = None
         self._pending = ""
-        self._flush_cost = 0.0  # the next reply starts short
+        self._frame_cpu, self._last_flush_cpu = 0.0, None  # the next reply starts short
         if was_busy:
             self.sig_writing.emit("")
             self.sig_busy_changed.emit(False)
