@@ -205,3 +205,15 @@ def test_a_reply_taller_than_the_view_is_drawn_only_where_it_shows(qtbot: QtBot,
     colours = {image.pixelColor(x, y).name() for x in range(rect.left() + 60, rect.right(), 7)
                for y in range(rect.top(), rect.bottom(), 5)}
     assert len(colours) > 2
+
+
+def test_a_growing_reply_extends_the_scroll_range_and_the_view_follows(qtbot: QtBot) -> None:
+    model, view, row = _streaming_view(qtbot, "Question?", "The reply starts.")
+    bar = view.verticalScrollBar()
+    for number in range(40):
+        model.append_text(row, f"\n\nParagraph {number} of the reply.")
+        qtbot.wait(5)
+    qtbot.wait(20)
+    content = sum(view.visualRect(model.index(r, 0)).height() for r in range(row + 1))
+    assert bar.maximum() >= content - view.viewport().height() - 20
+    assert bar.maximum() > 0 and bar.value() == bar.maximum()  # the newest line in sight

@@ -556,16 +556,22 @@ class ChatView(QListView):
         # change, asking each its size and repainting the whole view, several times a
         # second while a reply streams. This one repaints the changed rows; only a message
         # whose height changed (it grew by a line, or changed state) has the rows laid out
-        # again (Qt coalesces that into one pass per event-loop turn).
-        QAbstractItemView.dataChanged(self, top_left, bottom_right, roles or [])
+        # again, in one pass at the next event-loop turn, which also sets the scroll
+        # range (sizeHintChanged alone moves the rows but leaves the range as it was).
+        # The sizes are read first: Qt's handler may ask a row its new size (and so record
+        # it) before the comparison.
         delegate = self._delegate()
-        for row in range(top_left.row(), bottom_right.row() + 1):
-            index = self.model().index(row, 0)
-            if self._height_changed(delegate, index):
-                delegate.sizeHintChanged.emit(index)
+        rows = [self.model().index(row, 0) for row in range(top_left.row(),
+                                                             bottom_right.row() + 1)]
+        last = [delegate.sizes.get(str(index.data(Roles.ID))) for index in rows]
+        QAbstractItemView.dataChanged(self, top_left, bottom_right, roles or [])
+        if any(self._height_changed(delegate, index, was)
+               for index, was in zip(rows, last, strict=True)):
+            self.scheduleDelayedItemsLayout()
 
-    def _height_changed(self, delegate: MessageDelegate, index: QModelIndex) -> bool:
-        last = delegate.sizes.get(str(index.data(Roles.ID)))
+    def _height_changed(self, delegate: MessageDelegate, index: QModelIndex,
+                        last: tuple[int, QSize] | None) -> bool:
+        """Whether the row's size differs from `last` (width, size), its size before."""
         if last is None:
             return True
         width, size = last
