@@ -217,3 +217,25 @@ def test_a_growing_reply_extends_the_scroll_range_and_the_view_follows(qtbot: Qt
     content = sum(view.visualRect(model.index(r, 0)).height() for r in range(row + 1))
     assert bar.maximum() >= content - view.viewport().height() - 20
     assert bar.maximum() > 0 and bar.value() == bar.maximum()  # the newest line in sight
+
+
+def test_a_layout_measures_again_only_the_rows_that_changed(qtbot: QtBot) -> None:
+    # Taller than the view from the start: the scroll bar, which narrows every row, is there.
+    model, view, row = _streaming_view(qtbot, "Question?", "A line of the reply.\n\n" * 40)
+    assert view.verticalScrollBar().maximum() > 0
+    delegate = view.itemDelegate()
+    measured: list[int] = []
+    size = delegate._size
+
+    def counting(option, index):  # type: ignore[no-untyped-def]
+        measured.append(index.row())
+        return size(option, index)
+
+    delegate._size = counting
+    model.append_text(row, "\n\n" + "a new paragraph " * 60)  # taller: every row laid out
+    qtbot.wait(30)
+    assert measured and set(measured) == {row}
+    # What a row's size depends on still counts: the thinking opened, the marker moved.
+    view.set_memory_start(1)
+    qtbot.wait(30)
+    assert 1 in measured

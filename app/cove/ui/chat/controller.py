@@ -25,7 +25,7 @@ FRAME_MS = 16  # streamed text reaches the view at most once per frame
 # append) and repaints it, which takes longer as it grows. Flushes then come at least this
 # many times the GUI thread's time per flush apart, so drawing a reply takes at most about
 # a tenth of that thread: on a machine whose cores all generate, it comes out of the
-# model's speed (the window's replies ran at 0.85 of the worker's alone on two cores).
+# model's speed (benchmarks/ui_latency.py's window_vs_worker_tg).
 FLUSH_COST_FACTOR = 10
 SAVE_MS = 1000  # a streaming reply is saved at least this often, so a crash loses at most this
 

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cove.core.conversation import Message
 from cove.core.export import INTERRUPTED_TEXT
 from cove.core.thinking import Split, answer_only, split_thinking
 from cove.ui import icons, theme
@@ -54,7 +55,7 @@ from cove.ui.chat.markdown import (
     quote_rects,
     render_document,
 )
-from cove.ui.chat.message_model import Roles
+from cove.ui.chat.message_model import MessageListModel, Roles
 
 __all__ = ["CODE_TINT", "ChatView", "MessageDelegate", "render_document"]
 
@@ -118,10 +119,17 @@ class MessageDelegate(QStyledItemDelegate):
         # The size each message last had, by id, with the row width it was measured at:
         # ChatView lays the rows out again only when a changed message's height changed.
         self.sizes: dict[str, tuple[int, QSize]] = {}
+        # What each message's size was measured from: the width, and the message's text,
+        # state, error, thinking shown and memory marker (restyle clears it, with the font).
+        self._measured: dict[str, tuple[int, tuple[Any, ...] | None, QSize]] = {}
 
     def clear_cache(self) -> None:
         self._cache.clear()
+        self.forget_sizes()
+
+    def forget_sizes(self) -> None:
         self.sizes.clear()
+        self._measured.clear()
 
     # What is written under a message ------------------------------------------------------
 
@@ -236,10 +244,29 @@ class MessageDelegate(QStyledItemDelegate):
             # measured 160 px wide, that row's text would be laid out again at every frame.
             option = QStyleOptionViewItem(option)
             option.rect = QRect(0, 0, self._row_width(), 0)
-        size = self._size(option, index)
-        size = QSize(size.width(), size.height() + self._marker_height(option, index))
-        self.sizes[str(index.data(Roles.ID))] = (option.rect.width(), size)
+        width = option.rect.width()
+        message = self._message(index)
+        inputs = ((message.text, message.state, message.error, message.id in self.expanded,
+                   index.row() == self.memory_row) if message is not None else None)
+        known = self._measured.get(message.id) if message is not None else None
+        if known is not None and known[0] == width and known[1] == inputs:
+            # Unchanged since it was measured (the text compared by identity first): Qt asks
+            # every row its size at each layout, and a long conversation has many rows.
+            size = known[2]
+        else:
+            size = self._size(option, index)
+            size = QSize(size.width(), size.height() + self._marker_height(option, index))
+            if message is not None:
+                self._measured[message.id] = (width, inputs, size)
+        self.sizes[str(index.data(Roles.ID))] = (width, size)
         return size
+
+    @staticmethod
+    def _message(index: Index) -> Message | None:
+        """The message a row shows, read from the model itself rather than through Qt's
+        roles (a call through Qt for each costs more than the rest of a cached size)."""
+        model = index.model()
+        return model.message(index.row()) if isinstance(model, MessageListModel) else None
 
     def _row_width(self) -> int:
         view = self.parent()
@@ -548,7 +575,7 @@ class ChatView(QListView):
         super().setModel(model)
         model.rowsInserted.connect(self._on_rows_inserted)
         model.modelReset.connect(self._reset_follow)
-        model.modelReset.connect(self._delegate().sizes.clear)  # other messages now
+        model.modelReset.connect(self._delegate().forget_sizes)  # other messages now
 
     def dataChanged(self, top_left: Index, bottom_right: Index,
                     roles: list[int] | None = None) -> None:
