@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QStyleOptionViewItem
 from pytestqt.qtbot import QtBot
@@ -146,6 +148,19 @@ def _streaming_view(qtbot: QtBot, first: str, reply: str) -> tuple[MessageListMo
     return model, view, row
 
 
+def rows_asked(delegate: Any, method: str) -> list[int]:
+    """The rows the delegate's `method` (option, index) is called for from now on."""
+    rows: list[int] = []
+    original = getattr(delegate, method)
+
+    def counting(option, index):  # type: ignore[no-untyped-def]
+        rows.append(index.row())
+        return original(option, index)
+
+    setattr(delegate, method, counting)
+    return rows
+
+
 def test_a_row_measured_without_a_rect_gets_the_views_width(qtbot: QtBot) -> None:
     # Qt asks the first row's size with an empty rect (for the scroll step); measured at the
     # narrowest column, its text would be laid out again at another width at every frame.
@@ -163,15 +178,7 @@ def test_a_row_measured_without_a_rect_gets_the_views_width(qtbot: QtBot) -> Non
 
 def test_words_streamed_into_the_same_line_lay_out_no_other_row(qtbot: QtBot) -> None:
     model, view, row = _streaming_view(qtbot, "First question?", "The reply starts")
-    delegate = view.itemDelegate()
-    asked: list[int] = []
-    size_hint = delegate.sizeHint
-
-    def counting(option, index):  # type: ignore[no-untyped-def]
-        asked.append(index.row())
-        return size_hint(option, index)
-
-    delegate.sizeHint = counting
+    asked = rows_asked(view.itemDelegate(), "sizeHint")
     model.append_text(row, " here")
     qtbot.wait(30)
     assert 1 not in asked and 2 not in asked  # the rows above kept their sizes
@@ -223,15 +230,7 @@ def test_a_layout_measures_again_only_the_rows_that_changed(qtbot: QtBot) -> Non
     # Taller than the view from the start: the scroll bar, which narrows every row, is there.
     model, view, row = _streaming_view(qtbot, "Question?", "A line of the reply.\n\n" * 40)
     assert view.verticalScrollBar().maximum() > 0
-    delegate = view.itemDelegate()
-    measured: list[int] = []
-    size = delegate._size
-
-    def counting(option, index):  # type: ignore[no-untyped-def]
-        measured.append(index.row())
-        return size(option, index)
-
-    delegate._size = counting
+    measured = rows_asked(view.itemDelegate(), "_size")
     model.append_text(row, "\n\n" + "a new paragraph " * 60)  # taller: every row laid out
     qtbot.wait(30)
     assert measured and set(measured) == {row}
