@@ -27,6 +27,7 @@ FRAME_MS = 16  # streamed text reaches the view at most once per frame
 # a tenth of that thread: on a machine whose cores all generate, it comes out of the
 # model's speed (benchmarks/ui_latency.py's window_vs_worker_tg).
 FLUSH_COST_FACTOR = 10
+FRAME_AVERAGING = 0.25  # each flush's weight in that time (an exponential moving average)
 SAVE_MS = 1000  # a streaming reply is saved at least this often, so a crash loses at most this
 
 
@@ -471,10 +472,14 @@ class ChatController(QObject):
 
     def _measure_frame(self, started: float) -> None:
         """The GUI thread's time since the last flush (its repaint, and whatever else the
-        window did) and this one's; at a reply's first flush, this one's alone."""
+        window did) and this one's, averaged over the last few flushes (Windows counts a
+        thread's time in 15.6 ms ticks, so one flush reads 0 or a whole tick); at a reply's
+        first flush, this one's alone."""
         now = time.thread_time()
-        self._frame_cpu = now - (started if self._last_flush_cpu is None
-                                 else self._last_flush_cpu)
+        if self._last_flush_cpu is None:
+            self._frame_cpu = now - started
+        else:
+            self._frame_cpu += FRAME_AVERAGING * (now - self._last_flush_cpu - self._frame_cpu)
         self._last_flush_cpu = now
         self._last_flush_at = time.perf_counter()
 
