@@ -116,20 +116,15 @@ class MessageDelegate(QStyledItemDelegate):
         self.show_details = True  # the model and its speed under each reply
         self.expanded: set[str] = set()  # replies whose thinking is shown, by message id
         self.memory_row = -1  # the first message the model still reads (-1: all)
-        # The size each message last had, by id, with the row width it was measured at:
+        # Each message's size by id, with what it was measured from: the row's width, and
+        # the message's text, state, error, thinking shown and memory marker (restyle
+        # clears it, with the font). sizeHint answers from it while those are unchanged;
         # ChatView lays the rows out again only when a changed message's height changed.
-        self.sizes: dict[str, tuple[int, QSize]] = {}
-        # What each message's size was measured from: the width, and the message's text,
-        # state, error, thinking shown and memory marker (restyle clears it, with the font).
-        self._measured: dict[str, tuple[int, tuple[Any, ...] | None, QSize]] = {}
+        self.sizes: dict[str, tuple[int, tuple[Any, ...], QSize]] = {}
 
     def clear_cache(self) -> None:
         self._cache.clear()
-        self.forget_sizes()
-
-    def forget_sizes(self) -> None:
         self.sizes.clear()
-        self._measured.clear()
 
     # What is written under a message ------------------------------------------------------
 
@@ -246,20 +241,22 @@ class MessageDelegate(QStyledItemDelegate):
             option.rect = QRect(0, 0, self._row_width(), 0)
         width = option.rect.width()
         message = self._message(index)
-        inputs = ((message.text, message.state, message.error, message.id in self.expanded,
-                   index.row() == self.memory_row) if message is not None else None)
-        known = self._measured.get(message.id) if message is not None else None
+        if message is None:  # a model other than the chat's: nothing to remember it by
+            return self._measure(option, index)
+        inputs = (message.text, message.state, message.error, message.id in self.expanded,
+                  index.row() == self.memory_row)
+        known = self.sizes.get(message.id)
         if known is not None and known[0] == width and known[1] == inputs:
             # Unchanged since it was measured (the text compared by identity first): Qt asks
             # every row its size at each layout, and a long conversation has many rows.
-            size = known[2]
-        else:
-            size = self._size(option, index)
-            size = QSize(size.width(), size.height() + self._marker_height(option, index))
-            if message is not None:
-                self._measured[message.id] = (width, inputs, size)
-        self.sizes[str(index.data(Roles.ID))] = (width, size)
+            return known[2]
+        size = self._measure(option, index)
+        self.sizes[message.id] = (width, inputs, size)
         return size
+
+    def _measure(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+        size = self._size(option, index)
+        return QSize(size.width(), size.height() + self._marker_height(option, index))
 
     @staticmethod
     def _message(index: Index) -> Message | None:
@@ -575,7 +572,7 @@ class ChatView(QListView):
         super().setModel(model)
         model.rowsInserted.connect(self._on_rows_inserted)
         model.modelReset.connect(self._reset_follow)
-        model.modelReset.connect(self._delegate().forget_sizes)  # other messages now
+        model.modelReset.connect(self._delegate().sizes.clear)  # other messages now
 
     def dataChanged(self, top_left: Index, bottom_right: Index,
                     roles: list[int] | None = None) -> None:
@@ -597,11 +594,11 @@ class ChatView(QListView):
             self.scheduleDelayedItemsLayout()
 
     def _height_changed(self, delegate: MessageDelegate, index: QModelIndex,
-                        last: tuple[int, QSize] | None) -> bool:
-        """Whether the row's size differs from `last` (width, size), its size before."""
+                        last: tuple[int, tuple[Any, ...], QSize] | None) -> bool:
+        """Whether the row's size differs from `last`, its entry in delegate.sizes before."""
         if last is None:
             return True
-        width, size = last
+        width, _inputs, size = last
         option = QStyleOptionViewItem()
         self.initViewItemOption(option)
         option.rect = QRect(0, 0, width, 0)
