@@ -20,12 +20,14 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
+from cove.core.conversation import Message
 from cove.inference.engine import GenerationParams, LoadOptions
 from cove.models.starter import starter_model_path
 from cove.ui import theme
@@ -54,6 +56,23 @@ def histogram(values: list[float], edges: list[float]) -> list[int]:
     return counts
 
 
+def ask_in_window(controller: ChatController, window: MainWindow,
+                  sending: Callable[[], None] | None = None) -> Message | None:
+    """PROMPT sent from the composer, as a person sends it; returns the reply once it ended.
+    `sending` runs just before the send."""
+    done = QEventLoop()
+    controller.sig_reply_finished.connect(done.quit)
+    controller.sig_reply_failed.connect(done.quit)
+    window.composer.set_text(PROMPT)
+    if sending is not None:
+        sending()
+    window.composer.send_button.click()
+    done.exec()
+    controller.sig_reply_finished.disconnect(done.quit)
+    controller.sig_reply_failed.disconnect(done.quit)
+    return controller.last_reply()
+
+
 def side_by_side(controller: ChatController, window: MainWindow,
                  pairs: int) -> list[dict[str, float]]:
     """Turns of one reply in the window and the same request to the worker alone; each
@@ -71,15 +90,7 @@ def side_by_side(controller: ChatController, window: MainWindow,
 
     def in_window() -> float:
         controller.new_conversation()  # the same context length every turn
-        done = QEventLoop()
-        controller.sig_reply_finished.connect(done.quit)
-        controller.sig_reply_failed.connect(done.quit)
-        window.composer.set_text(PROMPT)
-        window.composer.send_button.click()
-        done.exec()
-        controller.sig_reply_finished.disconnect(done.quit)
-        controller.sig_reply_failed.disconnect(done.quit)
-        reply = controller.last_reply()
+        reply = ask_in_window(controller, window)
         return reply.stats.tokens_per_second if reply and reply.stats else 0.0
 
     def worker_alone() -> float:
@@ -157,19 +168,13 @@ def main() -> int:
     timer.start()
     tokens = 0
     rates = []
-    for _ in range(args.replies):
-        done = QEventLoop()
-        controller.sig_reply_finished.connect(done.quit)
-        controller.sig_reply_failed.connect(done.quit)
-        window.composer.set_text(PROMPT)
+    def start_measuring() -> None:
         last[0] = time.perf_counter()
         measuring[0] = True
-        window.composer.send_button.click()
-        done.exec()
+
+    for _ in range(args.replies):
+        reply = ask_in_window(controller, window, start_measuring)
         measuring[0] = False
-        controller.sig_reply_finished.disconnect(done.quit)
-        controller.sig_reply_failed.disconnect(done.quit)
-        reply = controller.last_reply()
         if reply is not None and reply.stats is not None:
             tokens += reply.stats.tokens
             rates.append(reply.stats.tokens_per_second)
