@@ -4,9 +4,9 @@
  * llama_sampler_sample() copies every logit into a llama_token_data array (262,144 entries,
  * 3 MB, for Gemma 3) and partially sorts all of it, once per generated token. Cove's chain
  * starts with a top-k cut anyway, so this step does that cut first, straight over the float
- * logits (1 MB read, compared four at a time), and hands the chain only the best k tokens,
- * sorted, as llama.cpp's own top-k would: the chain then skips its cut and gives the same
- * token. About a third of the time of llama_sampler_sample with a large vocabulary.
+ * logits (1 MB read, compared eight at a time with AVX2, else four), and hands the chain
+ * only the best k tokens, sorted, as llama.cpp's own top-k would: the chain then skips its
+ * cut and gives the same token. About a third of the time of llama_sampler_sample with a large vocabulary.
  *
  * run() is the reply's token loop itself (sample, check, decode) for up to an interval, so
  * that between two llama_decode calls, while llama.cpp's other thread waits, no Python code
@@ -37,6 +37,13 @@
 #elif defined(__ARM_NEON) && defined(__aarch64__)
 #include <arm_neon.h>
 #define COVE_NEON 1
+#endif
+
+/* On x86-64 built by GCC or Clang the scan also has an AVX2 version, chosen at run time
+ * (the build targets plain x86-64, whose SSE2 compares four floats at a time). */
+#if defined(COVE_SSE2) && defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define COVE_AVX2 1
 #endif
 
 typedef struct {
@@ -131,8 +138,36 @@ static int any_above(const float *logits, float floor)
 #endif
 }
 
-/* The best k of n logits into out[0..k), best first; returns how many (min(k, n)). */
-static int top_k(const float *logits, int n, int k, token_data *out)
+#ifdef COVE_AVX2
+static int have_avx2;  /* set once, when the module loads */
+
+/* top_k's scan with AVX2, from logits[i] while 32 remain: each block of 32 none of which
+ * beats the worst kept is skipped whole (NaN never does). Returns where it stopped. Over
+ * Gemma 3's 262,144 logits in cache, 14 us against 21 four at a time (k = 1), 26 against 32
+ * (k = 104); right after llama_decode, where the logits come from memory, about 5 us less. */
+__attribute__((target("avx2")))
+static int scan_avx2(const float *logits, int i, int n, token_data *heap, int k)
+{
+    for (; i + 32 <= n; i += 32) {
+        __m256 f = _mm256_set1_ps(heap[0].logit);
+        const float *x = logits + i;
+        __m256 hit = _mm256_or_ps(
+            _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(x), f, _CMP_GT_OQ),
+                         _mm256_cmp_ps(_mm256_loadu_ps(x + 8), f, _CMP_GT_OQ)),
+            _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + 16), f, _CMP_GT_OQ),
+                         _mm256_cmp_ps(_mm256_loadu_ps(x + 24), f, _CMP_GT_OQ)));
+        if (!_mm256_movemask_ps(hit))
+            continue;
+        for (int j = i; j < i + 32; j++)
+            offer(heap, k, j, logits[j]);
+    }
+    return i;
+}
+#endif
+
+/* The best k of n logits into out[0..k), best first (highest logit, then lowest id);
+ * returns how many (min(k, n)). `wide`: as py_top_k says. */
+static int top_k(const float *logits, int n, int k, token_data *out, int wide)
 {
     if (k > n)
         k = n;
@@ -146,6 +181,12 @@ static int top_k(const float *logits, int n, int k, token_data *out)
     for (int i = k / 2 - 1; i >= 0; i--)
         sift_down(out, k, i);
     int i = k;
+#ifdef COVE_AVX2
+    if (wide && have_avx2)
+        i = scan_avx2(logits, i, n, out, k);
+#else
+    (void)wide;
+#endif
     for (; i + 16 <= n; i += 16) {
         if (!any_above(logits + i, out[0].logit))
             continue;
@@ -161,13 +202,13 @@ static int top_k(const float *logits, int n, int k, token_data *out)
 static PyObject *py_top_k(PyObject *self, PyObject *args)
 {
     unsigned long long logits, out;
-    int n, k;
+    int n, k, wide = 1;
     (void)self;
-    if (!PyArg_ParseTuple(args, "KiiK", &logits, &n, &k, &out))
+    if (!PyArg_ParseTuple(args, "KiiK|p", &logits, &n, &k, &out, &wide))
         return NULL;
     if (!logits || !out)
         return PyErr_Format(PyExc_ValueError, "null address");
-    int size = top_k((const float *)(uintptr_t)logits, n, k, (token_data *)(uintptr_t)out);
+    int size = top_k((const float *)(uintptr_t)logits, n, k, (token_data *)(uintptr_t)out, wide);
     return PyLong_FromLong(size);
 }
 
@@ -191,7 +232,7 @@ static long sample_step(const step *st)
         return -2;
     token_data_array cur;
     cur.data = st->buffer;
-    cur.size = (size_t)top_k(logits, st->n_vocab, st->k, cur.data);
+    cur.size = (size_t)top_k(logits, st->n_vocab, st->k, cur.data, 1);
     cur.selected = -1;
     cur.sorted = true;
     st->apply(st->chain, &cur);
@@ -529,8 +570,9 @@ error:
 
 static PyMethodDef methods[] = {
     {"top_k", py_top_k, METH_VARARGS,
-     "top_k(logits, n, k, out) -> count: the best k of n float logits at address `logits`, "
-     "best first, into the llama_token_data array at address `out`."},
+     "top_k(logits, n, k, out, wide=True) -> count: the best k of n float logits at address "
+     "`logits`, best first, into the llama_token_data array at address `out`; wide=False "
+     "keeps to the four-at-a-time scan where SCAN is avx2."},
     {"sample", py_sample, METH_VARARGS,
      "sample((get_logits, apply, accept), ctx, chain, n_vocab, k, buffer) -> token."},
     {"run", py_run, METH_VARARGS,
@@ -550,6 +592,24 @@ PyMODINIT_FUNC PyInit__sampling(void)
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;
+    /* How the top-k scan compares logits on this CPU, for tests and the log */
+#if defined(COVE_SSE2)
+    const char *scan = "sse2";
+#elif defined(COVE_NEON)
+    const char *scan = "neon";
+#else
+    const char *scan = "portable";
+#endif
+#ifdef COVE_AVX2
+    __builtin_cpu_init();
+    have_avx2 = __builtin_cpu_supports("avx2");
+    if (have_avx2)
+        scan = "avx2";
+#endif
+    if (PyModule_AddStringConstant(m, "SCAN", scan) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     /* llama_batch as this file lays it out, for decode.py to compare with llama-cpp-python's */
     PyObject *layout = Py_BuildValue(
         "(n(nnnnnnn))", (Py_ssize_t)sizeof(batch), (Py_ssize_t)offsetof(batch, n_tokens),

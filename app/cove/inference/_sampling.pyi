@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-def top_k(logits: int, n: int, k: int, out: int, /) -> int: ...
+def top_k(logits: int, n: int, k: int, out: int, wide: bool = True, /) -> int: ...
 def sample(functions: tuple[int | None, int | None, int | None], ctx: int, chain: int | None,
            n_vocab: int, k: int, buffer: int, /) -> int: ...
 def run(functions: tuple[tuple[int | None, int | None, int | None], int | None, int | None,
@@ -12,3 +12,4 @@ def run(functions: tuple[tuple[int | None, int | None, int | None], int | None, 
         cancel: int | Callable[[], bool], /) -> tuple[int, list[int], list[float], int]: ...
 
 BATCH_LAYOUT: tuple[int, tuple[int, ...]]
+SCAN: str  # "avx2", "sse2", "neon" or "portable": how the top-k scan compares logits

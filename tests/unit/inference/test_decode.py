@@ -6,6 +6,8 @@ import ctypes
 import ctypes.util
 import functools
 import importlib.util
+import math
+import platform
 import random
 import sys
 import threading
@@ -443,33 +445,48 @@ def token_array(values: list[float]) -> tuple[Any, Any]:
     return logits, (lib.llama_token_data * max(len(values), 1))()
 
 
+@pytest.mark.parametrize("wide", [True, False], ids=["scan-as-built", "four-at-a-time"])
 @settings(max_examples=200, deadline=None)
 @given(values=st.lists(st.one_of(st.floats(-30, 30, width=32),
                                  st.sampled_from([0.0, 1.5, -2.0])),  # ties
                        min_size=0, max_size=300),
        k=st.integers(1, 140))
-def test_the_c_top_k_keeps_the_best_k_best_first_ties_by_id(values: list[float],
-                                                            k: int) -> None:
+def test_the_c_top_k_keeps_the_best_k_best_first_ties_by_id(values: list[float], k: int,
+                                                            wide: bool) -> None:
     logits, out = token_array(values)
-    count = c_step().top_k(ctypes.addressof(logits), len(values), k, ctypes.addressof(out))
+    count = c_step().top_k(ctypes.addressof(logits), len(values), k, ctypes.addressof(out),
+                           wide)
     expected = sorted(range(len(values)), key=lambda i: (-values[i], i))[:k]
     assert count == len(expected)
     assert [out[i].id for i in range(count)] == expected
     assert [out[i].logit for i in range(count)] == [logits[i] for i in expected]
 
 
-def test_the_c_top_k_over_a_vocabulary_sized_array() -> None:
-    """Long runs of 16 go through the compared-four-at-a-time path; the best are anywhere."""
+@pytest.mark.parametrize("wide", [True, False], ids=["scan-as-built", "four-at-a-time"])
+def test_the_c_top_k_over_a_vocabulary_sized_array(wide: bool) -> None:
+    """Long runs of 32 (AVX2) or 16 go through the compared-together path; the best are
+    anywhere, NaN among them is never kept."""
     rng = random.Random(5)
     values = [rng.gauss(0.0, 3.0) for _ in range(262_147)]
     for index in (0, 15, 16, 131_072, 262_146):
         values[index] = 40.0 + index / 100
+    for index in (500, 200_000):
+        values[index] = math.nan
     logits, out = token_array(values)
-    count = c_step().top_k(ctypes.addressof(logits), len(values), 104, ctypes.addressof(out))
+    count = c_step().top_k(ctypes.addressof(logits), len(values), 104, ctypes.addressof(out),
+                           wide)
     assert count == 104
     assert [out[i].id for i in range(5)] == [262_146, 131_072, 16, 15, 0]
     assert [out[i].id for i in range(count)] == sorted(
-        range(len(values)), key=lambda i: (-logits[i], i))[:104]
+        (i for i in range(len(values)) if not math.isnan(values[i])),
+        key=lambda i: (-logits[i], i))[:104]
+
+
+def test_the_c_top_k_scans_eight_at_a_time_where_the_cpu_has_avx2() -> None:
+    flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []
+    if platform.machine().lower() not in ("x86_64", "amd64") or "avx2" not in flags:
+        pytest.skip("no AVX2 here (x86-64 Linux with AVX2 only)")
+    assert c_step().SCAN == "avx2"
 
 
 def test_the_c_step_is_what_the_loop_samples_with(real_engine: Engine) -> None:
