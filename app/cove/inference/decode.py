@@ -215,6 +215,7 @@ class Decoder:
         self._one_batch = lib.llama_batch_get_one(self._one, 1)  # it points at _one
         self._piece = ctypes.create_string_buffer(64)
         self._sample_buffer: ctypes.Array[Any] | None = None
+        self._sample_window: ctypes.Array[ctypes.c_int32] | None = None
         # llama.cpp functions that the C sampling step calls, by address
         get_logits, apply, accept = (
             ctypes.cast(function, ctypes.c_void_p).value
@@ -344,23 +345,44 @@ class Decoder:
             lib.llama_sampler_accept(chain, token)
         return chain
 
-    def sample_step(self, chain: Any, sampling: Sampling) -> Callable[[], int]:
-        """A call that samples the next token from the last logits with `chain` and tells
-        the chain which token it was.
+    def step_cut(self, sampling: Sampling, history: Sequence[int]
+                 ) -> tuple[int, ctypes.Array[ctypes.c_int32] | None]:
+        """How many tokens the C step hands a chain that `sampler` built from `history`,
+        and the repeat penalty's window the step keeps for that (None: no penalty).
+
+        With a penalty the step lowers the window's logits before it cuts, so it cuts to
+        the chain's top-k rather than first_cut's top-k + window (_sampling.c, penalize):
+        the window starts as the history's last PENALTY_LAST_N tokens, as the chain's own
+        penalty step does, and the step adds each token it samples. 0: no cut (the whole
+        vocabulary goes to the chain)."""
+        cut = self.first_cut(sampling)
+        if sampling.repeat_penalty == 1.0 or cut <= 0:
+            return cut, None
+        last = list(history[-PENALTY_LAST_N:])
+        window = (ctypes.c_int32 * (3 + PENALTY_LAST_N))(
+            PENALTY_LAST_N, len(last), len(last) % PENALTY_LAST_N, *last)
+        return cut - PENALTY_LAST_N, window
+
+    def sample_step(self, chain: Any, sampling: Sampling,
+                    history: Sequence[int]) -> Callable[[], int]:
+        """A call that samples the next token from the last logits with `chain` (built from
+        `history`) and tells the chain which token it was.
 
         With the C step (_sampling.c) the chain's first top-k cut is done over the raw
         logits and the chain gets only those tokens, sorted; llama_sampler_sample instead
         copies and sorts the whole vocabulary each token (262,144 entries for Gemma 3: a
         few percent of a token's time). Both give the same token.
         """
-        cut = self.first_cut(sampling)
+        cut, window = self.step_cut(sampling, history)
         if _sampling is None or cut <= 0:
             return functools.partial(self._lib.llama_sampler_sample, chain, self.ctx, -1)
         # The step writes the cut tokens here; kept until the next request's step replaces it
         self._sample_buffer = buffer = (self._lib.llama_token_data * cut)()
+        self._sample_window = window
         step = functools.partial(_sampling.sample, self._sample_functions, self.ctx,
                                  ctypes.cast(chain, ctypes.c_void_p).value, self.n_vocab, cut,
-                                 ctypes.addressof(buffer))
+                                 ctypes.addressof(buffer), *self.window_arguments(window,
+                                                                                sampling))
 
         def sample() -> int:
             token = step()
@@ -369,6 +391,15 @@ class Decoder:
             return token
 
         return sample
+
+    @staticmethod
+    def window_arguments(window: ctypes.Array[ctypes.c_int32] | None,
+                         sampling: Sampling) -> tuple[int, float] | tuple[()]:
+        """The C step's last two arguments for `window` (step_cut): its address and the
+        penalty; none without a window."""
+        if window is None:
+            return ()
+        return ctypes.addressof(window), sampling.repeat_penalty
 
     def ends_turn(self, token: int) -> bool:
         """Whether `token` ends the model's turn (end of generation: EOS, EOT, ...)."""
@@ -417,7 +448,8 @@ class Decoder:
         reply = ReplyText(run, stops)
         loop = self._compiled_loop if self.compiled_loop else self._python_loop
         try:
-            yield from loop(chain, sampling, reply, max_tokens, stop_tokens, cancel, interval)
+            yield from loop(chain, sampling, prompt, reply, max_tokens, stop_tokens, cancel,
+                            interval)
             if not reply.scanner.hit:
                 reply.to_text(final=not run.stopped)
             if reply.pending:
@@ -425,11 +457,11 @@ class Decoder:
         finally:
             lib.llama_sampler_free(chain)
 
-    def _python_loop(self, chain: Any, sampling: Sampling, reply: ReplyText, max_tokens: int,
-                     stop_tokens: frozenset[int], cancel: threading.Event,
-                     interval: float) -> Iterator[str]:
+    def _python_loop(self, chain: Any, sampling: Sampling, prompt: Sequence[int],
+                     reply: ReplyText, max_tokens: int, stop_tokens: frozenset[int],
+                     cancel: threading.Event, interval: float) -> Iterator[str]:
         """The token loop in Python, where the C one is not built."""
-        sample = self.sample_step(chain, sampling)
+        sample = self.sample_step(chain, sampling, prompt)
         run, tokens, times, known = reply.run, reply.tokens, reply.times, reply.known
         clock, is_set = time.perf_counter, cancel.is_set
         yielded_at = -interval
@@ -460,12 +492,13 @@ class Decoder:
                 break  # the context is full: the reply ends here, as at max_tokens
             self._decode((token,))
 
-    def _compiled_loop(self, chain: Any, sampling: Sampling, reply: ReplyText,
-                       max_tokens: int, stop_tokens: frozenset[int], cancel: threading.Event,
-                       interval: float) -> Iterator[str]:
+    def _compiled_loop(self, chain: Any, sampling: Sampling, prompt: Sequence[int],
+                       reply: ReplyText, max_tokens: int, stop_tokens: frozenset[int],
+                       cancel: threading.Event, interval: float) -> Iterator[str]:
         """The token loop in C (_sampling.run), an interval's worth of tokens a call."""
         assert _sampling is not None
-        cut = self.first_cut(sampling)
+        cut, window = self.step_cut(sampling, prompt)  # the calls share the window
+        extra = self.window_arguments(window, sampling)
         buffer = (self._lib.llama_token_data * max(cut, 1))()  # the C step's candidates
         run, tokens = reply.run, reply.tokens
         address = ctypes.cast(chain, ctypes.c_void_p).value
@@ -479,7 +512,7 @@ class Decoder:
                     self._run_functions, self.ctx, address, self.n_vocab, cut,
                     ctypes.addressof(buffer), self._vocab_address, stop_tokens, pending,
                     max_tokens - len(tokens), len(self.tokens), self.n_ctx,
-                    wait, clock, check)
+                    wait, clock, check, *extra)
             except BaseException:
                 self.clear()  # it may have decoded tokens that self.tokens does not list
                 raise

@@ -314,11 +314,13 @@ def same_reply(decoder: Any, ours: Callable[[], int], theirs: Any, steps: int) -
     assert len(set(chosen)) > 10  # a real reply, not one token over and over
 
 
+@pytest.mark.parametrize("step", ["chain", "c-step"])
 @pytest.mark.parametrize("temperature", [0.0, 0.8], ids=["greedy", "sampled"])
 def test_cutting_to_the_top_tokens_before_the_penalty_chooses_as_the_full_chain(
-        real_engine: Engine, temperature: float) -> None:
+        real_engine: Engine, temperature: float, step: str) -> None:
     """llama.cpp's own order (penalty over the whole vocabulary, then top-k ...) and Cove's
-    cheaper one pick the same token at every step of a reply."""
+    cheaper ones pick the same token at every step of a reply: its chain alone (top-k + 64
+    first), and the C step (the penalty on the window's logits, then top-k)."""
     import llama_cpp as lib
 
     decoder = real_engine._decoder
@@ -340,7 +342,12 @@ def test_cutting_to_the_top_tokens_before_the_penalty_chooses_as_the_full_chain(
         lib.llama_sampler_accept(full, token)
     try:
         decoder.evaluate(prompt, threading.Event())
-        same_reply(decoder, lambda: lib.llama_sampler_sample(ours, decoder.ctx, -1), full, 40)
+        if step == "chain":
+            same_reply(decoder, lambda: lib.llama_sampler_sample(ours, decoder.ctx, -1), full,
+                       40)
+        else:
+            assert decoder.step_cut(sampling, prompt)[0] == (1 if temperature == 0.0 else 40)
+            same_reply(decoder, decoder.sample_step(ours, sampling, prompt), full, 40)
     finally:
         lib.llama_sampler_free(ours)
         lib.llama_sampler_free(full)
@@ -498,15 +505,22 @@ def test_the_c_step_is_what_the_loop_samples_with(real_engine: Engine) -> None:
     sampling = Sampling(0.8, 40, 0.95, 1.1, seed=3)
     chain = decoder.sampler(sampling, [])
     try:
-        # The chain's first step keeps the best 40 + 64 (the penalty's window): the C step
-        # makes that cut, into a buffer of that size.
+        # The chain's first step keeps the best 40 + 64 (the penalty's window); the C step
+        # lowers the window's logits first and cuts to the best 40, into a buffer of that
+        # size, keeping the window the chain keeps: the history's last 64 tokens.
         assert decoder.first_cut(sampling) == 40 + 64
-        assert not isinstance(decoder.sample_step(chain, sampling), functools.partial)
-        assert decoder._sample_buffer is not None and len(decoder._sample_buffer) == 104
+        history = list(range(1000, 1100))
+        assert not isinstance(decoder.sample_step(chain, sampling, history), functools.partial)
+        assert decoder._sample_buffer is not None and len(decoder._sample_buffer) == 40
+        window = decoder._sample_window
+        assert window is not None and list(window) == [64, 64, 0, *history[-64:]]
+        assert decoder.step_cut(sampling, [7, 8])[1][:5] == [64, 2, 2, 7, 8]  # type: ignore[index]
+        # No penalty: the chain's cut, no window.
+        assert decoder.step_cut(Sampling(0.8, 40, 0.95, 1.0, seed=3), history) == (40, None)
         # No cut to make (top-k off, no penalty): llama.cpp's own call, over every token.
         whole = Sampling(0.8, 0, 0.95, 1.0, seed=3)
         assert decoder.first_cut(whole) == 0
-        plain = decoder.sample_step(chain, whole)
+        plain = decoder.sample_step(chain, whole, history)
         assert isinstance(plain, functools.partial)
         assert plain.func is lib.llama_sampler_sample
     finally:
@@ -530,7 +544,7 @@ def test_the_c_step_chooses_as_llama_sampler_sample(engine: Engine, temperature:
     ours, theirs = decoder.sampler(sampling, prompt), decoder.sampler(sampling, prompt)
     try:
         decoder.evaluate(prompt, threading.Event())
-        step = decoder.sample_step(ours, sampling)
+        step = decoder.sample_step(ours, sampling, prompt)
         assert not isinstance(step, functools.partial)  # the C step
         same_reply(decoder, step, theirs, 48)
     finally:
