@@ -15,6 +15,7 @@ import followup_latency
 import llama_bench
 import memory as memory_bench
 import pytest
+import saving_overhead
 import startup
 from report import report, runner
 
@@ -249,6 +250,19 @@ def test_switch_back_ratio_pairs_each_follow_up_with_the_switch_after_it() -> No
     assert summary["cold_switch_back_ratio"] == 10.0
     assert summary["state_cache_mb"] == 32.0 and summary["state_cache_share"] == 0.125
     assert followup_latency.summarise_switches([{"cold": []}]) == {}
+
+
+def test_saving_overhead_pairs_each_round_and_alternates_which_mode_runs_first() -> None:
+    assert [saving_overhead.round_order(index) for index in range(3)] == [
+        ("off", "on"), ("on", "off"), ("off", "on")]
+    # A machine twice as fast in round 2 moves both of its rates, not the round's ratio
+    runs = {"on": [{"rate": 99.0}, {"rate": 196.0}, {"rate": 100.0}],
+            "off": [{"rate": 100.0}, {"rate": 200.0}, {"rate": 100.0}]}
+    summary = saving_overhead.summarise(runs)
+    assert summary["round_ratios"] == [0.99, 0.98, 1.0]
+    assert summary["ratio"] == 0.99  # the median round, not on's median over off's
+    assert summary["saving_on_tokens_per_second"] == 100.0
+    assert summary["saving_off_tokens_per_second"] == 100.0
 
 
 def test_ui_stall_histogram_puts_each_stall_in_one_bin() -> None:
