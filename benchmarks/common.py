@@ -245,6 +245,14 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return round(numerator / denominator, 4)
 
 
+def paired_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float | None:
+    """Median over rounds of each round's ratio: the two paths of one round ran minutes apart
+    at most, so pairing them cancels the machine's slow swings better than comparing bests.
+    None without a pair."""
+    pairs = [n / d for n, d in zip(numerators, denominators, strict=False) if d]
+    return round(median(pairs), 4) if pairs else None
+
+
 # Timed requests through the two paths ------------------------------------------------------
 
 

@@ -680,13 +680,6 @@ def budget_share(index: int, count: int) -> float:
     return sum(weights[:index + 1]) / sum(weights)
 
 
-def paired_ratio(numerators: list[float], denominators: list[float]) -> float | None:
-    """Median over rounds of each round's ratio: the two paths of one round ran minutes apart
-    at most, so pairing them cancels the machine's slow swings better than comparing bests."""
-    pairs = [n / d for n, d in zip(numerators, denominators, strict=False) if d]
-    return round(common.median(pairs), 4) if pairs else None
-
-
 def turn_ratio(turns: list[dict[str, float]], numerator: str,
                denominator: str) -> float | None:
     """Median over the side-by-side turns of each turn's ratio (see side_by_side)."""
@@ -750,23 +743,24 @@ def summarise(runs: dict[str, list[dict[str, Any]]], errors: dict[str, str]) -> 
         out["llama_bench_no_repack_tg_tokens_per_second"] = round(
             common.best([r["tg"] for r in fallback]), 2)
         for kind in ("pp", "tg"):
-            ratio = paired_ratio([r[kind] for r in fallback], [r[kind] for r in bench])
+            ratio = common.paired_ratio([r[kind] for r in fallback], [r[kind] for r in bench])
             if ratio is not None:
                 out[f"no_repack_vs_default_{kind}"] = ratio
     for key, value in (("worker_vs_llama_bench_tg",
                         turn_ratio(turns, "worker", "llama_bench")
-                        or paired_ratio(tg["worker"], tg["llama_bench"])),
+                        or common.paired_ratio(tg["worker"], tg["llama_bench"])),
                        ("worker_vs_llama_bench_pp",
                         turn_ratio(turns, "worker_pp", "llama_bench_pp")
-                        or paired_ratio(pp.get("worker", []), pp["llama_bench"])),
+                        or common.paired_ratio(pp.get("worker", []), pp["llama_bench"])),
                        ("direct_vs_llama_bench_tg",
-                        paired_ratio(tg["direct"], tg["llama_bench"])),
+                        common.paired_ratio(tg["direct"], tg["llama_bench"])),
                        ("worker_vs_bare_tg", turn_ratio(turns, "worker", "bare")),
                        ("bare_vs_llama_bench_tg", turn_ratio(turns, "bare", "llama_bench")),
                        ("worker_vs_llama_bench_default_tg",
                         turn_ratio(turns, "worker", "llama_bench_default")),
-                       ("worker_vs_direct_tg", paired_ratio(tg["worker"], tg["direct"])),
-                       ("worker_vs_direct_ttft", paired_ratio(ttft["worker"], ttft["direct"]))):
+                       ("worker_vs_direct_tg", common.paired_ratio(tg["worker"], tg["direct"])),
+                       ("worker_vs_direct_ttft",
+                        common.paired_ratio(ttft["worker"], ttft["direct"]))):
         if value is not None:
             out[key] = value
     out.update(summarise_long(worker, runs.get("llama_bench_long", [])))

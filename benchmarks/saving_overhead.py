@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -83,13 +82,11 @@ def round_order(index: int) -> tuple[str, str]:
 def summarise(runs: dict[str, list[dict]]) -> dict:
     """The rates (medians) and the ratio: the median of the rounds' own on/off ratios, each
     round's two children having run back to back."""
-    ratios = [on["rate"] / off["rate"]
-              for on, off in zip(runs["on"], runs["off"], strict=True) if off["rate"]]
-    rates = {mode: statistics.median(run["rate"] for run in runs[mode]) for mode in runs}
-    return {"saving_on_tokens_per_second": round(rates["on"], 2),
-            "saving_off_tokens_per_second": round(rates["off"], 2),
-            "ratio": round(statistics.median(ratios), 4) if ratios else 0.0,
-            "round_ratios": [round(value, 4) for value in ratios]}
+    on, off = ([run["rate"] for run in runs[mode]] for mode in ("on", "off"))
+    return {"saving_on_tokens_per_second": round(common.median(on), 2),
+            "saving_off_tokens_per_second": round(common.median(off), 2),
+            "ratio": common.paired_ratio(on, off) or 0.0,
+            "round_ratios": [round(a / b, 4) for a, b in zip(on, off, strict=True) if b]}
 
 
 def main() -> int:
