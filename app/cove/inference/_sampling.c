@@ -6,7 +6,8 @@
  * starts with a top-k cut anyway, so this step does that cut first, straight over the float
  * logits (1 MB read, compared eight at a time with AVX2, else four), and hands the chain
  * only the best k tokens, sorted, as llama.cpp's own top-k would: the chain then skips its
- * cut and gives the same token. About a third of the time of llama_sampler_sample with a large vocabulary.
+ * cut and gives the same token. About a third of the time of llama_sampler_sample with a
+ * large vocabulary.
  *
  * run() is the reply's token loop itself (sample, check, decode) for up to an interval, so
  * that between two llama_decode calls, while llama.cpp's other thread waits, no Python code
@@ -669,7 +670,7 @@ PyMODINIT_FUNC PyInit__sampling(void)
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;
-    /* How the top-k scan compares logits on this CPU, for tests and the log */
+    /* How the top-k scan compares logits on this CPU (SCAN), for the tests */
 #if defined(COVE_SSE2)
     const char *scan = "sse2";
 #elif defined(COVE_NEON)
