@@ -104,7 +104,7 @@ def test_a_failed_reply_wraps_its_reason_instead_of_cutting_it(qtbot: QtBot) -> 
     view, model = shown_view(qtbot, 600, Message(Role.USER, "x"))
     row = model.append(Message(Role.ASSISTANT, "", model="m"))
     model.finish(row, MessageState.FAILED, error=reason)
-    document = delegate_of(view)._rendered(model.index(row, 0), 300, view.font()).document
+    document = delegate_of(view)._rendered(model.message(row), 300, view.font()).parts[0].document
     assert reason.strip() in document.toPlainText()
     assert document.size().width() <= 300  # wrapped to the column, every word kept
     assert document.size().height() > 3 * view.fontMetrics().height()  # several lines
@@ -249,13 +249,13 @@ def test_a_reasoning_models_thinking_is_folded_above_the_answer(
     view = window.chat_view
     delegate = delegate_of(view)
     index = view.model().index(1, 0)
-    rendered = delegate._rendered(index, 500, view.font())
-    assert rendered.document.toPlainText() == "17 + 25 = 42."  # the answer only
+    rendered = delegate._rendered(view.model().message(1), 500, view.font())
+    assert rendered.plain_text() == "17 + 25 = 42."  # the answer only
     assert rendered.thinking.startswith("Thought for about")
     view.viewport().grab()
     assert delegate.zones[1][0].action == "thinking"
     assert view.click_action(1, "thinking")  # open it: the thinking shows, quoted
-    opened = delegate._rendered(index, 500, view.font()).document.toPlainText()
+    opened = delegate._rendered(view.model().message(1), 500, view.font()).plain_text()
     assert "Okay, the user asks 17 + 25" in opened and opened.endswith("17 + 25 = 42.")
     view.setCurrentIndex(index)
     view.copy_current()

@@ -149,13 +149,15 @@ def _streaming_view(qtbot: QtBot, first: str, reply: str) -> tuple[MessageListMo
 
 
 def rows_asked(delegate: Any, method: str) -> list[int]:
-    """The rows the delegate's `method` (option, index) is called for from now on."""
+    """The rows the delegate's `method` (option, index or message) is called for from now
+    on."""
     rows: list[int] = []
     original = getattr(delegate, method)
+    model = delegate.parent().model()
 
-    def counting(option, index):  # type: ignore[no-untyped-def]
-        rows.append(index.row())
-        return original(option, index)
+    def counting(option, shown):  # type: ignore[no-untyped-def]
+        rows.append(model.row_of(shown.id) if isinstance(shown, Message) else shown.row())
+        return original(option, shown)
 
     setattr(delegate, method, counting)
     return rows

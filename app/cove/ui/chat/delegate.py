@@ -4,6 +4,7 @@ and the actions under it (Copy; code blocks' own Copy)."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QPersistentModelIndex,
     QPoint,
+    QPointF,
     QRect,
     QRectF,
     QSize,
@@ -35,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cove.core.conversation import Message
+from cove.core.conversation import Message, MessageState, Role
 from cove.core.export import INTERRUPTED_TEXT
 from cove.core.thinking import Split, answer_only, split_thinking
 from cove.ui import icons, theme
@@ -45,6 +47,7 @@ from cove.ui.chat.markdown import (
     code_rects,
     quote_rects,
     render_document,
+    stable_end,
 )
 from cove.ui.chat.message_model import MessageListModel, Roles
 
@@ -61,15 +64,51 @@ CACHE_SIZE = 400
 
 
 @dataclass
-class Rendered:
-    """A message laid out for one width: its document and where its code blocks are."""
+class Part:
+    """A stretch of a message laid out on its own. A finished message is one part; a
+    streaming reply keeps the paragraphs that more text can no longer change
+    (markdown.stable_end) in parts of their own, so that each new piece of text lays out,
+    and the view repaints, only the paragraph it goes into."""
 
-    signature: tuple[Any, ...]
     document: QTextDocument
+    top: float  # where it starts in the message
+    end: int  # where its text ends in the Markdown the message was rendered from
     code: list[CodeBlock] = field(default_factory=list)
-    code_areas: list[QRectF] = field(default_factory=list)
-    quotes: list[QRectF] = field(default_factory=list)
+    code_areas: list[QRectF] = field(default_factory=list)  # in the message's coordinates
+    quotes: list[QRectF] = field(default_factory=list)  # likewise
+
+    @property
+    def bottom(self) -> float:
+        return self.top + self.document.size().height()
+
+
+@dataclass
+class Rendered:
+    """A message laid out for one width: its parts and where its code blocks are."""
+
+    signature: tuple[Any, ...]  # the Markdown first, then what else it was laid out for
+    parts: list[Part]
     thinking: str = ""  # the folded thinking's label ("Thinking…"); "" when there is none
+    changed_from: float = 0.0  # the first y (message coordinates) unlike the rendering before
+
+    @property
+    def height(self) -> float:
+        return self.parts[-1].bottom
+
+    @property
+    def code(self) -> list[CodeBlock]:
+        return [code for part in self.parts for code in part.code]
+
+    @property
+    def code_areas(self) -> list[QRectF]:
+        return [area for part in self.parts for area in part.code_areas]
+
+    @property
+    def quotes(self) -> list[QRectF]:
+        return [quote for part in self.parts for quote in part.quotes]
+
+    def plain_text(self) -> str:
+        return "\n".join(part.document.toPlainText() for part in self.parts)
 
 
 @dataclass(frozen=True)
@@ -113,6 +152,7 @@ class MessageDelegate(QStyledItemDelegate):
         # clears it, with the font). sizeHint answers from it while those are unchanged;
         # ChatView lays the rows out again only when a changed message's height changed.
         self.sizes: dict[str, tuple[int, tuple[Any, ...], QSize]] = {}
+        self.painting = QRect()  # the area of the view being repainted (empty: all of it)
 
     def clear_cache(self) -> None:
         self._cache.clear()
@@ -123,24 +163,26 @@ class MessageDelegate(QStyledItemDelegate):
     def meta(self, index: Index, hovered: bool = False) -> str:
         """The quiet line under a message: its state, the model and its speed; the time
         while the mouse is on it."""
-        state = index.data(Roles.STATE)
-        is_user = index.data(Roles.ROLE) == "user"
+        return self._meta(self._message(index), hovered)
+
+    def _meta(self, message: Message, hovered: bool) -> str:
+        state = message.state
+        streaming = state is MessageState.STREAMING
         parts = []
-        if hovered or state == "streaming":
-            parts.append(when(index.data(Roles.CREATED)))
-        if is_user:
+        if hovered or streaming:
+            parts.append(when(message.created))
+        if message.role is Role.USER:
             return " · ".join(part for part in parts if part)
-        if state == "streaming":
+        if streaming:
             parts.append("Writing…")
-        elif state == "stopped":
+        elif state is MessageState.STOPPED:
             parts.append("Stopped")
-        elif state == "interrupted":
+        elif state is MessageState.INTERRUPTED:
             parts.append(INTERRUPTED_TEXT)
-        model = index.data(Roles.MODEL)
-        if model and (self.show_details or hovered):
-            parts.append(model)
-        stats = index.data(Roles.STATS)
-        if (stats is not None and stats.tokens and state != "streaming"
+        if message.model and (self.show_details or hovered):
+            parts.append(message.model)
+        stats = message.stats
+        if (stats is not None and stats.tokens and not streaming
                 and (self.show_details or hovered)):
             parts.append(f"{stats.tokens} tokens · {stats.tokens_per_second:.1f} tokens/s")
             if hovered and stats.ttft_seconds:
@@ -155,8 +197,8 @@ class MessageDelegate(QStyledItemDelegate):
         return QRect(rect.left() + (rect.width() - width) // 2, rect.top(), width,
                      rect.height())
 
-    def _text_width(self, index: Index, column: QRect) -> int:
-        if index.data(Roles.ROLE) == "user":
+    def _text_width(self, message: Message, column: QRect) -> int:
+        if message.role is Role.USER:
             return max(int(column.width() * 0.8) - 2 * PAD, 80)
         return max(column.width() - AVATAR - GAP, 80)
 
@@ -168,51 +210,87 @@ class MessageDelegate(QStyledItemDelegate):
     def _footer_height(self, option: QStyleOptionViewItem) -> int:
         return max(ACTION, int(option.fontMetrics.height() * 0.9)) + 4
 
-    def _rendered(self, index: Index, width: int, font: QFont) -> Rendered:
-        key = str(index.data(Roles.ID))
-        text = index.data(Roles.TEXT) or ""
-        state = index.data(Roles.STATE)
-        is_user = index.data(Roles.ROLE) == "user"
-        error = index.data(Roles.ERROR) or "" if state == "failed" else ""
+    def _rendered(self, message: Message, width: int, font: QFont) -> Rendered:
+        key = message.id
+        text = message.text
+        streaming = message.state is MessageState.STREAMING
+        is_user = message.role is Role.USER
+        error = message.error if message.state is MessageState.FAILED else ""
         thinking = ""
         if not is_user:
             split = split_thinking(text)
             if split.thinking or split.still_thinking:
-                thinking = self._thinking_label(index, split)
+                thinking = self._thinking_label(message, split)
                 folded = key not in self.expanded
                 quoted = "\n".join(f"> {line}" for line in split.thinking.splitlines())
                 text = split.answer if folded else f"{quoted}\n\n{split.answer}"
-        if not text and state == "streaming":
+        if not text and streaming:
             text = "…"
         colours = theme.current()
-        signature = (text, width, font.key(), is_user, state == "streaming", error,
+        signature = (text, width, font.key(), is_user, streaming, error,
                      colours, thinking)
         cached = self._cache.get(key)
         if cached and cached.signature == signature:
             self._cache.move_to_end(key)
             return cached
-        document = render_document(
-            text, not is_user, font, dark=colours.dark, border=QColor(colours.border),
-            dim=QColor(colours.dim))
-        if error:
-            _append_error(document, error, QColor(colours.danger), bool(text))
-        document.setTextWidth(width)
-        rendered = Rendered(signature, document, thinking=thinking)
-        if not is_user:
-            rendered.code = code_blocks(document)
-            rendered.code_areas = code_rects(document, rendered.code)
-            rendered.quotes = quote_rects(document)
+        make = functools.partial(self._part, text, not is_user, font, width, colours)
+        if not streaming or is_user:
+            part = make(0, len(text))
+            if error:
+                _append_error(part.document, error, QColor(colours.danger), bool(text))
+            rendered = Rendered(signature, [part], thinking=thinking)
+        else:
+            kept = self._kept_parts(cached, signature)
+            start = kept[-1].end if kept else 0
+            stable = stable_end(text, start)
+            parts = kept + ([make(start, stable, kept)] if stable > start else [])
+            parts.append(make(stable, len(text), parts))
+            rendered = Rendered(signature, parts, thinking=thinking,
+                                changed_from=parts[len(kept)].top if kept else 0.0)
         self._cache[key] = rendered
         self._cache.move_to_end(key)
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
         return rendered
 
-    def _thinking_label(self, index: Index, split: Split) -> str:
-        if split.still_thinking and index.data(Roles.STATE) == "streaming":
-            seconds = max(0.0, time.time() - (index.data(Roles.CREATED) or time.time()))
+    @staticmethod
+    def _kept_parts(cached: Rendered | None, signature: tuple[Any, ...]) -> list[Part]:
+        """The parts of a streaming reply's last rendering that its new text leaves as they
+        were: all but the growing last one, where only text was added after them."""
+        if cached is None or len(cached.parts) < 2 or cached.signature[1:] != signature[1:]:
+            return []
+        kept = cached.parts[:-1]
+        end = kept[-1].end
+        return kept if signature[0][:end] == cached.signature[0][:end] else []
+
+    @staticmethod
+    def _part(text: str, as_markdown: bool, font: QFont, width: int, colours: theme.Colours,
+              start: int, end: int, before: list[Part] | None = None) -> Part:
+        """text[start:end] laid out below the parts `before`, with the space between
+        paragraphs that one document of the whole text would leave: the larger of the
+        margins that meet (Qt's layout lets them overlap)."""
+        document = render_document(
+            text[start:end], as_markdown, font, dark=colours.dark,
+            border=QColor(colours.border), dim=QColor(colours.dim))
+        document.setTextWidth(width)
+        top = 0.0
+        if before:
+            above = before[-1]
+            top = above.bottom + max(above.document.lastBlock().blockFormat().bottomMargin(),
+                                     document.firstBlock().blockFormat().topMargin())
+        part = Part(document, top, end)
+        if as_markdown:
+            part.code = code_blocks(document)
+            part.code_areas = [area.translated(0, top)
+                               for area in code_rects(document, part.code)]
+            part.quotes = [quote.translated(0, top) for quote in quote_rects(document)]
+        return part
+
+    def _thinking_label(self, message: Message, split: Split) -> str:
+        if split.still_thinking and message.state is MessageState.STREAMING:
+            seconds = max(0.0, time.time() - (message.created or time.time()))
             return f"Thinking… ({seconds:.0f} s)"
-        stats = index.data(Roles.STATS)
+        stats = message.stats
         if stats is not None and stats.seconds:
             # Its share of the writing time, by length: the reply records no split.
             share = len(split.thinking) / max(len(split.thinking) + len(split.answer), 1)
@@ -233,8 +311,6 @@ class MessageDelegate(QStyledItemDelegate):
             option.rect = QRect(0, 0, self._row_width(), 0)
         width = option.rect.width()
         message = self._message(index)
-        if message is None:  # a model other than the chat's: nothing to remember it by
-            return self._measure(option, index)
         inputs = (message.text, message.state, message.error, message.id in self.expanded,
                   index.row() == self.memory_row)
         known = self.sizes.get(message.id)
@@ -242,30 +318,30 @@ class MessageDelegate(QStyledItemDelegate):
             # Unchanged since it was measured (the text compared by identity first): Qt asks
             # every row its size at each layout, and a long conversation has many rows.
             return known[2]
-        size = self._measure(option, index)
+        size = self._size(option, message)
+        size = QSize(size.width(), size.height() + self._marker_height(option, index))
         self.sizes[message.id] = (width, inputs, size)
         return size
 
-    def _measure(self, option: QStyleOptionViewItem, index: Index) -> QSize:
-        size = self._size(option, index)
-        return QSize(size.width(), size.height() + self._marker_height(option, index))
-
     @staticmethod
-    def _message(index: Index) -> Message | None:
-        """The message a row shows, read from the model itself rather than through Qt's
-        roles (a call through Qt for each costs more than the rest of a cached size)."""
+    def _message(index: Index) -> Message:
+        """The message a row shows, read from the model itself once per paint or measure
+        rather than a role at a time through Qt (each such call costs more than the rest of
+        a cached size, and a paint read about twenty)."""
         model = index.model()
-        return model.message(index.row()) if isinstance(model, MessageListModel) else None
+        if not isinstance(model, MessageListModel):
+            raise TypeError("MessageDelegate shows the rows of a MessageListModel")
+        return model.message(index.row())
 
     def _row_width(self) -> int:
         view = self.parent()
         return view.viewport().width() if isinstance(view, QAbstractItemView) else 0
 
-    def _size(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+    def _size(self, option: QStyleOptionViewItem, message: Message) -> QSize:
         column = self.column(option.rect)
-        rendered = self._rendered(index, self._text_width(index, column), option.font)
-        body = int(rendered.document.size().height()) + self._thinking_height(option, rendered)
-        if index.data(Roles.ROLE) == "user":
+        rendered = self._rendered(message, self._text_width(message, column), option.font)
+        body = int(rendered.height) + self._thinking_height(option, rendered)
+        if message.role is Role.USER:
             # The person's actions sit beside the bubble, so it needs no row beneath.
             return QSize(option.rect.width(), MARGIN + body + 2 * PAD)
         body = max(body, AVATAR)
@@ -280,7 +356,7 @@ class MessageDelegate(QStyledItemDelegate):
             self._paint_marker(painter, option, marker)
             option = QStyleOptionViewItem(option)
             option.rect = option.rect.adjusted(0, marker, 0, 0)
-        self._paint_message(painter, option, index)
+        self._paint_message(painter, option, index, self._message(index))
 
     def _paint_marker(self, painter: QPainter, option: QStyleOptionViewItem,
                       height: int) -> None:
@@ -302,7 +378,7 @@ class MessageDelegate(QStyledItemDelegate):
         painter.restore()
 
     def _paint_message(self, painter: QPainter, option: QStyleOptionViewItem,
-                       index: Index) -> None:
+                       index: Index, message: Message) -> None:
         # Imported here, not at the top: QStyle's Python type takes ~15 ms to set up, and the
         # window's first frame paints no message.
         from PySide6.QtWidgets import QStyle
@@ -310,20 +386,20 @@ class MessageDelegate(QStyledItemDelegate):
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         colours = theme.current()
-        is_user = index.data(Roles.ROLE) == "user"
-        failed = index.data(Roles.STATE) == "failed"
+        is_user = message.role is Role.USER
+        failed = message.state is MessageState.FAILED
         column = self.column(option.rect)
-        width = self._text_width(index, column)
-        rendered = self._rendered(index, width, option.font)
-        document = rendered.document
-        doc_height = int(document.size().height())
+        width = self._text_width(message, column)
+        rendered = self._rendered(message, width, option.font)
+        doc_height = int(rendered.height)
         top = option.rect.top() + MARGIN // 2
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         active = index.row() == self.hovered_row or selected
         zones: list[Zone] = []
 
         if is_user:
-            bubble_width = min(int(document.idealWidth()) + 2 * PAD + 2, width + 2 * PAD)
+            ideal = rendered.parts[0].document.idealWidth()  # a person's text is one part
+            bubble_width = min(int(ideal) + 2 * PAD + 2, width + 2 * PAD)
             bubble = QRect(column.right() - bubble_width + 1, top, bubble_width,
                            doc_height + 2 * PAD)
             painter.setPen(Qt.PenStyle.NoPen)
@@ -345,44 +421,61 @@ class MessageDelegate(QStyledItemDelegate):
                                             colours.danger if failed else colours.accent))
             origin = QPoint(column.left() + AVATAR + GAP, top + 3)
             if rendered.thinking:
-                self._paint_thinking(painter, option, index, rendered, origin, width, zones)
+                self._paint_thinking(painter, option, message, rendered, origin, width, zones)
                 origin += QPoint(0, self._thinking_height(option, rendered))
             if selected:
                 painter.setPen(QColor(colours.accent))
                 painter.setBrush(Qt.BrushStyle.NoBrush)
                 painter.drawRoundedRect(QRect(origin.x() - 6, top - 2, width + 12,
                                               doc_height + 10), 8, 8)
-            self._paint_blocks(painter, rendered, origin, colours, active, index, zones)
+            self._paint_blocks(painter, rendered, origin, colours, message.id, zones)
             footer_top = origin.y() + max(doc_height, AVATAR - 3) + 3
 
-        painter.translate(origin)
         context = QAbstractTextDocumentLayout.PaintContext()
         context.palette.setColor(QPalette.ColorRole.Text, QColor(colours.text))
-        # Only the lines in sight: a long reply streaming at the bottom of the view would
-        # otherwise be drawn whole at every frame.
-        context.clip = QRectF(self._in_sight(option.rect).translated(-origin))
-        document.documentLayout().draw(painter, context)
-        painter.translate(-origin)
+        # Only the lines in sight and in the area being painted: a long reply streaming at
+        # the bottom of the view would otherwise be drawn whole at every frame.
+        clip = QRectF(self._in_sight(option.rect).translated(-origin))
+        for part in rendered.parts:
+            if part.bottom < clip.top() or part.top > clip.bottom():
+                continue
+            offset = QPointF(origin.x(), origin.y() + part.top)
+            painter.translate(offset)
+            context.clip = clip.translated(0, -part.top)
+            part.document.documentLayout().draw(painter, context)
+            painter.translate(-offset)
 
-        self._paint_footer(painter, option, index, column, origin.x(), footer_top, active,
-                           is_user, zones)
+        self._paint_footer(painter, option, index, message, column, origin.x(), footer_top,
+                           active, zones)
         self.zones[index.row()] = zones
         painter.restore()
 
     def _in_sight(self, rect: QRect) -> QRect:
-        """The part of a row's rect inside the view (all of it where there is no view)."""
+        """The part of a row's rect inside the view and the area it is repainting (all of
+        it where there is no view)."""
         view = self.parent()
         if not isinstance(view, QAbstractItemView):
             return rect
-        return rect.intersected(view.viewport().rect())
+        area = view.viewport().rect() if self.painting.isEmpty() else self.painting
+        return rect.intersected(area)
 
-    def _paint_thinking(self, painter: QPainter, option: QStyleOptionViewItem, index: Index,
-                        rendered: Rendered, origin: QPoint, width: int,
+    def changed_area(self, index: Index, rect: QRect) -> QRect:
+        """The part of row `index` (at `rect`) that its last rendering changed: below the
+        paragraph a streaming reply's new text went into, else all of it."""
+        rendered = self._cache.get(self._message(index).id)
+        if (rendered is None or not rendered.changed_from or rendered.thinking
+                or index.row() == self.memory_row):  # lines above the text: all of it
+            return rect
+        top = MARGIN // 2 + 3 + int(rendered.changed_from) - 2  # where _paint_message puts it
+        return rect.adjusted(0, top, 0, 0)
+
+    def _paint_thinking(self, painter: QPainter, option: QStyleOptionViewItem,
+                        message: Message, rendered: Rendered, origin: QPoint, width: int,
                         zones: list[Zone]) -> None:
         """The folded thinking's line: a chevron and "Thought for about 12 s"; a click opens
         or folds it."""
         colours = theme.current()
-        key = str(index.data(Roles.ID))
+        key = message.id
         open_ = key in self.expanded
         height = option.fontMetrics.height() + 4
         label_width = option.fontMetrics.horizontalAdvance(rendered.thinking) + 28
@@ -398,13 +491,11 @@ class MessageDelegate(QStyledItemDelegate):
         zones.append(Zone(rect, "thinking", "", f"{key}:thinking"))
 
     def _paint_blocks(self, painter: QPainter, rendered: Rendered, origin: QPoint,
-                      colours: theme.Colours, active: bool, index: Index,
-                      zones: list[Zone]) -> None:
+                      colours: theme.Colours, message_id: str, zones: list[Zone]) -> None:
         """Code blocks' tint, language label and Copy; block quotes' bar."""
         small = self._small_font(painter.font())
         painter.setFont(small)
         metrics = painter.fontMetrics()
-        message_id = str(index.data(Roles.ID))
         for number, (code, area) in enumerate(zip(rendered.code, rendered.code_areas,
                                                   strict=True)):
             rect = area.translated(origin.x(), origin.y()).toRect()
@@ -438,7 +529,8 @@ class MessageDelegate(QStyledItemDelegate):
             rect = quote.translated(origin.x(), origin.y()).toRect()
             painter.drawRoundedRect(QRect(rect.left() + 2, rect.top(), 3, rect.height()), 1, 1)
 
-    def _footer_items(self, index: Index, active: bool) -> list[tuple[str, str]]:
+    def _footer_items(self, index: Index, message: Message,
+                      active: bool) -> list[tuple[str, str]]:
         """The buttons under (or beside) a message, in reading order: (action, icon or
         label). Versions ("< 2/3 >") always show; the rest while the message is active."""
         items: list[tuple[str, str]] = []
@@ -446,11 +538,10 @@ class MessageDelegate(QStyledItemDelegate):
         if versions is not None:
             items += [("previous", "chevron-left"), ("versions", f"{versions[0]}/{versions[1]}"),
                       ("next", "chevron-right")]
-        state = index.data(Roles.STATE)
-        if active and state != "streaming":
-            if index.data(Roles.TEXT):
+        if active and message.state is not MessageState.STREAMING:
+            if message.text:
                 items.append(("copy", "copy"))
-            if index.data(Roles.ROLE) == "user":
+            if message.role is Role.USER:
                 items.append(("edit", "pencil"))
             elif index.data(Roles.LAST):
                 items.append(("regenerate", "refresh-cw"))
@@ -460,18 +551,19 @@ class MessageDelegate(QStyledItemDelegate):
         return items
 
     def _paint_footer(self, painter: QPainter, option: QStyleOptionViewItem, index: Index,
-                      column: QRect, left: int, top: int, active: bool, is_user: bool,
+                      message: Message, column: QRect, left: int, top: int, active: bool,
                       zones: list[Zone]) -> None:
         colours = theme.current()
         height = self._footer_height(option)
         painter.setFont(self._small_font(option.font))
         metrics = painter.fontMetrics()
-        meta = self.meta(index, hovered=active)
-        message_id = str(index.data(Roles.ID))
-        text = index.data(Roles.TEXT) or ""
-        if not is_user:
+        meta = self._meta(message, hovered=active)
+        message_id = message.id
+        is_user = message.role is Role.USER
+        items = self._footer_items(index, message, active)
+        text = message.text
+        if not is_user and any(action == "copy" for action, _icon in items):
             text = answer_only(text)  # Copy takes the answer, not the thinking
-        items = self._footer_items(index, active)
         widths = [metrics.horizontalAdvance(label) + 6 if action == "versions" else ACTION
                   for action, label in items]
         total = sum(widths)

@@ -57,6 +57,45 @@ def keep_line_breaks(markdown: str) -> str:
     return "\n".join(lines)
 
 
+_ATX_HEADING = re.compile(r"^#{1,6}(\s|$)")
+
+
+def _may_continue(line: str) -> bool:
+    """Whether `line`, at the start of a block, could still join what came before it: an
+    indented line or a list item (even after a blank line, either can carry on a list), a
+    line starting with a digit (an ordered list's item) or "[" (a link reference, which
+    changes earlier text). A table ("|") is kept with what comes before it too: at the top
+    of a document of its own, Qt lays it out lower than inside one."""
+    first = line[:1]
+    if not first or first.isspace() or first.isdigit() or first in "[|":
+        return True
+    return first in "-*+" and (len(line) == 1 or line[1] in " \t")
+
+
+def stable_end(markdown: str, start: int = 0) -> int:
+    """Where the part of a growing reply's Markdown that more text can no longer change
+    ends: at the start of its last line that starts a new block after a closed one (after
+    a blank line, a heading or a code block's closing fence) and cannot join it
+    (_may_continue); `start` where there is none after it. What comes before such a line
+    lays out the same whatever follows. `start` is such a place found before (or 0): the
+    scan goes on from there."""
+    end = start
+    in_fence = False
+    closed = start > 0  # the line before was blank, a heading or a closing fence
+    position = start
+    for line in markdown[start:].split("\n"):
+        fence = bool(_FENCE.match(line))
+        if not in_fence and closed and not _may_continue(line):
+            end = position
+        if fence:
+            in_fence = not in_fence
+            closed = not in_fence
+        elif not in_fence:
+            closed = not line.strip() or bool(_ATX_HEADING.match(line))
+        position += len(line) + 1
+    return end
+
+
 def fences_closed(markdown: str) -> bool:
     """Whether every code fence has its end (while a reply streams, the last may not)."""
     return sum(1 for line in markdown.split("\n") if _FENCE.match(line)) % 2 == 0

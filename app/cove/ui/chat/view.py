@@ -40,6 +40,9 @@ from cove.ui.chat.message_model import Roles
 __all__ = ["AVATAR", "CODE_TINT", "GAP", "ChatView", "MessageDelegate", "render_document"]
 
 
+TEXT_ROLES = {int(Roles.TEXT), int(Qt.ItemDataRole.DisplayRole)}  # MessageListModel.append_text
+
+
 class ChatView(QListView):
     """Messages top to bottom; follows the newest text while the user is at the bottom."""
 
@@ -94,14 +97,23 @@ class ChatView(QListView):
         # range (sizeHintChanged alone moves the rows but leaves the range as it was).
         # The sizes are read first: Qt's handler may ask a row its new size (and so record
         # it) before the comparison.
+        # A streaming reply's new text (one row, its text alone) repaints the row from the
+        # paragraph it went into down (the delegate keeps the paragraphs above as they were),
+        # not the whole row as Qt's handler does.
         delegate = self._delegate()
         rows = [self.model().index(row, 0) for row in range(top_left.row(),
                                                              bottom_right.row() + 1)]
         last = [delegate.sizes.get(str(index.data(Roles.ID))) for index in rows]
-        QAbstractItemView.dataChanged(self, top_left, bottom_right, roles or [])
+        text_only = len(rows) == 1 and set(roles or []) <= TEXT_ROLES and bool(roles)
+        if not text_only:
+            QAbstractItemView.dataChanged(self, top_left, bottom_right, roles or [])
         if any(self._height_changed(delegate, index, was)
                for index, was in zip(rows, last, strict=True)):
-            self.scheduleDelayedItemsLayout()
+            self.scheduleDelayedItemsLayout()  # which repaints every row in sight
+        elif text_only:
+            area = delegate.changed_area(top_left, self.visualRect(top_left))
+            if area.intersects(self.viewport().rect()):
+                self.viewport().update(area)
 
     def _height_changed(self, delegate: MessageDelegate, index: QModelIndex,
                         last: tuple[int, tuple[Any, ...], QSize] | None) -> bool:
@@ -227,7 +239,12 @@ class ChatView(QListView):
         return True
 
     def paintEvent(self, event: Any) -> None:
-        super().paintEvent(event)
+        delegate = self._delegate()
+        delegate.painting = event.rect()  # the delegate draws no text outside it
+        try:
+            super().paintEvent(event)
+        finally:
+            delegate.painting = QRect()
         if self.model() is not None and self.model().rowCount() == 0 and self.placeholder:
             painter = QPainter(self.viewport())
             painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))

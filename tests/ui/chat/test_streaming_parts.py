@@ -1,0 +1,190 @@
+"""A streaming reply is laid out a paragraph at a time: the paragraphs that more text can no
+longer change keep their layout, and each new piece of text lays out and repaints only the
+paragraph it goes into, while the reply on screen looks as one document of it would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QRect
+from PySide6.QtGui import QTextDocument
+from pytestqt.qtbot import QtBot
+
+from cove.core.conversation import Message, MessageState, Role
+from cove.ui.chat.delegate import MessageDelegate, Rendered
+from cove.ui.chat.markdown import stable_end
+from cove.ui.chat.message_model import MessageListModel
+from cove.ui.chat.view import ChatView
+
+REPLY = """## Sorting in Python
+
+Sorting puts items in order. Python has **two** tools:
+
+- `sorted()` returns a new list
+- `list.sort()` sorts in place
+
+- a loose item after a blank line
+
+### An example
+Here is how:
+
+```python
+numbers = [3, 1, 2]
+
+print(sorted(numbers))
+```
+That prints the list in order.
+
+> A quote about order,
+> on two lines.
+
+| Name | Speed |
+| --- | --- |
+| Timsort | fast |
+
+1. First point
+
+2. Second point
+
+The end, with a *final* paragraph that is long enough to wrap onto a second line in a
+narrow column of text.
+"""
+
+
+@pytest.mark.parametrize(("markdown", "kept"), [
+    ("One.\n\nTwo", "One.\n\n"),
+    ("One.\n\nTwo.\n\nThr", "One.\n\nTwo.\n\n"),
+    ("# Title\nText", "# Title\n"),  # a heading is closed at its line's end
+    ("Text\n\n```py\nx = 1\n\ny = 2", "Text\n\n"),  # nothing inside an open fence
+    ("```\nx\n```\nAfter", "```\nx\n```\n"),  # a closed fence ends its block
+    ("- a\n\n- b", ""),  # a list item after a blank line may carry the list on
+    ("- a\n\n-", ""),  # not yet known to be anything else
+    ("1. a\n\n2. b", ""),
+    ("Text\n\n    indented", ""),
+    ("Text\n\n| a | b |", ""),  # a table stays with what comes before it
+    ("Text\n\n[x]: https://example.org", ""),  # a reference changes earlier text
+    ("Text\n\n---", "Text\n\n"),  # a rule, not a list item
+    ("Text\n\n**Bold** start", "Text\n\n"),
+    ("Text\nmore text", ""),  # one paragraph
+])
+def test_stable_end_keeps_what_more_text_cannot_change(markdown: str, kept: str) -> None:
+    assert markdown[:stable_end(markdown)] == kept
+
+
+def test_stable_end_goes_on_from_where_it_was() -> None:
+    text = "One.\n\nTwo.\n\nThree"
+    first = stable_end(text[:8])
+    assert text[:first] == "One.\n\n"
+    assert text[:stable_end(text, first)] == "One.\n\nTwo.\n\n"
+    assert stable_end("One.\n\nTw", first) == first  # nothing new: where it was
+
+
+def _streamed(qtbot: QtBot, reply: str, step: int = 7) -> tuple[MessageListModel, ChatView,
+                                                                 int]:
+    model = MessageListModel()
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    view.resize(620, 900)
+    view.show()
+    qtbot.waitExposed(view)
+    model.append(Message(Role.USER, "Tell me about sorting."))
+    row = model.append(Message(Role.ASSISTANT, "", model="m", state=MessageState.STREAMING))
+    for start in range(0, len(reply), step):
+        model.append_text(row, reply[start:start + step])
+        qtbot.wait(1)
+    return model, view, row
+
+
+def _delegate(view: ChatView) -> MessageDelegate:
+    delegate = view.itemDelegate()
+    assert isinstance(delegate, MessageDelegate)
+    return delegate
+
+
+def _block_tops(rendered: Rendered) -> list[tuple[str, float]]:
+    """Every block's text and top, in the message's coordinates."""
+    tops = []
+    for part in rendered.parts:
+        document: QTextDocument = part.document
+        layout = document.documentLayout()
+        block = document.begin()
+        while block.isValid():
+            tops.append((block.text(), part.top + layout.blockBoundingRect(block).top()))
+            block = block.next()
+    return tops
+
+
+def test_a_streaming_reply_in_parts_lays_out_as_one_document(qtbot: QtBot) -> None:
+    model, view, row = _streamed(qtbot, REPLY)
+    delegate = _delegate(view)
+    message = model.message(row)
+    streaming = delegate._cache[message.id]
+    assert len(streaming.parts) >= 6  # finished paragraphs went into parts of their own
+    width = streaming.signature[1]
+    model.finish(row, MessageState.DONE)
+    whole = delegate._rendered(message, width, view.font())
+    assert len(whole.parts) == 1  # a finished reply is one document, as before
+    assert whole.plain_text() == streaming.plain_text()
+    parts, one = _block_tops(streaming), _block_tops(whole)
+    assert [text for text, _top in parts] == [text for text, _top in one]
+    # Where each block sits: the reply does not move when it ends.
+    assert all(abs(a - b) < 0.5 for (_t, a), (_u, b) in zip(parts, one, strict=True))
+    assert abs(streaming.height - whole.height) < 0.5
+    assert [area.top() for area in streaming.code_areas] == pytest.approx(
+        [area.top() for area in whole.code_areas], abs=0.5)
+    assert [quote.top() for quote in streaming.quotes] == pytest.approx(
+        [quote.top() for quote in whole.quotes], abs=0.5)
+    assert [code.text for code in streaming.code] == [code.text for code in whole.code]
+
+
+def test_new_text_lays_out_only_the_paragraph_it_goes_into(qtbot: QtBot) -> None:
+    model, view, row = _streamed(qtbot, "First paragraph.\n\nSecond paragraph.\n\nThird")
+    delegate = _delegate(view)
+    message = model.message(row)
+    before = delegate._cache[message.id]
+    model.append_text(row, " paragraph, a little longer now.")
+    qtbot.wait(5)
+    after = delegate._cache[message.id]
+    assert after is not before
+    assert after.parts[:-1] == before.parts[:-1]  # the very same documents, kept
+    assert all(a is b for a, b in zip(after.parts[:-1], before.parts[:-1], strict=True))
+    assert after.parts[-1].document.toPlainText() == "Third paragraph, a little longer now."
+    assert after.changed_from == pytest.approx(after.parts[-1].top)
+    # Text that is not an addition (a regenerated reply) lays everything out again.
+    model.message(row).text = "Something else.\n\nEntirely"
+    model.append_text(row, ".")
+    qtbot.wait(5)
+    again = delegate._cache[message.id]
+    assert again.plain_text() == "Something else.\nEntirely."
+    assert again.changed_from == 0.0
+
+
+def test_new_text_repaints_the_row_from_its_paragraph_down(qtbot: QtBot) -> None:
+    long_first = "The first paragraph of a reply, long enough to take several lines. " * 6
+    model, view, row = _streamed(qtbot, long_first + "\n\nThe second one is")
+    qtbot.wait(30)
+    delegate = _delegate(view)
+    painted: list[QRect] = []
+    paint = delegate.paint
+
+    def recording(painter: Any, option: Any, index: Any) -> None:
+        if index.row() == row:
+            painted.append(QRect(delegate.painting))
+        paint(painter, option, index)
+
+    delegate.paint = recording  # type: ignore[method-assign]
+    model.append_text(row, " growing")  # the same height: no new line
+    qtbot.wait(40)
+    assert painted
+    rect = view.visualRect(model.index(row, 0))
+    part = delegate._cache[model.message(row).id].parts[-1]
+    assert part.top > 3 * view.fontMetrics().height()  # below the first paragraph
+    for area in painted:  # the first paragraph is not drawn again
+        assert rect.top() + part.top - 10 <= area.top() <= rect.top() + part.top + 10
+    # Anything but added text repaints the whole row, as before.
+    painted.clear()
+    model.finish(row, MessageState.DONE)
+    qtbot.wait(40)
+    assert painted and min(area.top() for area in painted) <= max(rect.top(), 0)
