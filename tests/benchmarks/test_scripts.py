@@ -286,6 +286,13 @@ def test_ui_latency_sets_replies_in_the_window_beside_the_worker_alone(
     assert line["window_vs_worker_tg"] == round(turn["window"] / turn["worker"], 4)
     # Drawing the streamed reply is GUI work the worker alone does not cause.
     assert turn["window_gui_ms"] > turn["worker_gui_ms"]
+    # The long reply's writes: every piece written, the first and last fifth timed.
+    assert line["long_reply_writes"] > 100
+    writes = line["long_reply_write_ms"]
+    assert writes["early"] > 0 and writes["late"] > 0
+    assert line["long_reply_write_growth"] == pytest.approx(writes["late"] / writes["early"],
+                                                            rel=0.01)
+    assert line["target_rules"]["target_long_reply_write_growth"] == "at_most"
 
 
 def test_side_by_side_turns_alternate_their_order() -> None:
