@@ -286,6 +286,9 @@ def test_ui_latency_sets_replies_in_the_window_beside_the_worker_alone(
     assert line["window_vs_worker_tg"] == round(turn["window"] / turn["worker"], 4)
     # Drawing the streamed reply is GUI work the worker alone does not cause.
     assert turn["window_gui_ms"] > turn["worker_gui_ms"]
+    # The token loop's time out of C, per path: recorded from its calls, so above 0.
+    assert 0 < turn["window_handoff_share"] < 100 and 0 < turn["worker_handoff_share"] < 100
+    assert line["window_handoff_share_percent"] == turn["window_handoff_share"]
     # The long reply's writes: every piece written, the first and last fifth timed.
     assert line["long_reply_writes"] > 100
     writes = line["long_reply_write_ms"]

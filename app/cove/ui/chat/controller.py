@@ -27,6 +27,13 @@ FRAME_MS = 16  # streamed text reaches the view at most once per frame
 # a tenth of that thread: on a machine whose cores all generate, it comes out of the
 # model's speed (benchmarks/ui_latency.py's window_vs_worker_tg).
 FLUSH_COST_FACTOR = 10
+# A flush waits at least this long after the text came. The worker hands text on by
+# emitting a Qt signal, and PySide lets go of the GIL while it does; a flush starting right
+# then took the GIL for its whole layout and repaint (1 to 3 ms, mostly in Qt's C++, where
+# Python cannot hand the GIL back), and the worker, and with it llama.cpp, waited for it:
+# 2.5% of some replies' time in the window. A few milliseconds later the worker is back in
+# its C loop, which runs without the GIL.
+FLUSH_DELAY_MS = 3
 FRAME_AVERAGING = 0.25  # each flush's weight in that time (an exponential moving average)
 SAVE_MS = 1000  # a streaming reply is saved at least this often, so a crash loses at most this
 
@@ -371,7 +378,7 @@ class ChatController(QObject):
         self._pending += text
         if not self._flush_timer.isActive():
             wait = self._last_flush_at + self.flush_gap_ms() / 1000 - time.perf_counter()
-            self._flush_timer.start(max(0, round(wait * 1000)))
+            self._flush_timer.start(max(FLUSH_DELAY_MS, round(wait * 1000)))
 
     def flush_gap_ms(self) -> int:
         """How far apart flushes of streamed text come: a frame, or more where drawing
