@@ -188,3 +188,20 @@ def test_new_text_repaints_the_row_from_its_paragraph_down(qtbot: QtBot) -> None
     model.finish(row, MessageState.DONE)
     qtbot.wait(40)
     assert painted and min(area.top() for area in painted) <= max(rect.top(), 0)
+
+
+def test_a_paragraph_without_their_marks_skips_the_styling_passes(
+        qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtGui import QFont
+
+    from cove.ui.chat import markdown
+
+    def walked(*_args: Any) -> Any:
+        raise AssertionError("a pass walked the blocks of a plain paragraph")
+
+    for name in ("code_blocks", "_style_inline_code", "_style_tables", "_style_quotes"):
+        monkeypatch.setattr(markdown, name, walked)
+    plain = markdown.render_document("A plain **paragraph**, with *emphasis*.", True, QFont())
+    assert plain.toPlainText() == "A plain paragraph, with emphasis."
+    with pytest.raises(AssertionError):  # a mark the passes look for: they run
+        markdown.render_document("Some `code` here.", True, QFont())

@@ -153,6 +153,7 @@ class MessageDelegate(QStyledItemDelegate):
         # ChatView lays the rows out again only when a changed message's height changed.
         self.sizes: dict[str, tuple[int, tuple[Any, ...], QSize]] = {}
         self.painting = QRect()  # the area of the view being repainted (empty: all of it)
+        self._small_fonts: dict[str, QFont] = {}  # the footer's font, by the row's font
 
     def clear_cache(self) -> None:
         self._cache.clear()
@@ -203,8 +204,11 @@ class MessageDelegate(QStyledItemDelegate):
         return max(column.width() - AVATAR - GAP, 80)
 
     def _small_font(self, font: QFont) -> QFont:
-        small = QFont(font)
-        small.setPointSizeF(max(6.0, font.pointSizeF() * 0.86))
+        key = font.key()
+        small = self._small_fonts.get(key)
+        if small is None:  # asked at every paint: made once per font
+            small = self._small_fonts[key] = QFont(font)
+            small.setPointSizeF(max(6.0, font.pointSizeF() * 0.86))
         return small
 
     def _footer_height(self, option: QStyleOptionViewItem) -> int:
@@ -279,10 +283,12 @@ class MessageDelegate(QStyledItemDelegate):
             top = above.bottom + max(above.document.lastBlock().blockFormat().bottomMargin(),
                                      document.firstBlock().blockFormat().topMargin())
         part = Part(document, top, end)
-        if as_markdown:
+        markdown = text[start:end] if as_markdown else ""
+        if "`" in markdown or "~~~" in markdown:  # the marks render_document looks for
             part.code = code_blocks(document)
             part.code_areas = [area.translated(0, top)
                                for area in code_rects(document, part.code)]
+        if ">" in markdown:
             part.quotes = [quote.translated(0, top) for quote in quote_rects(document)]
         return part
 

@@ -303,11 +303,16 @@ def render_document(text: str, as_markdown: bool, font: QFont, *, dark: bool = F
         document.setPlainText(text)
         return document
     document.setMarkdown(keep_line_breaks(text), MARKDOWN)
-    blocks = code_blocks(document)
-    header = QFontMetricsF(font).height() * CODE_HEADER
-    _style_code(document, blocks, header, dark, colour_code and fences_closed(text))
-    _style_inline_code(document)
-    _style_tables(document, border or QColor(127, 127, 127, 110))
-    _style_quotes(document, dim or QColor(127, 127, 127))
+    # Each pass below walks the document's blocks through Qt's bindings; a streaming reply's
+    # paragraph is rendered at every write, so a pass whose mark the text lacks is skipped.
+    if "`" in text or "~~~" in text:
+        blocks = code_blocks(document)
+        header = QFontMetricsF(font).height() * CODE_HEADER
+        _style_code(document, blocks, header, dark, colour_code and fences_closed(text))
+        _style_inline_code(document)
+    if "|" in text:
+        _style_tables(document, border or QColor(127, 127, 127, 110))
+    if ">" in text:
+        _style_quotes(document, dim or QColor(127, 127, 127))
     return document
 
