@@ -175,14 +175,18 @@ def test_new_text_repaints_the_row_from_its_paragraph_down(qtbot: QtBot) -> None
         paint(painter, option, index)
 
     delegate.paint = recording  # type: ignore[method-assign]
+    zones = list(delegate.zones[row])
     model.append_text(row, " growing")  # the same height: no new line
     qtbot.wait(40)
     assert painted
     rect = view.visualRect(model.index(row, 0))
-    part = delegate._cache[model.message(row).id].parts[-1]
+    rendered = delegate._cache[model.message(row).id]
+    part = rendered.parts[-1]
     assert part.top > 3 * view.fontMetrics().height()  # below the first paragraph
-    for area in painted:  # the first paragraph is not drawn again
+    for area in painted:  # neither the first paragraph nor the footer is drawn again
         assert rect.top() + part.top - 10 <= area.top() <= rect.top() + part.top + 10
+        assert area.bottom() <= rect.top() + rendered.height + 30 < rect.bottom()
+    assert delegate.zones[row] == zones  # its buttons are where they were
     # Anything but added text repaints the whole row, as before.
     painted.clear()
     model.finish(row, MessageState.DONE)

@@ -451,8 +451,13 @@ class MessageDelegate(QStyledItemDelegate):
             part.document.documentLayout().draw(painter, context)
             painter.translate(-offset)
 
+        # New text repaints the row down to the text's end (changed_area): the footer, the
+        # same until the text grows by a line, is then left as it is on screen.
+        footer = QRect(column.left() - PAD - 6, footer_top, column.width() + PAD + 6,
+                       self._footer_height(option))
+        drawn = self.painting.isEmpty() or self.painting.intersects(footer)
         self._paint_footer(painter, option, index, message, column, origin.x(), footer_top,
-                           active, zones)
+                           active, zones, drawn)
         self.zones[index.row()] = zones
         painter.restore()
 
@@ -466,14 +471,16 @@ class MessageDelegate(QStyledItemDelegate):
         return rect.intersected(area)
 
     def changed_area(self, index: Index, rect: QRect) -> QRect:
-        """The part of row `index` (at `rect`) that its last rendering changed: below the
-        paragraph a streaming reply's new text went into, else all of it."""
+        """The part of row `index` (at `rect`) that its last rendering changed, where its
+        height did not change: a streaming reply's text from the paragraph the new text
+        went into down to its end; else all of it."""
         rendered = self._cache.get(self._message(index).id)
         if (rendered is None or not rendered.changed_from or rendered.thinking
                 or index.row() == self.memory_row):  # lines above the text: all of it
             return rect
-        top = MARGIN // 2 + 3 + int(rendered.changed_from) - 2  # where _paint_message puts it
-        return rect.adjusted(0, top, 0, 0)
+        origin = rect.top() + MARGIN // 2 + 3  # where _paint_message puts the text
+        top = origin + int(rendered.changed_from) - 2
+        return QRect(rect.left(), top, rect.width(), origin + int(rendered.height) + 4 - top)
 
     def _paint_thinking(self, painter: QPainter, option: QStyleOptionViewItem,
                         message: Message, rendered: Rendered, origin: QPoint, width: int,
@@ -558,7 +565,9 @@ class MessageDelegate(QStyledItemDelegate):
 
     def _paint_footer(self, painter: QPainter, option: QStyleOptionViewItem, index: Index,
                       message: Message, column: QRect, left: int, top: int, active: bool,
-                      zones: list[Zone]) -> None:
+                      zones: list[Zone], drawn: bool = True) -> None:
+        """The buttons and the quiet line under a message; with `drawn` False, only where
+        its buttons are (`zones`), for a repaint that leaves the footer as it is."""
         colours = theme.current()
         height = self._footer_height(option)
         painter.setFont(self._small_font(option.font))
@@ -579,6 +588,10 @@ class MessageDelegate(QStyledItemDelegate):
         for (action, label), width in zip(items, widths, strict=True):
             rect = QRect(x, top, width, ACTION)
             x += width
+            if not drawn:
+                if action != "versions":
+                    zones.append(Zone(rect, action, text, f"{message_id}:{action}"))
+                continue
             if action == "versions":
                 painter.setPen(QColor(colours.dim))
                 painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), label)
@@ -591,7 +604,7 @@ class MessageDelegate(QStyledItemDelegate):
             icon = "check" if action == "copy" and self.copied_key == key else label
             painter.drawPixmap(rect.adjusted(6, 6, -6, -6), icons.pixmap(icon, colours.dim))
             zones.append(Zone(rect, action, text, key))
-        if not meta:
+        if not meta or not drawn:
             return
         meta_width = metrics.horizontalAdvance(meta) + 4
         if is_user:
