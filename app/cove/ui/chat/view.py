@@ -97,9 +97,10 @@ class ChatView(QListView):
         # range (sizeHintChanged alone moves the rows but leaves the range as it was).
         # The sizes are read first: Qt's handler may ask a row its new size (and so record
         # it) before the comparison.
-        # A streaming reply's new text (one row, its text alone) repaints the row from the
-        # paragraph it went into down (the delegate keeps the paragraphs above as they were),
-        # not the whole row as Qt's handler does.
+        # New text in one row (its text alone) that leaves the row's height as it was
+        # repaints only what it changed (MessageDelegate.changed_area: for a streaming reply,
+        # from the paragraph the text went into down to the text's end), not the whole row
+        # as Qt's handler does.
         delegate = self._delegate()
         rows = [self.model().index(row, 0) for row in range(top_left.row(),
                                                              bottom_right.row() + 1)]
