@@ -125,12 +125,13 @@ class LoopCalls:
     def close(self) -> None:
         self._decode._sampling = self._module
 
-    def share(self) -> float:
+    def share(self) -> float | None:
         """Percent of the time from the first call to the last spent between calls (the
-        first call, which reads the prompt's last token first, is left out); then clears."""
+        first call, which reads the prompt's last token first, is left out); then clears.
+        None where the loop is not the compiled one, or made fewer than three calls."""
         calls, self.calls[:] = self.calls[1:], []
         if len(calls) < 2:
-            return 0.0
+            return None
         between = sum(later[0] - earlier[1] for earlier, later in itertools.pairwise(calls))
         return round(100 * between / (calls[-1][1] - calls[0][0]), 3)
 
@@ -183,12 +184,20 @@ def side_by_side(controller: ChatController, window: MainWindow,
                 started = time.thread_time()
                 turn[path] = round(in_window() if path == "window" else worker_alone(), 2)
                 turn[f"{path}_gui_ms"] = round((time.thread_time() - started) * 1000, 1)
-                turn[f"{path}_handoff_share"] = loop.share()
+                share = loop.share()
+                if share is not None:
+                    turn[f"{path}_handoff_share"] = share
             turns.append(turn)
     finally:
         loop.close()
         del host.generate
     return turns
+
+
+def mean_of(turns: list[dict[str, float]], key: str) -> float | None:
+    """The mean of `key` over the turns that have it (None where none has)."""
+    values = [turn[key] for turn in turns if key in turn]
+    return round(statistics.mean(values), 3) if values else None
 
 
 def long_reply_writes(controller: ChatController, window: MainWindow) -> dict[str, float]:
@@ -292,8 +301,7 @@ def main() -> int:
             [turn[f"{path}_gui_ms"] for turn in turns]), 1) if turns else None
             for path in ("window", "worker")},
         "side_by_side_samples": turns,
-        **{f"{path}_handoff_share_percent": round(statistics.mean(
-            [turn[f"{path}_handoff_share"] for turn in turns]), 3) if turns else None
+        **{f"{path}_handoff_share_percent": mean_of(turns, f"{path}_handoff_share")
            for path in ("window", "worker")},
         "long_reply_write_ms": {"early": writes["early_ms"], "late": writes["late_ms"]},
         "long_reply_writes": writes["writes"],

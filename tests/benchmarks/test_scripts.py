@@ -271,6 +271,21 @@ def test_ui_stall_histogram_puts_each_stall_in_one_bin() -> None:
         2, 2, 1, 1]
 
 
+def test_the_token_loops_share_out_of_c_counts_the_gaps_between_its_calls() -> None:
+    ui_latency = pytest.importorskip("ui_latency")
+    loop = ui_latency.LoopCalls()
+    try:
+        # The first call (it reads the prompt's last token first) is left out.
+        loop.calls[:] = [(0.0, 1.0), (1.5, 2.0), (2.1, 3.0), (3.1, 4.0)]
+        assert loop.share() == pytest.approx(100 * 0.2 / 2.5, abs=0.001)
+        assert loop.calls == []  # cleared for the next reply
+        assert loop.share() is None  # no calls: no figure, rather than 0
+    finally:
+        loop.close()
+    assert ui_latency.mean_of([{"a": 1.0}, {}, {"a": 2.0}], "a") == 1.5
+    assert ui_latency.mean_of([{}], "a") is None
+
+
 def test_ui_latency_sets_replies_in_the_window_beside_the_worker_alone(
         starter_model: Path) -> None:
     """The real window and model: a reply drawn in the window and the same request to the
