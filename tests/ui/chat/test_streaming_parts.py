@@ -12,10 +12,11 @@ from PySide6.QtGui import QTextDocument
 from pytestqt.qtbot import QtBot
 
 from cove.core.conversation import Message, MessageState, Role
-from cove.ui.chat.delegate import MessageDelegate, Rendered
+from cove.ui.chat.delegate import Rendered
 from cove.ui.chat.markdown import stable_end
 from cove.ui.chat.message_model import MessageListModel
 from cove.ui.chat.view import ChatView
+from tests.ui.chat.test_look import delegate_of
 
 REPLY = """## Sorting in Python
 
@@ -97,12 +98,6 @@ def _streamed(qtbot: QtBot, reply: str, step: int = 7) -> tuple[MessageListModel
     return model, view, row
 
 
-def _delegate(view: ChatView) -> MessageDelegate:
-    delegate = view.itemDelegate()
-    assert isinstance(delegate, MessageDelegate)
-    return delegate
-
-
 def _block_tops(rendered: Rendered) -> list[tuple[str, float]]:
     """Every block's text and top, in the message's coordinates."""
     tops = []
@@ -118,7 +113,7 @@ def _block_tops(rendered: Rendered) -> list[tuple[str, float]]:
 
 def test_a_streaming_reply_in_parts_lays_out_as_one_document(qtbot: QtBot) -> None:
     model, view, row = _streamed(qtbot, REPLY)
-    delegate = _delegate(view)
+    delegate = delegate_of(view)
     message = model.message(row)
     streaming = delegate._cache[message.id]
     assert len(streaming.parts) >= 6  # finished paragraphs went into parts of their own
@@ -141,7 +136,7 @@ def test_a_streaming_reply_in_parts_lays_out_as_one_document(qtbot: QtBot) -> No
 
 def test_new_text_lays_out_only_the_paragraph_it_goes_into(qtbot: QtBot) -> None:
     model, view, row = _streamed(qtbot, "First paragraph.\n\nSecond paragraph.\n\nThird")
-    delegate = _delegate(view)
+    delegate = delegate_of(view)
     message = model.message(row)
     before = delegate._cache[message.id]
     model.append_text(row, " paragraph, a little longer now.")
@@ -165,7 +160,7 @@ def test_new_text_repaints_the_row_from_its_paragraph_down(qtbot: QtBot) -> None
     long_first = "The first paragraph of a reply, long enough to take several lines. " * 6
     model, view, row = _streamed(qtbot, long_first + "\n\nThe second one is")
     qtbot.wait(30)
-    delegate = _delegate(view)
+    delegate = delegate_of(view)
     painted: list[QRect] = []
     paint = delegate.paint
 

@@ -45,6 +45,8 @@ from cove.ui.chat.markdown import (
     CodeBlock,
     code_blocks,
     code_rects,
+    may_hold_code,
+    may_hold_quotes,
     quote_rects,
     render_document,
     stable_end,
@@ -284,11 +286,11 @@ class MessageDelegate(QStyledItemDelegate):
                                      document.firstBlock().blockFormat().topMargin())
         part = Part(document, top, end)
         markdown = text[start:end] if as_markdown else ""
-        if "`" in markdown or "~~~" in markdown:  # the marks render_document looks for
+        if may_hold_code(markdown):
             part.code = code_blocks(document)
             part.code_areas = [area.translated(0, top)
                                for area in code_rects(document, part.code)]
-        if ">" in markdown:
+        if may_hold_quotes(markdown):
             part.quotes = [quote.translated(0, top) for quote in quote_rects(document)]
         return part
 

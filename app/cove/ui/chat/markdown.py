@@ -96,6 +96,17 @@ def stable_end(markdown: str, start: int = 0) -> int:
     return end
 
 
+def may_hold_code(markdown: str) -> bool:
+    """Whether `markdown` has the marks a code block or inline code needs (a backtick or
+    ~~~): the passes that look for code walk every block, and are skipped without them."""
+    return "`" in markdown or "~~~" in markdown
+
+
+def may_hold_quotes(markdown: str) -> bool:
+    """Whether `markdown` has the mark a block quote needs (>)."""
+    return ">" in markdown
+
+
 def fences_closed(markdown: str) -> bool:
     """Whether every code fence has its end (while a reply streams, the last may not)."""
     return sum(1 for line in markdown.split("\n") if _FENCE.match(line)) % 2 == 0
@@ -305,14 +316,14 @@ def render_document(text: str, as_markdown: bool, font: QFont, *, dark: bool = F
     document.setMarkdown(keep_line_breaks(text), MARKDOWN)
     # Each pass below walks the document's blocks through Qt's bindings; a streaming reply's
     # paragraph is rendered at every write, so a pass whose mark the text lacks is skipped.
-    if "`" in text or "~~~" in text:
+    if may_hold_code(text):
         blocks = code_blocks(document)
         header = QFontMetricsF(font).height() * CODE_HEADER
         _style_code(document, blocks, header, dark, colour_code and fences_closed(text))
         _style_inline_code(document)
     if "|" in text:
         _style_tables(document, border or QColor(127, 127, 127, 110))
-    if ">" in text:
+    if may_hold_quotes(text):
         _style_quotes(document, dim or QColor(127, 127, 127))
     return document
 
