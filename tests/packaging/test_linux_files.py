@@ -7,8 +7,12 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QImage
 
 ROOT = Path(__file__).resolve().parents[2]
 LINUX = ROOT / "packaging" / "linux"
@@ -82,7 +86,23 @@ def test_icons_are_the_svg_at_every_hicolor_size(qapp: object) -> None:
         image = QImage(str(path))
         assert (image.width(), image.height()) == (size, size), path
         fresh = QImage.fromData(make_icons.render(size))
-        assert image.convertToFormat(QImage.Format.Format_ARGB32) == fresh.convertToFormat(
-            QImage.Format.Format_ARGB32), f"{path} is stale: run packaging/linux/make_icons.py"
+        assert _largest_difference(image, fresh) <= 2, (
+            f"{path} is stale: run packaging/linux/make_icons.py")
     scalable = SHARE / "icons" / "hicolor" / "scalable" / "apps" / f"{APP_ID}.svg"
     assert scalable.read_bytes() == (ROOT / "resources" / "icons" / "cove.svg").read_bytes()
+
+
+def _largest_difference(one: QImage, other: QImage) -> int:
+    """The largest difference of one colour channel between two images of the same size.
+
+    Qt's rasterizer rounds differently with the SIMD code each CPU gets (AVX-512 against
+    AVX2): the same SVG drawn on another machine differs by 1 in a few edge pixels, while a
+    changed drawing differs by far more.
+    """
+    from PySide6.QtGui import QImage
+
+    first, second = (image.convertToFormat(QImage.Format.Format_ARGB32) for image in (one, other))
+    assert first.size() == second.size()
+    pairs = zip(bytes(first.constBits()), bytes(second.constBits()), strict=True)
+    return max(abs(a - b) for a, b in pairs)
+
