@@ -204,3 +204,56 @@ def test_a_paragraph_without_their_marks_skips_the_styling_passes(
     assert plain.toPlainText() == "A plain paragraph, with emphasis."
     with pytest.raises(AssertionError):  # a mark the passes look for: they run
         markdown.render_document("Some `code` here.", True, QFont())
+
+
+def _code_pixels(view: ChatView, row: int, area: QRect) -> tuple[int, list[Any]]:
+    """The row painted with the delegate's painting area set to `area` (empty: all of it)
+    onto a blank image: how many pixels above `area` have the code blocks' tint, and the
+    zones the paint left."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QImage, QPainter
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    from cove.ui import theme
+
+    delegate = delegate_of(view)
+    index = view.model().index(row, 0)
+    option = QStyleOptionViewItem()
+    view.initViewItemOption(option)
+    option.rect = view.visualRect(index)
+    image = QImage(view.viewport().size(), QImage.Format.Format_ARGB32)
+    image.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(image)
+    delegate.painting = area
+    try:
+        delegate.paint(painter, option, index)
+    finally:
+        delegate.painting = QRect()
+        painter.end()
+    tint = QColor(theme.current().code).rgb()
+    bottom = area.top() if not area.isEmpty() else image.height()
+    count = sum(1 for y in range(max(0, option.rect.top()), min(bottom, image.height()))
+                for x in range(image.width()) if image.pixel(x, y) == tint)
+    return count, list(delegate.zones[row])
+
+
+def test_a_repaint_below_a_code_block_does_not_draw_it(qtbot: QtBot) -> None:
+    reply = ("Some code first:\n\n```python\nnumbers = [3, 1, 2]\nnumbers.sort()\n```\n\n"
+             + "A paragraph after the code, long enough to take some lines. " * 4
+             + "\n\nThe last one is")
+    model, view, row = _streamed(qtbot, reply)
+    qtbot.wait(30)
+    delegate = delegate_of(view)
+    rendered = delegate._cache[model.message(row).id]
+    assert len(rendered.code_areas) == 1
+    rect = view.visualRect(model.index(row, 0))
+    last = rendered.parts[-1]
+    assert last.top > rendered.code_areas[0].bottom() + 20
+    below = QRect(rect.left(), rect.top() + int(last.top), rect.width(),
+                  int(last.bottom - last.top) + 20)
+    whole, zones = _code_pixels(view, row, QRect())
+    assert whole > 500  # painted whole, the block's tint is there
+    part, part_zones = _code_pixels(view, row, below)
+    assert part == 0  # a repaint of the last paragraph leaves the code block alone
+    assert [zone.action for zone in part_zones].count("copy-code") == 1
+    assert part_zones == zones  # its Copy button still answers the mouse

@@ -79,9 +79,15 @@ class Part:
     code_areas: list[QRectF] = field(default_factory=list)  # in the message's coordinates
     quotes: list[QRectF] = field(default_factory=list)  # likewise
 
+    @functools.cached_property
+    def height(self) -> float:
+        """The document's height, read once: a part's document is not changed after
+        that (the view asks for it dozens of times a paint)."""
+        return float(self.document.size().height())
+
     @property
     def bottom(self) -> float:
-        return self.top + self.document.size().height()
+        return self.top + self.height
 
 
 @dataclass
@@ -404,6 +410,7 @@ class MessageDelegate(QStyledItemDelegate):
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         active = index.row() == self.hovered_row or selected
         zones: list[Zone] = []
+        sight = self._in_sight(option.rect)
 
         if is_user:
             ideal = rendered.parts[0].document.idealWidth()  # a person's text is one part
@@ -436,14 +443,14 @@ class MessageDelegate(QStyledItemDelegate):
                 painter.setBrush(Qt.BrushStyle.NoBrush)
                 painter.drawRoundedRect(QRect(origin.x() - 6, top - 2, width + 12,
                                               doc_height + 10), 8, 8)
-            self._paint_blocks(painter, rendered, origin, colours, message.id, zones)
+            self._paint_blocks(painter, rendered, origin, colours, message.id, zones, sight)
             footer_top = origin.y() + max(doc_height, AVATAR - 3) + 3
 
         context = QAbstractTextDocumentLayout.PaintContext()
         context.palette.setColor(QPalette.ColorRole.Text, QColor(colours.text))
         # Only the lines in sight and in the area being painted: a long reply streaming at
         # the bottom of the view would otherwise be drawn whole at every frame.
-        clip = QRectF(self._in_sight(option.rect).translated(-origin))
+        clip = QRectF(sight.translated(-origin))
         for part in rendered.parts:
             if part.bottom < clip.top() or part.top > clip.bottom():
                 continue
@@ -506,43 +513,50 @@ class MessageDelegate(QStyledItemDelegate):
         zones.append(Zone(rect, "thinking", "", f"{key}:thinking"))
 
     def _paint_blocks(self, painter: QPainter, rendered: Rendered, origin: QPoint,
-                      colours: theme.Colours, message_id: str, zones: list[Zone]) -> None:
-        """Code blocks' tint, language label and Copy; block quotes' bar."""
+                      colours: theme.Colours, message_id: str, zones: list[Zone],
+                      sight: QRect) -> None:
+        """Code blocks' tint, language label and Copy; block quotes' bar. Only those that
+        reach into `sight` (the area in view being painted) are drawn; every Copy button
+        still gets its zone."""
         small = self._small_font(painter.font())
         painter.setFont(small)
         metrics = painter.fontMetrics()
+        widths = {label: metrics.horizontalAdvance(label) + 22 for label in ("Copy", "Copied")}
         for number, (code, area) in enumerate(zip(rendered.code, rendered.code_areas,
                                                   strict=True)):
             rect = area.translated(origin.x(), origin.y()).toRect()
+            key = f"{message_id}:code:{number}"
+            label = "Copied" if self.copied_key == key else "Copy"
+            label_width = widths[label]
+            strip = QRect(rect.left() + 10, rect.top() + 3, rect.width() - 20,
+                          metrics.height() + 6)
+            button = QRect(strip.right() - label_width, strip.top(), label_width,
+                           strip.height())
+            zones.append(Zone(button, "copy-code", code.text, key))
+            if not rect.intersects(sight):
+                continue
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QColor(colours.code))
             painter.drawRoundedRect(rect, 8, 8)
             painter.setPen(QColor(colours.border))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(rect.adjusted(0, 0, -1, -1), 8, 8)
-            strip = QRect(rect.left() + 10, rect.top() + 3, rect.width() - 20,
-                          metrics.height() + 6)
             painter.setPen(QColor(colours.dim))
             painter.drawText(strip, int(Qt.AlignmentFlag.AlignLeft
                                         | Qt.AlignmentFlag.AlignVCenter),
                              code.language or "text")
-            key = f"{message_id}:code:{number}"
-            label = "Copied" if self.copied_key == key else "Copy"
-            label_width = metrics.horizontalAdvance(label) + 22
-            button = QRect(strip.right() - label_width, strip.top(), label_width,
-                           strip.height())
             painter.drawPixmap(QRect(button.left(), button.center().y() - 7, 14, 14),
                                icons.pixmap("check" if label == "Copied" else "copy",
                                             colours.dim))
             painter.drawText(button.adjusted(20, 0, 0, 0),
                              int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
                              label)
-            zones.append(Zone(button, "copy-code", code.text, key))
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(colours.border))
         for quote in rendered.quotes:
             rect = quote.translated(origin.x(), origin.y()).toRect()
-            painter.drawRoundedRect(QRect(rect.left() + 2, rect.top(), 3, rect.height()), 1, 1)
+            if rect.intersects(sight):
+                painter.drawRoundedRect(QRect(rect.left() + 2, rect.top(), 3, rect.height()), 1, 1)
 
     def _footer_items(self, index: Index, message: Message,
                       active: bool) -> list[tuple[str, str]]:
