@@ -98,6 +98,20 @@ def _streamed(qtbot: QtBot, reply: str, step: int = 7) -> tuple[MessageListModel
     return model, view, row
 
 
+def _painted_areas(delegate: Any, row: int) -> list[QRect]:
+    """The areas the delegate is asked to paint `row` in from now on (a list that grows)."""
+    painted: list[QRect] = []
+    paint = delegate.paint
+
+    def recording(painter: Any, option: Any, index: Any) -> None:
+        if index.row() == row:
+            painted.append(QRect(delegate.painting))
+        paint(painter, option, index)
+
+    delegate.paint = recording
+    return painted
+
+
 def _block_tops(rendered: Rendered) -> list[tuple[str, float]]:
     """Every block's text and top, in the message's coordinates."""
     tops = []
@@ -161,15 +175,7 @@ def test_new_text_repaints_the_row_from_its_paragraph_down(qtbot: QtBot) -> None
     model, view, row = _streamed(qtbot, long_first + "\n\nThe second one is")
     qtbot.wait(30)
     delegate = delegate_of(view)
-    painted: list[QRect] = []
-    paint = delegate.paint
-
-    def recording(painter: Any, option: Any, index: Any) -> None:
-        if index.row() == row:
-            painted.append(QRect(delegate.painting))
-        paint(painter, option, index)
-
-    delegate.paint = recording  # type: ignore[method-assign]
+    painted = _painted_areas(delegate, row)
     zones = list(delegate.zones[row])
     model.append_text(row, " growing")  # the same height: no new line
     qtbot.wait(40)
@@ -187,6 +193,27 @@ def test_new_text_repaints_the_row_from_its_paragraph_down(qtbot: QtBot) -> None
     model.finish(row, MessageState.DONE)
     qtbot.wait(40)
     assert painted and min(area.top() for area in painted) <= max(rect.top(), 0)
+
+
+def test_words_added_to_a_long_paragraph_repaint_from_its_last_line(qtbot: QtBot) -> None:
+    words = "A paragraph long enough to take several lines of the column it is in. " * 5
+    model, view, row = _streamed(qtbot, "First.\n\n" + words)
+    qtbot.wait(30)
+    delegate = delegate_of(view)
+    painted = _painted_areas(delegate, row)
+    model.append_text(row, "And")  # the same height: no new line
+    qtbot.wait(40)
+    rect = view.visualRect(model.index(row, 0))
+    rendered = delegate._cache[model.message(row).id]
+    last = rendered.parts[-1]
+    lines = last.document.lastBlock().layout()
+    assert lines.lineCount() >= 3
+    line_top = rect.top() + last.top + lines.lineAt(lines.lineCount() - 1).y()
+    assert rendered.changed_from == pytest.approx(
+        last.top + lines.lineAt(lines.lineCount() - 1).y(), abs=1)
+    assert painted
+    for area in painted:  # not the paragraph's first lines
+        assert line_top - 10 <= area.top() <= line_top + 10
 
 
 def test_a_paragraph_without_their_marks_skips_the_styling_passes(
@@ -257,3 +284,58 @@ def test_a_repaint_below_a_code_block_does_not_draw_it(qtbot: QtBot) -> None:
     assert part == 0  # a repaint of the last paragraph leaves the code block alone
     assert [zone.action for zone in part_zones].count("copy-code") == 1
     assert part_zones == zones  # its Copy button still answers the mouse
+
+
+# Added text that changes what came before it in its paragraph: a closing ** makes the words
+# before it bold (and drops the marks), a line of === makes the paragraph a heading, a
+# closing backtick turns the words before it into code.
+RESHAPING = ("A paragraph whose **bold words run on for long enough to wrap onto the next "
+             "line of the column** and then go on in plain text for a while longer.\n"
+             "Still the same paragraph, until a line of equals signs makes it a heading\n"
+             "===\n\nAfter it `some code that runs over the end of a line of the column "
+             "before it closes` and *emphasis that also runs on for a while* too.\n\n"
+             "- a list item that is long enough to wrap onto a second line of the column\n"
+             "- and a second one\n")
+GROWING = ("```python\ndef longest(words):\n    best = ''\n    for word in words:\n"
+           "        if len(word) > len(best):\n            best = word\n    return best\n```\n"
+           "> A quote that goes on for long enough to wrap onto a second line of the column,\n"
+           "> and a third.\n\n1. One\n   - nested, and long enough to wrap onto the next line too\n"
+           "2. Two\n\n| Column | Another, much wider column |\n| --- | --- |\n"
+           "| a | b |\n| a longer cell that widens the first column | c |\n")
+
+
+def _on_screen(view: ChatView) -> Any:
+    """What the window shows now: its backing store, which keeps what earlier repaints
+    left (QWidget.grab would paint the whole view afresh)."""
+    return view.screen().grabWindow(view.winId()).toImage()
+
+
+@pytest.mark.parametrize("reply", [REPLY, RESHAPING, GROWING],
+                         ids=["blocks", "reshaping", "growing"])
+def test_a_streamed_reply_on_screen_is_what_a_whole_repaint_draws(qtbot: QtBot,
+                                                                 reply: str) -> None:
+    """After every write, the partial repaints (MessageDelegate.changed_area) left on
+    screen exactly what a repaint of the whole view draws."""
+    model, view, row = _streamed(qtbot, "")
+    for start in range(0, len(reply), 6):
+        model.append_text(row, reply[start:start + 6])
+        qtbot.wait(2)
+        shown = _on_screen(view)
+        view.viewport().update()
+        qtbot.wait(5)
+        assert shown == _on_screen(view), f"stale pixels after {reply[:start + 6]!r}"
+
+
+@pytest.mark.parametrize("state", [MessageState.STREAMING, MessageState.DONE])
+def test_a_reply_that_opens_with_code_keeps_the_header_in_its_row(qtbot: QtBot,
+                                                                  state: MessageState) -> None:
+    """Qt leaves out a document's first top margin, which holds a code block's language
+    label and Copy: the reply starts lower instead, or the header would be drawn over the
+    message above (and cut off whenever the reply alone is repainted)."""
+    model, view, row = _streamed(qtbot, "```python\nprint('hi')\n```\nAfter the code.")
+    if state is MessageState.DONE:
+        model.finish(row, state)
+    qtbot.wait(20)
+    rendered = delegate_of(view)._cache[model.message(row).id]
+    assert rendered.code_areas and rendered.code_areas[0].top() >= 0
+    assert rendered.parts[0].top > 0

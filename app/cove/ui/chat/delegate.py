@@ -26,6 +26,7 @@ from PySide6.QtGui import (
     QFont,
     QPainter,
     QPalette,
+    QTextBlock,
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
@@ -258,12 +259,29 @@ class MessageDelegate(QStyledItemDelegate):
             parts = kept + ([make(start, stable, kept)] if stable > start else [])
             parts.append(make(stable, len(text), parts))
             rendered = Rendered(signature, parts, thinking=thinking,
-                                changed_from=parts[len(kept)].top if kept else 0.0)
+                                changed_from=self._changed_from(cached, signature, parts,
+                                                                len(kept)))
         self._cache[key] = rendered
         self._cache.move_to_end(key)
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
         return rendered
+
+    @staticmethod
+    def _changed_from(cached: Rendered | None, signature: tuple[Any, ...], parts: list[Part],
+                      kept: int) -> float:
+        """Where a streaming reply's new rendering first differs from its last one (0: all
+        of it may): the top of the first new part, or, where text was only added to the
+        last part, the first line of it that is laid out otherwise (at the latest the line
+        the text was added to)."""
+        if (cached is None or cached.signature[1:] != signature[1:]
+                or len(cached.parts) != len(parts)
+                or not signature[0].startswith(cached.signature[0])):
+            return parts[kept].top if kept else 0.0
+        old, new = cached.parts[-1], parts[-1]
+        if old.top != new.top:
+            return parts[kept].top if kept else 0.0
+        return new.top + _unchanged_height(old.document, new.document)
 
     @staticmethod
     def _kept_parts(cached: Rendered | None, signature: tuple[Any, ...]) -> list[Part]:
@@ -285,17 +303,20 @@ class MessageDelegate(QStyledItemDelegate):
             text[start:end], as_markdown, font, dark=colours.dark,
             border=QColor(colours.border), dim=QColor(colours.dim))
         document.setTextWidth(width)
+        markdown = text[start:end] if as_markdown else ""
+        code = code_blocks(document) if may_hold_code(markdown) else []
+        areas = code_rects(document, code) if code else []
         top = 0.0
         if before:
             above = before[-1]
             top = above.bottom + max(above.document.lastBlock().blockFormat().bottomMargin(),
                                      document.firstBlock().blockFormat().topMargin())
+        elif areas:  # Qt drops a document's first top margin: a code block's header there
+            top = max(0.0, -areas[0].top())  # would sit above the message
         part = Part(document, top, end)
-        markdown = text[start:end] if as_markdown else ""
-        if may_hold_code(markdown):
-            part.code = code_blocks(document)
-            part.code_areas = [area.translated(0, top)
-                               for area in code_rects(document, part.code)]
+        if code:
+            part.code = code
+            part.code_areas = [area.translated(0, top) for area in areas]
         if may_hold_quotes(markdown):
             part.quotes = [quote.translated(0, top) for quote in quote_rects(document)]
         return part
@@ -636,6 +657,92 @@ class MessageDelegate(QStyledItemDelegate):
     def zone_at(self, row: int, position: QPoint) -> Zone | None:
         return next((zone for zone in self.zones.get(row, []) if zone.rect.contains(position)),
                     None)
+
+
+def _unchanged_height(old: QTextDocument, new: QTextDocument) -> float:
+    """How far down from its top `new`, laid out from `old`'s Markdown with text added,
+    looks as `old` did: to the first block or line whose place, formats or text differ, and
+    never past the top of `old`'s last line, which the added text goes into. Added text can
+    change what came before it in the same paragraph (a closing ** makes earlier words bold
+    and drops the marks; a line of === turns the paragraph into a heading), so nothing is
+    assumed: each block and line is compared."""
+    old_layout, new_layout = old.documentLayout(), new.documentLayout()
+    old_block, new_block = old.begin(), new.begin()
+    while old_block.isValid() and new_block.isValid():
+        old_rect = old_layout.blockBoundingRect(old_block)
+        last = not old_block.next().isValid()
+        if (old_rect.topLeft() != new_layout.blockBoundingRect(new_block).topLeft()
+                or old_block.blockFormat() != new_block.blockFormat()
+                or old_block.charFormat() != new_block.charFormat()
+                or (old_block.textList() is None) != (new_block.textList() is None)
+                or not _same_table(old_layout, old_block, new_layout, new_block)):
+            return _from_table(old_layout, old_block, old_rect.top())
+        if (not last and old_rect == new_layout.blockBoundingRect(new_block)
+                and old_block.text() == new_block.text()
+                and _formats(old_block) == _formats(new_block)):
+            old_block, new_block = old_block.next(), new_block.next()
+            continue  # the same text, formats and place: laid out alike
+        count = old_block.layout().lineCount()
+        lines = min(_same_lines(old_block, new_block), count - 1 if last else count)
+        if lines <= 0 or lines >= count:
+            return _from_table(old_layout, old_block, old_rect.top())
+        return _from_table(old_layout, old_block,
+                           old_rect.top() + old_block.layout().lineAt(lines).y())
+    return 0.0  # `new` has fewer blocks: not text added
+
+
+def _same_table(old_layout: QAbstractTextDocumentLayout, old: QTextBlock,
+                new_layout: QAbstractTextDocumentLayout, new: QTextBlock) -> bool:
+    """Whether two blocks are both outside tables, or in tables of the same shape and place."""
+    old_table, new_table = QTextCursor(old).currentTable(), QTextCursor(new).currentTable()
+    if old_table is None or new_table is None:
+        return old_table is None and new_table is None
+    return ((old_table.rows(), old_table.columns()) == (new_table.rows(), new_table.columns())
+            and old_layout.frameBoundingRect(old_table)
+            == new_layout.frameBoundingRect(new_table))
+
+
+def _from_table(layout: QAbstractTextDocumentLayout, block: QTextBlock, top: float) -> float:
+    """`top`, or for a block in a table the end of the block above the table: a change in
+    one cell can move the table's columns and borders, which are drawn around the cells'
+    padding, above the table's own bounding rect."""
+    table = QTextCursor(block).currentTable()
+    if table is None:
+        return top
+    above = table.firstCursorPosition().block().previous()
+    return min(top, layout.blockBoundingRect(above).bottom() if above.isValid() else 0.0)
+
+
+def _same_lines(old: QTextBlock, new: QTextBlock) -> int:
+    """How many of `old`'s first lines `new` lays out alike: the same text, formats and
+    place."""
+    old_lines, new_lines = old.layout(), new.layout()
+    old_text, new_text = old.text(), new.text()
+    old_formats, new_formats = _formats(old), _formats(new)
+    same = 0
+    for number in range(min(old_lines.lineCount(), new_lines.lineCount())):
+        a, b = old_lines.lineAt(number), new_lines.lineAt(number)
+        start, end = a.textStart(), a.textStart() + a.textLength()
+        if (b.textStart() != start or b.textLength() != a.textLength()
+                or a.y() != b.y() or a.x() != b.x() or a.height() != b.height()
+                or old_text[start:end] != new_text[start:end]
+                or _clipped(old_formats, end) != _clipped(new_formats, end)):
+            break
+        same += 1
+    return same
+
+
+def _formats(block: QTextBlock) -> list[tuple[int, int, QTextCharFormat]]:
+    """A block's format ranges, each format copied (PySide frees a range's own with it)."""
+    return [(span.start, span.length, QTextCharFormat(span.format))
+            for span in block.textFormats()]
+
+
+def _clipped(formats: list[tuple[int, int, QTextCharFormat]],
+             end: int) -> list[tuple[int, int, QTextCharFormat]]:
+    """A block's format ranges as far as `end`."""
+    return [(start, min(length, end - start), form) for start, length, form in formats
+            if start < end]
 
 
 def _append_error(document: QTextDocument, error: str, colour: QColor, after_text: bool) -> None:
