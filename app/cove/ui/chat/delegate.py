@@ -82,8 +82,9 @@ class Part:
 
     @functools.cached_property
     def height(self) -> float:
-        """The document's height, read once: a part's document is not changed after
-        that (the view asks for it dozens of times a paint)."""
+        """The document's height, read once (the view asks for it dozens of times a
+        paint): a part's document is not changed once measured; _append_error adds a failed
+        reply's reason before that."""
         return float(self.document.size().height())
 
     @property
@@ -502,8 +503,8 @@ class MessageDelegate(QStyledItemDelegate):
 
     def changed_area(self, index: Index, rect: QRect) -> QRect:
         """The part of row `index` (at `rect`) that its last rendering changed, where its
-        height did not change: a streaming reply's text from the paragraph the new text
-        went into down to its end; else all of it."""
+        height did not change: a streaming reply's text from the first line the new text
+        changed (Rendered.changed_from) down to its end; else all of it."""
         rendered = self._cache.get(self._message(index).id)
         if (rendered is None or not rendered.changed_from or rendered.thinking
                 or index.row() == self.memory_row):  # lines above the text: all of it

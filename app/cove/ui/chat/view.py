@@ -99,7 +99,7 @@ class ChatView(QListView):
         # it) before the comparison.
         # New text in one row (its text alone) that leaves the row's height as it was
         # repaints only what it changed (MessageDelegate.changed_area: for a streaming reply,
-        # from the paragraph the text went into down to the text's end), not the whole row
+        # from the first line the text changed down to the text's end), not the whole row
         # as Qt's handler does.
         delegate = self._delegate()
         rows = [self.model().index(row, 0) for row in range(top_left.row(),
