@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from cove.notes.files import (
     read_note_file,
     write_private,
 )
-from cove.notes.note import UNTITLED, Note, NoteSummary, title_of, word_count
+from cove.notes.note import UNTITLED, WIDE_SPACES, Note, NoteSummary, title_of, word_count
 
 
 def test_title_is_the_first_line_with_words_without_marks() -> None:
@@ -39,6 +41,26 @@ def test_counts_and_list_order() -> None:
     ordered = sorted([n.summary() for n in (old, new, old_pinned)], key=NoteSummary.list_order)
     assert [s.title for s in ordered] == ["a", "b", "c"]
     assert new.summary().chars == 1
+
+
+def test_wide_spaces_are_every_space_above_ascii() -> None:
+    spaces = "".join(chr(c) for c in range(128, sys.maxunicode + 1) if chr(c).isspace())
+    assert spaces == WIDE_SPACES
+
+
+def test_word_count_counts_as_str_split_does() -> None:
+    """The fast count against len(text.split()) on random text of every kind of space (ASCII,
+    the control separators str.split also splits at, wide ones), letters of one to four UTF-8
+    bytes, and a lone surrogate."""
+    rng = random.Random(13)
+    alphabet = "ab \n\t\r\x0b\x0c\x1c\x1f\x00-é日\U0001F600\ud800\u200b" + WIDE_SPACES
+    texts = ["", " ", "a", " a ", "\x1fa\x1cb", "日本語 テキスト", "a\u3000b", "a\xa0b"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+              for _ in range(3000)]
+    texts += ["".join(rng.choice("ab \n-é日") for _ in range(rng.randint(0, 40)))
+              for _ in range(1000)]  # no wide space: the byte count
+    for text in texts:
+        assert word_count(text) == len(text.split()), repr(text)
 
 
 @pytest.mark.parametrize(("line", "expected"), [
