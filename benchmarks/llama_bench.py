@@ -23,7 +23,9 @@ story prompt in tokens. Prompt processing (pp): a prompt of about 512 tokens (th
 count of its rendered prompt, given to llama-bench as -p), timed by the worker as the time to
 its first token. Long replies: the worker's rate over chunks 448-512 of a 512-token reply
 over its rate over chunks 0-64 (one chunk a token, timed as they arrive), against llama-bench's
-tg64 at depth 448 over tg64 at depth 0; `long_reply_gap` is the difference. The direct path
+tg64 at depth 448 over tg64 at depth 0; `long_reply_gap` is the difference of the medians of
+LONG_REPLIES such replies and as many llama-bench runs a round (one reply takes 10 to 20 s, over
+which this machine's speed can drift by a tenth). The direct path
 (llama-cpp-python's streamed chat completion, re-tokenizing its text, first chunk to last)
 stays as a reference, and so does a bare loop (the worker's own model and context, one fixed
 token at a time through llama_decode from Python, no sampling and no text), the floor under
@@ -84,7 +86,8 @@ FIRST_ROUND_ONLY = ("direct", "llama_bench_no_repack")  # references, not target
 PP_WORDS = {"SmolLM2-135M Q4_1": 372, "Gemma-3-270M Q4_K_M": 428}
 LONG_REPLY = 512  # tokens
 WINDOW = 64  # tokens at the start and at the end of the long reply
-LONG_SEEDS = 4  # seeds tried until a story runs the whole long reply
+LONG_REPLIES = 3  # long replies a round, and llama-bench runs of the two windows
+LONG_SEEDS = 6  # seeds tried until LONG_REPLIES stories run the whole long reply
 WARMUP = [{"role": "system", "content": "Warm up."}, {"role": "user", "content": "Hi"}]
 
 # The wrapper project for the default build: llama.cpp's common helpers and llama-bench,
@@ -553,25 +556,31 @@ def bare_rate(engine: Any, prompt: list[int], tokens: int) -> float:
 
 
 def long_reply(session: common.WorkerSession, seed: int) -> dict[str, Any]:
-    """The worker's decode rate over the last WINDOW of a LONG_REPLY-token story against the
-    first WINDOW, from when its chunks arrived; seeds are tried until a story runs that long.
+    """The worker's decode rate over the last WINDOW of a LONG_REPLY-token story and over the
+    first WINDOW, from when its chunks arrived, for LONG_REPLIES stories; seeds are tried until
+    that many run that long.
 
     The engine normally hands on the text that comes within a frame in one piece; here it
     hands on every token's (interval 0) so each token's arrival is timed. That costs the same
     on every token, so it cancels out of the late-over-early ratio."""
     engine = session.host.worker._engine
     interval, engine.chunk_interval_s = engine.chunk_interval_s, 0.0
+    replies = []
     try:
         for attempt in range(LONG_SEEDS):
+            if len(replies) == LONG_REPLIES:
+                break
             reply = session.ask(common.STORY_PROMPT, max_tokens=LONG_REPLY, seed=seed + attempt)
             times = reply.chunk_times
             if len(times) >= LONG_REPLY - 8:  # a few tokens may share a chunk (split characters)
-                early = common.window_rate(times, 0, WINDOW)
-                late = common.window_rate(times, len(times) - WINDOW, len(times))
-                return {"long_early_rate": early, "long_late_rate": late,
-                        "long_tokens": reply.tokens, "long_chunks": len(times)}
+                replies.append({"early": common.window_rate(times, 0, WINDOW),
+                                "late": common.window_rate(times, len(times) - WINDOW,
+                                                           len(times)),
+                                "tokens": reply.tokens, "chunks": len(times)})
     finally:
         engine.chunk_interval_s = interval
+    if replies:
+        return {"long_replies": replies}
     return {"long_skipped": f"no story ran to {LONG_REPLY} tokens in {LONG_SEEDS} seeds"}
 
 
@@ -643,8 +652,10 @@ def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int
                     if "binary" not in bench:
                         errors[path] = str(bench.get("skipped", "not built"))
                         continue
-                    runs[path].append(bench_round(path, bench["binary"], model.path, threads,
-                                                  tokens, sizes, extra_buffers, memory))
+                    for _ in range(LONG_REPLIES if path == "llama_bench_long" else 1):
+                        runs[path].append(bench_round(path, bench["binary"], model.path,
+                                                      threads, tokens, sizes, extra_buffers,
+                                                      memory))
                 else:
                     result = child(path, model, threads, words, tokens, seed, bench,
                                    not extra_buffers)
@@ -773,8 +784,8 @@ def summarise_long(worker: list[dict[str, Any]],
                    bench: list[dict[str, float]]) -> dict[str, Any]:
     """Late-over-early decode rate of a long reply, the worker's against llama-bench's."""
     out: dict[str, Any] = {}
-    ours = [r["long_late_rate"] / r["long_early_rate"] for r in worker
-            if r.get("long_early_rate") and r.get("long_late_rate")]
+    ours = [reply["late"] / reply["early"] for r in worker
+            for reply in r.get("long_replies", []) if reply.get("early")]
     theirs = [r["late"] / r["early"] for r in bench if r.get("early")]
     if ours:
         out["worker_long_reply_ratio"] = round(common.median(ours), 4)

@@ -147,13 +147,15 @@ def test_llama_bench_json_with_depths_gives_a_rate_per_depth() -> None:
 
 
 def test_long_reply_gap_compares_late_over_early_with_llama_benchs() -> None:
-    worker = [{"long_early_rate": 100.0, "long_late_rate": 88.0},
-              {"long_early_rate": 100.0, "long_late_rate": 92.0}, {"long_skipped": "short"}]
-    bench = [{"early": 100.0, "late": 95.0}]
+    worker = [{"long_replies": [{"early": 100.0, "late": 88.0}, {"early": 100.0, "late": 80.0}]},
+              {"long_replies": [{"early": 100.0, "late": 92.0}]}, {"long_skipped": "short"}]
+    bench = [{"early": 100.0, "late": 95.0}, {"early": 100.0, "late": 99.0},
+             {"early": 100.0, "late": 91.0}]
     summary = llama_bench.summarise_long(worker, bench)
-    assert summary["worker_long_reply_ratio"] == 0.9
+    assert summary["worker_long_reply_ratio"] == 0.88  # the median of every round's replies
+    assert summary["worker_long_reply_samples"] == [0.88, 0.8, 0.92]
     assert summary["llama_bench_long_reply_ratio"] == 0.95
-    assert summary["long_reply_gap"] == 0.05
+    assert summary["long_reply_gap"] == 0.07
     assert summary["worker_long_reply_skipped"] == "short"
     assert common.window_rate([0.0, 0.1, 0.2, 0.4], 1, 4) == pytest.approx(2 / 0.3)
 
