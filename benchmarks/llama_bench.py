@@ -24,8 +24,8 @@ count of its rendered prompt, given to llama-bench as -p), timed by the worker a
 its first token. Long replies: the worker's rate over chunks 448-512 of a 512-token reply
 over its rate over chunks 0-64 (one chunk a token, timed as they arrive), against llama-bench's
 tg64 at depth 448 over tg64 at depth 0; `long_reply_gap` is the difference of the medians of
-LONG_REPLIES such replies and as many llama-bench runs a round (one reply takes 10 to 20 s, over
-which this machine's speed can drift by a tenth). The direct path
+LONG_REPLIES such replies and as many llama-bench runs, in the first round (one reply takes 10
+to 20 s, over which this machine's speed can drift by a tenth). The direct path
 (llama-cpp-python's streamed chat completion, re-tokenizing its text, first chunk to last)
 stays as a reference, and so does a bare loop (the worker's own model and context, one fixed
 token at a time through llama_decode from Python, no sampling and no text), the floor under
@@ -80,13 +80,14 @@ TARGET_LONG_REPLY_GAP = 0.05
 N_CTX = 2048
 REPEATS = 3  # generation runs per path and round; the fastest counts
 TURNS = 6  # turns of worker, llama-bench and bare loop side by side per round
-FIRST_ROUND_ONLY = ("direct", "llama_bench_no_repack")  # references, not targets
+# References no target reads, and the long replies (LONG_REPLIES of them in one round)
+FIRST_ROUND_ONLY = ("direct", "llama_bench_no_repack", "llama_bench_long")
 # Words of the prompt-processing passage that render to about 512 tokens with each model's
 # chat format (fewer than 512, so both paths evaluate it in one batch of llama-bench's -b).
 PP_WORDS = {"SmolLM2-135M Q4_1": 372, "Gemma-3-270M Q4_K_M": 428}
 LONG_REPLY = 512  # tokens
 WINDOW = 64  # tokens at the start and at the end of the long reply
-LONG_REPLIES = 3  # long replies a round, and llama-bench runs of the two windows
+LONG_REPLIES = 3  # long replies, and llama-bench runs of the two windows
 LONG_SEEDS = 6  # seeds tried until LONG_REPLIES stories run the whole long reply
 WARMUP = [{"role": "system", "content": "Warm up."}, {"role": "user", "content": "Hi"}]
 
@@ -396,13 +397,15 @@ def parse_llama_bench(output: str) -> dict[str, float]:
 
 
 def measure_one(path: str, model: str, chat_format: str | None, threads: int, words: int,
-                tokens: int, seed: int, bench: BenchCall | None = None) -> dict[str, Any]:
+                tokens: int, seed: int, bench: BenchCall | None = None,
+                long: bool = False) -> dict[str, Any]:
     """Warm up, then REPEATS long prompts for prompt speed, then the story prompt REPEATS times
-    for generation (the fastest of each counts); the worker also writes one long reply, for
-    its rate at the end against the start, and then runs side by side with the bare loop and
-    llama-bench (`bench`), for the generation ratios."""
+    for generation (the fastest of each counts); the worker then writes LONG_REPLIES long
+    replies where `long` (the first round), for its rate at the end against the start, and
+    runs side by side with the bare loop and llama-bench (`bench`), for the generation
+    ratios."""
     session = common.open_session(path, model, threads, N_CTX, seed, chat_format)
-    long: dict[str, Any] = {}
+    long_replies: dict[str, Any] = {}
     turns: list[dict[str, float]] = []
     try:
         session.ask(WARMUP, max_tokens=4, seed=seed)
@@ -418,7 +421,7 @@ def measure_one(path: str, model: str, chat_format: str | None, threads: int, wo
         runs = [session.ask(common.STORY_PROMPT, max_tokens=tokens, seed=seed)
                 for _ in range(REPEATS)]
         if isinstance(session, common.WorkerSession):
-            long = long_reply(session, seed)
+            long_replies = long_reply(session, seed) if long else {}
             turns = side_by_side(session, bench, tokens, seed, words, pp_tokens)
     finally:
         session.close()
@@ -427,7 +430,7 @@ def measure_one(path: str, model: str, chat_format: str | None, threads: int, wo
     tg = runs[rates.index(max(rates))]
     return {"path": path, "pp_ttft": pp_ttft, "pp_tokens": pp_tokens, "ttft": runs[0].ttft,
             "tg_rate": max(rates), "tg_rates": rates, "tg_tokens": tg.tokens,
-            "tg_prompt_tokens": tg.prompt_tokens, "side_by_side": turns, **long}
+            "tg_prompt_tokens": tg.prompt_tokens, "side_by_side": turns, **long_replies}
 
 
 @dataclass(frozen=True)
@@ -585,7 +588,7 @@ def long_reply(session: common.WorkerSession, seed: int) -> dict[str, Any]:
 
 
 def child(path: str, model: common.BenchModel, threads: int, words: int, tokens: int,
-          seed: int, bench: dict[str, Any], no_repack: bool) -> dict[str, Any]:
+          seed: int, bench: dict[str, Any], no_repack: bool, long: bool) -> dict[str, Any]:
     args = [__file__, "--one", path, "--model-path", str(model.path), "--threads", str(threads),
             "--words", str(words or PP_WORDS.get(model.label, 380)), "--tokens", str(tokens),
             "--seed", str(seed)]
@@ -593,6 +596,8 @@ def child(path: str, model: common.BenchModel, threads: int, words: int, tokens:
         args += ["--chat-format", model.chat_format]
     if path == "worker" and "binary" in bench:
         args += ["--llama-bench", str(bench["binary"])] + (["--no-repack"] if no_repack else [])
+    if path == "worker" and long:
+        args.append("--long")
     return common.run_child(args, timeout=300)
 
 
@@ -624,7 +629,8 @@ def compare_model(model: common.BenchModel, bench: dict[str, Any], threads: int,
         entry["interrupted"] = "the run's time budget ran out during this model"
     if not any(runs.values()):
         return {**entry, "skipped": entry.get("interrupted") or "no path ran"}
-    return {**entry, "rounds": max(len(v) for v in runs.values()), **summarise(runs, errors)}
+    rounds_run = max(len(v) for path, v in runs.items() if path != "llama_bench_long")
+    return {**entry, "rounds": rounds_run, **summarise(runs, errors)}
 
 
 def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int, rounds: int,
@@ -633,9 +639,9 @@ def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int
                    extra_buffers: bool = True, memory: Memory = LLAMA_CPP_DEFAULT) -> None:
     """llama-bench runs with the kernels Cove uses (`extra_buffers`) and holds the weights as
     its engine does (`memory`); where the kernels are the fast ones, it also runs without
-    them, to show what the fallback would cost. The references no target reads
-    (FIRST_ROUND_ONLY) run in the first round only, leaving the time to the side-by-side
-    turns."""
+    them, to show what the fallback would cost. The references no target reads and the long
+    replies (FIRST_ROUND_ONLY; the worker's child writes its long replies in the first round)
+    run in the first round only, leaving the time to the side-by-side turns."""
     assert model.path is not None
     sizes = {"pp": 512, "depth": 0}  # the worker's prompt sizes, which llama-bench then uses
     paths = ("worker", "direct", "llama_bench", "llama_bench_long") + (
@@ -658,7 +664,7 @@ def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int
                                                       memory))
                 else:
                     result = child(path, model, threads, words, tokens, seed, bench,
-                                   not extra_buffers)
+                                   not extra_buffers, long=index == 0)
                     runs[path].append(result)
                     if path == "worker":
                         sizes = {"pp": int(result["pp_tokens"]) or sizes["pp"],
@@ -819,6 +825,7 @@ def main() -> int:
     parser.add_argument("--one", choices=("direct", "worker"), help=argparse.SUPPRESS)
     parser.add_argument("--llama-bench", help=argparse.SUPPRESS)
     parser.add_argument("--no-repack", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--long", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model-path", help=argparse.SUPPRESS)
     parser.add_argument("--chat-format", help=argparse.SUPPRESS)
     parser.add_argument("--words", type=int, default=0, help=argparse.SUPPRESS)
@@ -830,7 +837,7 @@ def main() -> int:
         bench_call = BenchCall(args.llama_bench, Path(args.model_path), threads,
                                args.no_repack) if args.llama_bench else None
         common.emit(measure_one(args.one, args.model_path, args.chat_format, threads, words,
-                                tokens, args.seed, bench_call))
+                                tokens, args.seed, bench_call, args.long))
         return 0
 
     rounds = args.rounds or (1 if args.quick else 5)
