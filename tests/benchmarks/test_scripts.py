@@ -152,7 +152,7 @@ def test_long_reply_gap_compares_late_over_early_with_llama_benchs() -> None:
     bench = [{"early": 100.0, "late": 95.0}, {"early": 100.0, "late": 99.0},
              {"early": 100.0, "late": 91.0}]
     summary = llama_bench.summarise_long(worker, bench)
-    assert summary["worker_long_reply_ratio"] == 0.88  # the median of every round's replies
+    assert summary["worker_long_reply_ratio"] == 0.88  # the median of all the replies
     assert summary["worker_long_reply_samples"] == [0.88, 0.8, 0.92]
     assert summary["llama_bench_long_reply_ratio"] == 0.95
     assert summary["long_reply_gap"] == 0.07

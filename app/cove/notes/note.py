@@ -27,9 +27,9 @@ _SPACE_OR_NOT = bytes(32 if chr(byte).isspace() and byte < 128 else 120 for byte
 def word_count(text: str) -> int:
     """Words as a plain editor counts them: runs of characters between spaces, as
     len(text.split()) counts them, without making a string per word: every note is counted at
-    each unlock (5,000 notes of 500 words took a third of a second to split on the slower of
-    the project's machines, three to four times this). Text with a space above ASCII is split
-    as before."""
+    each unlock, and splitting 5,000 notes of 500 words took a third of a second on the slower
+    of the project's machines, three to four times as long as this count. Text with a space
+    above ASCII is split as before."""
     if not text.isascii() and any(space in text for space in WIDE_SPACES):
         return len(text.split())
     # Bytes of characters above ASCII are all 0x80 or more, so all "x", as those characters
