@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import unicodedata
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cove.storage import crypto
 from cove.storage.crypto import (
@@ -95,6 +97,40 @@ def test_ciphertext_sizes_only_show_the_size_bucket() -> None:
 def test_padding_round_trips_data_ending_in_zeros_or_markers(data: bytes) -> None:
     assert unpad(pad(data)) == data
     assert len(pad(data)) == padded_size(len(data))
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00\x00", b"abc", b"abc\x80\x00\x01\x00",
+                                  b"\x80\x01", b"x\x80\x00\x80\x7f"])
+def test_bad_padding_is_refused(data: bytes) -> None:
+    with pytest.raises(DecryptionError):
+        unpad(data)
+
+
+def test_unpadding_agrees_with_stripping_the_zeros_then_the_marker() -> None:
+    """The marker search against the plain definition, on every short mix of the bytes that
+    matter (zeros, markers, others), well and badly padded."""
+    def stripped(data: bytes) -> bytes | None:
+        rest = data.rstrip(b"\x00")
+        return rest[:-1] if rest and rest[-1] == 0x80 else None
+
+    for length in range(7):
+        for data in itertools.product(b"\x00\x80\x01a", repeat=length):
+            plain = bytes(data)
+            try:
+                got: bytes | None = unpad(plain)
+            except DecryptionError:
+                got = None
+            assert got == stripped(plain), plain
+
+
+def test_an_authentic_row_without_its_padding_does_not_open() -> None:
+    key, nonce = new_data_key(), bytes(crypto.NONCE_BYTES)
+    sealed = AESGCM(key).encrypt(nonce, b"text\x80\x00\x07", crypto.row_aad(*ROW, "k1"))
+    blob = bytes([crypto.FORMAT_VERSION]) + nonce + sealed
+    cipher = RowCipher(key, "k1")
+    assert cipher.open_many(ROW[0], [(*ROW[1:], "k1", blob)]) == [None]
+    with pytest.raises(DecryptionError):
+        cipher.open(*ROW, blob)
 
 
 def test_wrapped_key_opens_only_with_its_kek_and_context() -> None:
