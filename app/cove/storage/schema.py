@@ -59,8 +59,16 @@ def _schema_v3(conn: sqlite3.Connection) -> None:
     )
 
 
+def _schema_v4(conn: sqlite3.Connection) -> None:
+    # No table changes: from this version a note's sealed body may be in format 2
+    # (cove.storage.notes), which a Cove that knows only format 1 would show as damaged. The
+    # version step makes such a Cove refuse the file as too new instead. Format 1 bodies stay
+    # as they are until their note changes.
+    del conn
+
+
 # MIGRATIONS[n] takes a store from schema version n to n + 1; append, never edit.
-MIGRATIONS = (_schema_v1, _schema_v2, _schema_v3)
+MIGRATIONS = (_schema_v1, _schema_v2, _schema_v3, _schema_v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 # The tables the current schema has; a file missing one was edited by hand.
 TABLES = ("meta", "conversations", "messages", "notes", "preferences")

@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from cove.notes.note import Note
+from cove.notes.note import WORD_RULE, Note
 from cove.storage.crypto import KdfParams
 from cove.storage.errors import NotFound, StoreLocked
-from cove.storage.notes import NOTES, NoteDamaged
+from cove.storage.notes import BODY_FORMAT, NOTES, NoteDamaged, seal_note
 from cove.storage.store import ConversationStore, default_store_path
 from tests.unit.storage.test_canary import encoded, files_holding, log_file  # noqa: F401
 
@@ -122,3 +123,96 @@ def test_a_body_written_before_projects_loads_in_no_project(tmp_path: Path) -> N
         assert (loaded.text, loaded.pinned, loaded.project) == ("Old note", True, "")
         moved = store.notes.set_project(note.id, "p" * 16)
         assert store.notes.list_notes()[0].project == moved.project == "p" * 16
+
+
+def sealed_body(store: ConversationStore, note_id: str) -> bytes:
+    """The note's stored body, opened (its plaintext)."""
+    with store._db() as conn:
+        blob = conn.execute("SELECT body FROM notes WHERE id = ?", (note_id,)).fetchone()[0]
+    return store._require_cipher().open(NOTES, note_id, note_id, 0, blob)
+
+
+def replace_body(store: ConversationStore, note_id: str, body: bytes) -> None:
+    cipher = store._require_cipher()
+    with store._transaction() as conn:
+        conn.execute("UPDATE notes SET body = ? WHERE id = ?",
+                     (cipher.seal(NOTES, note_id, note_id, 0, body), note_id))
+
+
+def test_a_format_1_body_is_read_and_rewritten_in_format_2_when_it_changes(
+        tmp_path: Path) -> None:
+    path = tmp_path / "cove.db"
+    with open_store(path) as store:
+        note = store.notes.create_note("placeholder")
+        assert sealed_body(store, note.id)[0] == BODY_FORMAT
+        replace_body(store, note.id, json.dumps(
+            {"text": "Three old words", "pinned": False, "created": 5.0, "updated": 6.0,
+             "project": "abc"}).encode())
+    with open_store(path) as store:
+        [summary] = store.notes.list_notes()
+        assert (summary.title, summary.words, summary.updated) == ("Three old words", 3, 6.0)
+        store.notes.set_pinned(note.id, True)
+        body = sealed_body(store, note.id)
+        assert body[0] == BODY_FORMAT and b"Three old words" in body
+    with open_store(path) as store:
+        loaded = store.notes.load_note(note.id)
+        assert (loaded.text, loaded.pinned, loaded.created, loaded.project) == (
+            "Three old words", True, 5.0, "abc")
+
+
+def test_the_stored_word_count_is_what_the_list_shows_unless_counted_by_other_rules(
+        tmp_path: Path) -> None:
+    """Unlocking reads each note's count from its body; one counted under another rule
+    (an older word_count) is counted again."""
+    path = tmp_path / "cove.db"
+    with open_store(path) as store:
+        stored = store.notes.create_note("one two three")
+        stale = store.notes.create_note("four five")
+        cipher = store._require_cipher()
+        with store._transaction() as conn:
+            for note, words in ((stored, 99), (stale, 77)):
+                conn.execute("UPDATE notes SET body = ? WHERE id = ?",
+                             (seal_note(cipher, note, words), note.id))
+        body = bytearray(sealed_body(store, stale.id))
+        body[1] = WORD_RULE + 1
+        replace_body(store, stale.id, bytes(body))
+    with open_store(path) as store:
+        words = {s.id: s.words for s in store.notes.list_notes()}
+        assert words == {stored.id: 99, stale.id: 2}
+        store.notes.save_text(stored.id, "now four words here")
+        assert {s.id: s.words for s in store.notes.list_notes()}[stored.id] == 4
+
+
+@pytest.mark.parametrize("text", ["", "plain", "line\nbreaks\r\n\ttabs", "emoji 🌊 and 中文",
+                                  "ends in U+0080 \x80", "nul \x00 inside\x00",
+                                  "lone surrogate \ud800 kept", "€" * 3000])
+def test_any_text_round_trips_in_format_2(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "cove.db"
+    with open_store(path) as store:
+        note = store.notes.create_note(text, pinned=True)
+        store.notes.set_project(note.id, "Projekt-ü")
+    with open_store(path) as store:
+        loaded = store.notes.load_note(note.id)
+        assert (loaded.text, loaded.pinned, loaded.project) == (text, True, "Projekt-ü")
+        assert store.notes.list_notes()[0].words == len(text.split())
+
+
+@pytest.mark.parametrize("damage", [
+    lambda body: body[:10],  # cut inside the header
+    lambda body: bytes([9]) + body[1:],  # a format this Cove does not know
+    lambda body: body[:-1] + b"\xff",  # text that is not UTF-8
+    # The project id's length, the header's last two bytes: longer than the body
+    lambda body: body[:23] + b"\xff\xff" + body[25:],
+], ids=["short", "format", "utf-8", "project"])
+def test_a_malformed_format_2_body_shows_as_damaged(
+        tmp_path: Path, damage: Callable[[bytes], bytes]) -> None:
+    path = tmp_path / "cove.db"
+    with open_store(path) as store:
+        good = store.notes.create_note("fine")
+        bad = store.notes.create_note("will be damaged")
+        replace_body(store, bad.id, damage(sealed_body(store, bad.id)))
+    with open_store(path) as store:
+        listed = {s.id: s for s in store.notes.list_notes()}
+        assert listed[bad.id].damaged and not listed[good.id].damaged
+        with pytest.raises(NoteDamaged):
+            store.notes.load_note(bad.id)
