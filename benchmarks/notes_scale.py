@@ -1,9 +1,10 @@
 """Notes at scale: 5,000 notes of 500 words, timed the way the notes workspace uses them.
 
 Builds an encrypted store in a temporary folder, then measures in a fresh process: unlock to
-the notes list (every note decrypted, counted and sorted), a search of every note, Ask-my-notes
-retrieval (BM25 over every passage), and typing into a 20,000-word note in the real editor
-(each key press and its repaint, forced, with and without the autosave that follows typing).
+the notes list (every note decrypted, titled and sorted; each word count is stored with its
+note when it is saved), a search of every note, Ask-my-notes retrieval (BM25 over every
+passage), and typing into a 20,000-word note in the real editor (each key press and its
+repaint, forced, with and without the autosave that follows typing).
 Prints ONE JSON line; progress goes to stderr.
 
     .venv/bin/python benchmarks/notes_scale.py [--notes 5000] [--words 500]
