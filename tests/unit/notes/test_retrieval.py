@@ -4,8 +4,22 @@ fits the context budget."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 
-from cove.notes.retrieval import NotesIndex, ask_messages, cited, fit_passages, passages_of
+import pytest
+
+from cove.notes import retrieval
+from cove.notes.retrieval import (
+    _WORD,
+    STOPWORDS,
+    NotesIndex,
+    ask_messages,
+    cited,
+    fit_passages,
+    passages_of,
+    term_counts,
+    words_of,
+)
 
 _FILLER = ("meeting project budget weekly update team plan review notes draft email call "
           "schedule report idea list task garden recipe travel book film music")
@@ -66,3 +80,66 @@ def test_fitting_keeps_the_best_within_the_budget_and_cites() -> None:
     assert messages[-1]["content"].endswith("Question: What about the garden?")
     assert cited("See [2] and [1], also [2] and [99].", kept) == [
         (2, kept[1].note_id), (1, kept[0].note_id)]
+
+
+def test_words_are_what_the_word_pattern_finds_in_the_lower_cased_text() -> None:
+    """The ASCII fast path (one translate and a split) against _WORD.findall(text.lower()),
+    on random text of every ASCII character and on text with letters above ASCII."""
+    rng = random.Random(7)
+    ascii_chars = [chr(code) for code in range(128)]
+    wider = ascii_chars + list("éÉßİıǅΣσςЖж中文🌊\u00a0\u2028’—")
+    for alphabet in (ascii_chars, wider):
+        for _ in range(2000):
+            text = "".join(rng.choices(alphabet + list("aB1_ "), k=rng.randint(0, 40)))
+            assert words_of(text) == _WORD.findall(text.lower()), repr(text)
+            expected = Counter(w for w in _WORD.findall(text.lower()) if w not in STOPWORDS)
+            assert term_counts(text) == expected, repr(text)
+    assert term_counts("The lamp, THE LAMP and the keeper_2") == Counter(
+        {"lamp": 2, "keeper_2": 1})
+
+
+def test_reindexing_a_note_replaces_its_passages() -> None:
+    index = NotesIndex()
+    index.add("n1", "Lamp", "The keeper repaints the lamp in April.")
+    index.add("n2", "Boat", "The boat is blue.")
+    index.add("n1", "Lamp", "Now about gardens only.")
+    assert len(index) == 2
+    assert all("repaints" not in p.text for p in index.search("repaints lamp april"))
+    assert [p.note_id for p in index.search("gardens")] == ["n1"]
+    index.remove("n1")
+    assert [p.note_id for p in index.search("blue boat")] == ["n2"] and len(index) == 1
+
+
+def test_indexing_a_note_again_counts_only_the_passages_that_changed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An autosave of a long note re-indexes it; only its changed passages are counted again,
+    and the index answers exactly as one built afresh from the same notes."""
+    notes = generated_notes(30)
+    note_id, title, text = notes[0]
+    long_text = "\n\n".join([text] * 8)  # eight passages, all alike
+    edited = long_text + "\n\nA new paragraph about the lighthouse keeper."
+    index = NotesIndex()
+    index.add_many(notes[1:])
+    index.add(note_id, title, long_text)
+    counted: list[str] = []
+    real = retrieval.term_counts
+
+    def counting(text: str) -> Counter[str]:
+        counted.append(text)
+        return real(text)
+
+    monkeypatch.setattr(retrieval, "term_counts", counting)
+    index.add(note_id, title, edited)
+    # The last passage took the new paragraph in; the others stayed as they were.
+    assert len(counted) == 1 and counted[0].endswith("A new paragraph about the lighthouse keeper.")
+    index.add(note_id, "A new title", edited)  # the title is in every passage's terms
+    assert len(counted) == 1 + len(set(passages_of(edited)))
+    monkeypatch.setattr(retrieval, "term_counts", real)
+    fresh = NotesIndex()
+    fresh.add_many([*notes[1:], (note_id, "A new title", edited)])
+    assert len(index) == len(fresh) == 29 * len(passages_of(text)) + len(passages_of(edited))
+    for query in ("lighthouse keeper", "garden recipe", "new title budget", "meeting"):
+        assert [(p.note_id, p.text, round(p.score, 9)) for p in index.search(query, 40)] == [
+            (p.note_id, p.text, round(p.score, 9)) for p in fresh.search(query, 40)]
+    index.remove(note_id)
+    assert len(index) == 29 * len(passages_of(text)) and not index.search("lighthouse keeper")
