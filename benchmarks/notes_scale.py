@@ -88,7 +88,8 @@ def p99(values: list[float]) -> float:
 
 def keystrokes_ms(text: str, autosave: bool) -> list[float]:
     """Each key press into the real NoteEditor holding `text`, with its repaint forced; with
-    `autosave`, the presenter's save path runs as it would (debounced, on a storage lane)."""
+    `autosave`, the presenter's save path runs as it would (debounced, on a storage lane, then
+    the note indexed again on the index lane)."""
     from PySide6.QtCore import QEventLoop, Qt
     from PySide6.QtGui import QTextDocument
     from PySide6.QtTest import QTest
@@ -119,11 +120,26 @@ def keystrokes_ms(text: str, autosave: bool) -> list[float]:
             timer.setSingleShot(True)
             timer.setInterval(ms)
 
+        # What NotesSession does once a save lands: the note indexed again (for search and
+        # Ask my notes), in its index lane.
+        search, passages = SearchIndex(), NotesIndex()
+
+        def index(body: str) -> None:
+            search.add("notes", "long", body)
+            passages.add("long", "Long note", body)
+
+        index(text)  # as the build after unlocking left it
+
+        def stored(size: int, body: str) -> None:
+            saved.append(size)
+            tasks.run(lambda: index(body), lane=Lane.INDEX)
+
         def save() -> None:
             idle.stop()
             wait.stop()
             body = document.toPlainText()
-            tasks.run(lambda: len(body.encode("utf-8")), saved.append, lane=Lane.STORAGE)
+            tasks.run(lambda: len(body.encode("utf-8")), lambda size: stored(size, body),
+                      lane=Lane.STORAGE)
 
         idle.timeout.connect(save)
         wait.timeout.connect(save)

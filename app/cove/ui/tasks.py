@@ -3,9 +3,11 @@ GUI thread, progress and cancel built in.
 
 Modelled on Anki's QueryOp: `tasks.run(fn, on_done, on_error, lane=...)`. Each lane is one
 worker thread, so work in a lane never runs concurrently: the encrypted history (STORAGE),
-the model registry and model files (MODELS: hashing, importing, probing, removing), and
-downloads (NETWORK). Work that wants to report progress or be cancelled is started with
-`tasks.start(fn, ...)` and receives a `Job`.
+the model registry and model files (MODELS: hashing, importing, probing, removing),
+downloads (NETWORK), and the notes' in-memory indexes (INDEX: their build, updates and
+queries, which with thousands of long notes take seconds that must not hold up STORAGE).
+Work that wants to report progress or be cancelled is started with `tasks.start(fn, ...)`
+and receives a `Job`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Lane(StrEnum):
     STORAGE = "storage"
     MODELS = "models"
     NETWORK = "network"
+    INDEX = "index"
 
 
 class Cancelled(Exception):

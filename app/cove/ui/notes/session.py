@@ -1,9 +1,13 @@
 """NotesSession: the GUI's handle on the notes in the encrypted store, all work off its thread.
 
 Every store call runs on the TaskManager's storage lane (in order, so a save can never land
-after a later one); results come back as signals on the GUI thread. Two indexes are built in
+after a later one), but for the index build's one read; results come back as signals on the
+GUI thread. Two indexes are built in
 memory after unlocking and dropped at lock: the search index (the same find-in-page search as
-the chat's) and the Ask-my-notes passage index. Neither is ever written out.
+the chat's) and the Ask-my-notes passage index. Neither is ever written out. Everything done
+to them (the build, each saved note's update, queries) runs in order on the index lane: the
+build takes seconds with thousands of long notes, and must hold up neither the storage lane
+(opening, saving) nor the GUI thread (a 20,000-word note's passages take tens of ms).
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ from PySide6.QtCore import QObject, Signal
 
 from cove.notes.actions import ActionError, WritingAction, custom_action
 from cove.notes.files import ImportRefused, note_export_text, read_note_file, write_private
-from cove.notes.note import Note, NoteSummary
+from cove.notes.note import Note
 from cove.notes.retrieval import NotesIndex, Passage
 from cove.storage.search import SearchHit, SearchIndex
 from cove.ui.history.session import HistorySession, HistoryState, storage_error_message
-from cove.ui.tasks import Lane
+from cove.ui.tasks import Cancelled, Job, Lane, Task
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,7 @@ class NotesSession(QObject):
         self.history = history
         self.tasks = history.tasks
         self.search_index: SearchIndex | None = None
+        self._indexing: Task | None = None  # the build after unlocking
         self.passages: NotesIndex | None = None
         self.custom_actions: tuple[WritingAction, ...] = ()
         history.sig_state.connect(self._on_history_state)
@@ -74,6 +79,7 @@ class NotesSession(QObject):
         if state == HistoryState.UNLOCKED:
             self.refresh()
         else:
+            self._stop_indexing()  # the build holds every note's text: it stops at once
             self.search_index = None
             self.passages = None
             self.custom_actions = ()
@@ -90,29 +96,58 @@ class NotesSession(QObject):
                        lane=Lane.STORAGE)
 
     def refresh(self) -> None:
-        """List the notes, then build both indexes in the background."""
+        """List the notes, and build both indexes in the background."""
+        self._stop_indexing()
         search, passages = SearchIndex(), NotesIndex()
         self.search_index, self.passages = search, passages
-
-        def listed(summaries: list[NoteSummary]) -> None:
-            self.sig_listed.emit(summaries)
-            self._run(lambda notes: self._index_all(notes.all_notes(), search, passages), None)
-
-        self._run(lambda notes: notes.list_notes(), listed)
         store = self.history.store
+
+        def build(job: Job) -> None:
+            assert store is not None
+            # The one store call made off the storage lane: a read of the notes decrypted
+            # at unlock, under the store's lock like every other call. Made here, the build
+            # is queued at once, so every query and update asked for after it waits for it.
+            notes = store.notes.all_notes()
+            search.add_many((_SEARCH_GROUP, note.id, note.text) for note in notes)
+            for note in notes:  # the passages take longer: stop between notes at a lock
+                job.check()
+                passages.add(note.id, note.title, note.text)
+
+        def failed(error: BaseException) -> None:
+            if self.search_index is search:  # else locked meanwhile: nothing to say
+                self._index_failed("note index", error)
+
+        self._run(lambda notes: notes.list_notes(), self.sig_listed.emit)
         if store is not None:
+            self._indexing = self.tasks.start(build, None, failed, lane=Lane.INDEX)
             self.tasks.run(lambda: store.load_preference(CUSTOM_ACTIONS), self._on_actions,
                            lambda _e: self.sig_error.emit(
                                "Your own writing actions could not be read."))
 
+    def _stop_indexing(self) -> None:
+        if self._indexing is not None:
+            self._indexing.cancel()
+            self._indexing = None
+
     @staticmethod
-    def _index_all(notes: list[Note], search: SearchIndex, passages: NotesIndex) -> None:
-        search.add_many((_SEARCH_GROUP, note.id, note.text) for note in notes)
-        passages.add_many((note.id, note.title, note.text) for note in notes)
+    def _index_failed(what: str, error: BaseException) -> None:
+        if not isinstance(error, Cancelled):
+            log.error("%s failed: %s", what, type(error).__name__)
+
+    def _on_index(self, change: Callable[[SearchIndex, NotesIndex], object]) -> None:
+        """Apply `change` to both indexes on the index lane, after what is queued there."""
+        search, passages = self.search_index, self.passages
+        if search is not None and passages is not None:
+            self.tasks.run(lambda: change(search, passages), None,
+                           lambda error: self._index_failed("note index update", error),
+                           lane=Lane.INDEX)
 
     def _index(self, note: Note) -> None:
-        if self.search_index is not None and self.passages is not None:
-            self._index_all([note], self.search_index, self.passages)
+        def change(search: SearchIndex, passages: NotesIndex) -> None:
+            search.add(_SEARCH_GROUP, note.id, note.text)
+            passages.add(note.id, note.title, note.text)
+
+        self._on_index(change)
 
     # Notes ---------------------------------------------------------------------------------
 
@@ -154,10 +189,12 @@ class NotesSession(QObject):
                   self.sig_summary.emit)
 
     def delete(self, note_id: str) -> None:
+        def forget(search: SearchIndex, passages: NotesIndex) -> None:
+            search.remove(note_id)
+            passages.remove(note_id)
+
         def deleted(_none: None) -> None:
-            if self.search_index is not None and self.passages is not None:
-                self.search_index.remove(note_id)
-                self.passages.remove(note_id)
+            self._on_index(forget)
             self.sig_removed.emit(note_id)
 
         self._run(lambda notes: notes.delete_note(note_id), deleted)
@@ -183,12 +220,13 @@ class NotesSession(QObject):
 
     def _ask_index(self, query: Callable[[], list[Any]] | None,
                    done: Callable[[list[Any]], None], what: str) -> None:
-        """Run `query` on an in-memory index off the GUI thread (none yet: no results)."""
+        """Run `query` on an in-memory index on the index lane, after its build and the
+        updates queued before it (none yet: no results)."""
         if query is None:
             done([])
             return
-        self.tasks.run(query, done, lambda e: log.error("%s failed: %s", what,
-                                                        type(e).__name__))
+        self.tasks.run(query, done, lambda error: self._index_failed(what, error),
+                       lane=Lane.INDEX)
 
     # The person's own writing actions --------------------------------------------------------
 
