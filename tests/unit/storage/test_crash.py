@@ -5,6 +5,7 @@ from __future__ import annotations
 import faulthandler
 import os
 import random
+import select
 import signal
 import sys
 import time
@@ -48,6 +49,18 @@ def read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+def read_first_report(fd: int, timeout_s: float = 10.0) -> bytes:
+    """What the writer reported up to its first returned append (or up to its end)."""
+    data = b""
+    deadline = time.monotonic() + timeout_s
+    while b"\n" not in data and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready or not (chunk := os.read(fd, 65536)):
+            break
+        data += chunk
+    return data
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to restart the writer cheaply")
 @pytest.mark.parametrize("kill_with", [signal.SIGKILL, signal.SIGILL], ids=["SIGKILL", "SIGILL"])
 def test_killed_writers_leave_a_sound_file_with_every_returned_message(
@@ -75,10 +88,14 @@ def test_killed_writers_leave_a_sound_file_with_every_returned_message(
                     os.close(read_fd)
                     append_forever(path, conversation, kill * NUMBERS_PER_CHILD, write_fd)
                 os.close(write_fd)
+                # Half the kills land at any moment from the start (opening, unlocking,
+                # appending); the other half once appends are under way, so every run tests
+                # returned appends however slow the machine is today.
+                early = read_first_report(read_fd) if kill % 2 else b""
                 time.sleep(rng.uniform(0.0, 0.05))
                 os.kill(pid, kill_with)
                 _, status = os.waitpid(pid, 0)
-                reported = read_all(read_fd)
+                reported = early + read_all(read_fd)
                 os.close(read_fd)
                 assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == kill_with, (
                     f"writer {kill} ended on its own (status {status}, seed {seed})")
@@ -98,6 +115,6 @@ def test_killed_writers_leave_a_sound_file_with_every_returned_message(
             assert not [m for m in messages if isinstance(m, DamagedMessage)]
             stored = {int(m.text.split()[1]) for m in messages if isinstance(m, Message)}
             assert store.message_count(conversation) == len(messages)
-    assert len(confirmed) >= KILLS, f"too few appends returned to test anything (seed {seed})"
+    assert len(confirmed) >= KILLS // 2, f"too few appends returned (seed {seed})"
     assert confirmed <= stored, f"lost {sorted(confirmed - stored)[:5]} (seed {seed})"
     assert elapsed < 60
