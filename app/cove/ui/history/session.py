@@ -2,7 +2,9 @@
 
 Opening, unlocking (Argon2id takes about half a second; a keyring can hang), listing, loading
 and deleting run on one background worker; the small writes of a chat (append a message,
-save a growing reply once a second) run on the GUI thread, as the design allows.
+save a growing reply once a second) run on the GUI thread, as the design allows. The search
+index is built after unlocking, changed as messages are saved and searched, all in order on
+the index lane, which neither the storage lane nor the GUI thread ever waits for.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import enum
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +150,7 @@ class HistorySession(QObject):
         self.state = HistoryState.OPENING
         self.keyring_offered = False
         self.index_ready = False
+        self._index_build: Task | None = None  # reading every message after unlocking
         self._stored_ids: set[str] = set()
         self._unsaved: set[str] = set()  # messages whose first save failed (a full disk)
         self.system_prompts: dict[str, str] = {}  # model id -> default system prompt
@@ -348,12 +351,17 @@ class HistorySession(QObject):
                        lambda e: self._set_state(HistoryState.FAILED,
                                                  storage_error_message(e)))
         index = SearchIndex()
-        self.index = index  # new messages join it at once; search waits for the build
+        self.index = index  # new messages join it after the build; search waits for it
         self.index_ready = False
 
-        def build() -> int:
-            index.add_many((cid, m.id, m.text) for cid, m in store.iter_all_messages()
-                           if isinstance(m, Message) and m.text)
+        def messages(job: Job) -> Iterator[tuple[str, str, str]]:
+            for cid, message in store.iter_all_messages():
+                job.check()  # a lock stops the build at once
+                if isinstance(message, Message) and message.text:
+                    yield cid, message.id, message.text
+
+        def build(job: Job) -> int:
+            index.add_many(messages(job))
             return len(index)
 
         def built(count: int) -> None:
@@ -361,8 +369,14 @@ class HistorySession(QObject):
                 self.index_ready = True
                 self.sig_index_ready.emit(count)
 
-        self.tasks.run(build, built,
-                       lambda e: log.error("search index failed: %s", type(e).__name__))
+        def failed(error: BaseException) -> None:
+            if self.index is index and not isinstance(error, Cancelled):
+                log.error("search index failed: %s", type(error).__name__)
+
+        # On the index lane: reading and decrypting every message takes seconds with a large
+        # history, and opening and saving must not wait for it on the storage lane
+        # (iter_all_messages takes the store's lock a batch at a time).
+        self._index_build = self.tasks.start(build, built, failed, lane=Lane.INDEX)
         self.tasks.run(lambda: store.load_preference(SYSTEM_PROMPTS), self._on_prompts,
                        self._on_prompts_failed)
         self.tasks.run(store.has_recovery_key, self._recovery_key_known,
@@ -391,6 +405,9 @@ class HistorySession(QObject):
 
     def lock(self) -> None:
         if self.store is not None and self.state is HistoryState.UNLOCKED:
+            if self._index_build is not None:
+                self._index_build.cancel()  # it holds decrypted text: it stops at once
+                self._index_build = None
             self.store.lock()
             self.index = None
             self.index_ready = False
@@ -450,8 +467,7 @@ class HistorySession(QObject):
             self._unsaved.add(message.id)
             self.store.append_message(conversation.id, message)
             self._unsaved.discard(message.id)
-            if self.index is not None and message.text:
-                self.index.add(conversation.id, message.id, message.text)
+            self._index_message(conversation.id, message)
             self.sig_summary.emit(self.store.conversation_summary(conversation.id))
         except Exception as error:  # a full disk must not take the window down
             log.error("saving a message failed: %s", type(error).__name__)
@@ -470,14 +486,13 @@ class HistorySession(QObject):
             # How much, never what: crash tests wait for this line (--debug).
             log.debug("reply saved: %d characters", len(message.text))
             if message.state is MessageState.DELETED:
-                if self.index is not None:
-                    self.index.remove(message.id)
+                self._change_index(lambda index: index.remove(message.id))
                 store = self.store
                 # The old text's pages leave the write-ahead log too (zeroed in the file).
                 self.tasks.run(store.forget_freed, lambda _none: None,
                                lambda e: self.sig_error.emit(storage_error_message(e)))
-            elif self.index is not None and message.text:
-                self.index.add(conversation.id, message.id, message.text)
+            else:
+                self._index_message(conversation.id, message)
         except Exception as error:
             log.error("saving a reply failed: %s", type(error).__name__)
             self.sig_error.emit(storage_error_message(error))
@@ -530,8 +545,12 @@ class HistorySession(QObject):
         ids = [message.id for message in messages if message.id not in self._unsaved]
         for message in messages:
             self._unsaved.discard(message.id)
-            if self.index is not None:
-                self.index.remove(message.id)
+
+        def forget(index: SearchIndex) -> None:
+            for message in messages:
+                index.remove(message.id)
+
+        self._change_index(forget)
         if not ids:
             return
 
@@ -550,8 +569,7 @@ class HistorySession(QObject):
 
     def delete(self, conversation_id: str) -> None:
         store = self._require_store()
-        if self.index is not None:
-            self.index.remove_conversation(conversation_id)
+        self._change_index(lambda index: index.remove_conversation(conversation_id))
         self._stored_ids.discard(conversation_id)
 
         def delete() -> str:
@@ -583,7 +601,24 @@ class HistorySession(QObject):
             done([])
             return
         self.tasks.run(lambda: index.search(query), done,
-                       lambda e: log.error("search failed: %s", type(e).__name__))
+                       lambda e: log.error("search failed: %s", type(e).__name__),
+                       lane=Lane.INDEX)  # after the changes asked for before it
+
+    def _change_index(self, change: Callable[[SearchIndex], object]) -> None:
+        """Apply `change` to the search index on the index lane, after its build and every
+        change asked for before: the build holds the index for seconds with a large history
+        (10 s for 200,000 messages on the slower project machine), and the GUI thread, which
+        records each message, must never wait for it."""
+        index = self.index
+        if index is not None:
+            self.tasks.run(lambda: change(index), None,
+                           lambda e: log.error("search index update failed: %s",
+                                               type(e).__name__), lane=Lane.INDEX)
+
+    def _index_message(self, conversation_id: str, message: Message) -> None:
+        text = message.text  # as it is now: a reply's text grows while it is written
+        if text:
+            self._change_index(lambda index: index.add(conversation_id, message.id, text))
 
     def is_stored(self, conversation_id: str) -> bool:
         return conversation_id in self._stored_ids
