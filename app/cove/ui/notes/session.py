@@ -2,12 +2,12 @@
 
 Every store call runs on the TaskManager's storage lane (in order, so a save can never land
 after a later one), but for the index build's one read; results come back as signals on the
-GUI thread. Two indexes are built in
-memory after unlocking and dropped at lock: the search index (the same find-in-page search as
-the chat's) and the Ask-my-notes passage index. Neither is ever written out. Everything done
-to them (the build, each saved note's update, queries) runs in order on the index lane: the
-build takes seconds with thousands of long notes, and must hold up neither the storage lane
-(opening, saving) nor the GUI thread (a 20,000-word note's passages take tens of ms).
+GUI thread. Two indexes are built in memory after unlocking and dropped at lock: the search
+index (the same find-in-page search as the chat's) and the Ask-my-notes passage index.
+Neither is ever written out. Everything done to them (the build, each saved note's update,
+queries) runs in order on the index lane: the build takes seconds with thousands of long
+notes, and must hold up neither the storage lane (opening, saving) nor the GUI thread (which
+used to index each saved note itself: 70 ms a save for a 20,000-word note).
 """
 
 from __future__ import annotations
