@@ -115,6 +115,11 @@ class TaskManager(QObject):
         self._pending: dict[Lane, int] = dict.fromkeys(Lane, 0)
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        """Whether shutdown() has run: run() and start() then raise RuntimeError."""
+        return self._closed
+
     def busy(self, lane: Lane | None = None) -> bool:
         """Whether work is queued or running (in `lane`, or anywhere)."""
         if lane is not None:

@@ -98,3 +98,23 @@ def test_locking_stops_the_index_build(qtbot: QtBot, open_app: Opener,
     qtbot.waitUntil(lambda: not app.session.tasks.busy(), timeout=10_000)
     assert len(seen) < 6  # three questions and three replies: the build stopped early
     assert app.session.index is None and not app.session.index_ready
+
+
+def test_a_message_recorded_after_the_task_manager_shut_down_is_saved_without_an_error(
+        qtbot: QtBot, open_app: Opener) -> None:
+    """The index lane is gone with the task manager; the search index, in memory only, then
+    misses the message, but the save must not be reported as failed."""
+    app = open_app()
+    set_up_with_passphrase(qtbot, app)
+    chat(qtbot, app, "Tell me about narwhals")
+    qtbot.waitUntil(lambda: not app.session.tasks.busy(), timeout=10_000)
+    errors: list[str] = []
+    app.session.sig_error.connect(errors.append)
+    app.session.tasks.shutdown()
+    chat(qtbot, app, "And their tusks?")
+    assert errors == []
+    store = app.session.store
+    assert store is not None
+    conversation_id = app.window.sidebar.model.summary(0).id
+    texts = [message.text for message in store.load_messages(conversation_id)]
+    assert "And their tusks?" in texts and len(texts) == 4

@@ -488,9 +488,11 @@ class HistorySession(QObject):
             if message.state is MessageState.DELETED:
                 self._change_index(lambda index: index.remove(message.id))
                 store = self.store
-                # The old text's pages leave the write-ahead log too (zeroed in the file).
-                self.tasks.run(store.forget_freed, lambda _none: None,
-                               lambda e: self.sig_error.emit(storage_error_message(e)))
+                # The old text's pages leave the write-ahead log too (zeroed in the file);
+                # once the window has closed, SQLite does so as the store's file closes.
+                if not self.tasks.closed:
+                    self.tasks.run(store.forget_freed, lambda _none: None,
+                                   lambda e: self.sig_error.emit(storage_error_message(e)))
             else:
                 self._index_message(conversation.id, message)
         except Exception as error:
@@ -608,9 +610,10 @@ class HistorySession(QObject):
         """Apply `change` to the search index on the index lane, after its build and every
         change asked for before: the build holds the index for seconds with a large history
         (10 s for 200,000 messages on the slower project machine), and the GUI thread, which
-        records each message, must never wait for it."""
+        records each message, must never wait for it. Once the window has closed (the task
+        manager shut down) there is no lane, and the index, in memory only, is not updated."""
         index = self.index
-        if index is not None:
+        if index is not None and not self.tasks.closed:
             self.tasks.run(lambda: change(index), None,
                            lambda e: log.error("search index update failed: %s",
                                                type(e).__name__), lane=Lane.INDEX)
