@@ -23,14 +23,17 @@ story prompt in tokens. Prompt processing (pp): a prompt of about 512 tokens (th
 count of its rendered prompt, given to llama-bench as -p), timed by the worker as the time to
 its first token. Long replies: the worker's rate over chunks 448-512 of a 512-token reply
 over its rate over chunks 0-64 (one chunk a token, timed as they arrive), against llama-bench's
-tg64 at depth 448 over tg64 at depth 0; `long_reply_gap` is the difference of the medians of
-LONG_REPLIES such replies and as many llama-bench runs, in the first round (one reply takes 10
-to 20 s, over which this machine's speed can drift by a tenth). The direct path
-(llama-cpp-python's streamed chat completion, re-tokenizing its text, first chunk to last)
-stays as a reference, and so does a bare loop (the worker's own model and context, one fixed
-token at a time through llama_decode from Python, no sampling and no text), the floor under
-any Python loop: worker_vs_bare_tg is what Cove's loop costs, bare_vs_llama_bench_tg what
-the process and llama-cpp-python's set-up cost.
+tg64 at depth S + 448 over tg64 at depth S, in LONG_REPLIES pairs in the first round: each long
+reply and one llama-bench run of the two windows back to back in the worker's child (every
+other pair llama-bench first). `long_reply_gap` is the median of the pairs' differences: one
+reply takes 7 to 20 s, over which this machine's speed can drift by a fifth, so separate
+medians of the two paths (also listed) compare the machine's moods more than the paths; the
+worker's chunks arrive when its loop timed their tokens (checked: the same rates to 0.3%).
+The direct path (llama-cpp-python's streamed chat completion, re-tokenizing its text, first
+chunk to last) stays as a reference, and so does a bare loop (the worker's own model and
+context, one fixed token at a time through llama_decode from Python, no sampling and no
+text), the floor under any Python loop: worker_vs_bare_tg is what Cove's loop costs,
+bare_vs_llama_bench_tg what the process and llama-cpp-python's set-up cost.
 
 This machine's speed swings by a fifth over tens of seconds (other virtual machines on the
 host), so the ratios come from side-by-side turns inside the worker's child: the worker
@@ -80,15 +83,15 @@ TARGET_LONG_REPLY_GAP = 0.05
 N_CTX = 2048
 REPEATS = 3  # generation runs per path and round; the fastest counts
 TURNS = 6  # turns of worker, llama-bench and bare loop side by side per round
-# References no target reads, and the long replies (LONG_REPLIES of them in one round)
-FIRST_ROUND_ONLY = ("direct", "llama_bench_no_repack", "llama_bench_long")
+# References no target reads (the worker's child writes its long replies in the first round)
+FIRST_ROUND_ONLY = ("direct", "llama_bench_no_repack")
 # Words of the prompt-processing passage that render to about 512 tokens with each model's
 # chat format (fewer than 512, so both paths evaluate it in one batch of llama-bench's -b).
 PP_WORDS = {"SmolLM2-135M Q4_1": 372, "Gemma-3-270M Q4_K_M": 428}
 LONG_REPLY = 512  # tokens
 WINDOW = 64  # tokens at the start and at the end of the long reply
-LONG_REPLIES = 3  # long replies, and llama-bench runs of the two windows
-LONG_SEEDS = 6  # seeds tried until LONG_REPLIES stories run the whole long reply
+LONG_REPLIES = 5  # pairs of a long reply and a llama-bench run of the two windows
+LONG_SEEDS = 9  # seeds tried until LONG_REPLIES stories run the whole long reply
 WARMUP = [{"role": "system", "content": "Warm up."}, {"role": "user", "content": "Hi"}]
 
 # The wrapper project for the default build: llama.cpp's common helpers and llama-bench,
@@ -401,9 +404,9 @@ def measure_one(path: str, model: str, chat_format: str | None, threads: int, wo
                 long: bool = False) -> dict[str, Any]:
     """Warm up, then REPEATS long prompts for prompt speed, then the story prompt REPEATS times
     for generation (the fastest of each counts); the worker then writes LONG_REPLIES long
-    replies where `long` (the first round), for its rate at the end against the start, and
-    runs side by side with the bare loop and llama-bench (`bench`), for the generation
-    ratios."""
+    replies where `long` (the first round), each beside a llama-bench run (`bench`), for its
+    rate at the end against the start, and runs side by side with the bare loop and
+    llama-bench, for the generation ratios."""
     session = common.open_session(path, model, threads, N_CTX, seed, chat_format)
     long_replies: dict[str, Any] = {}
     turns: list[dict[str, float]] = []
@@ -421,7 +424,7 @@ def measure_one(path: str, model: str, chat_format: str | None, threads: int, wo
         runs = [session.ask(common.STORY_PROMPT, max_tokens=tokens, seed=seed)
                 for _ in range(REPEATS)]
         if isinstance(session, common.WorkerSession):
-            long_replies = long_reply(session, seed) if long else {}
+            long_replies = long_reply(session, seed, bench) if long else {}
             turns = side_by_side(session, bench, tokens, seed, words, pp_tokens)
     finally:
         session.close()
@@ -442,6 +445,14 @@ class BenchCall:
     threads: int
     no_repack: bool
     memory: Memory = LLAMA_CPP_DEFAULT  # side_by_side sets the worker's own
+
+    def windows(self, depth: int) -> dict[str, float]:
+        """tg of one WINDOW at the start of a long reply to a prompt of `depth` tokens
+        ("early") and one at its end ("late"), in one llama-bench run."""
+        late = depth + LONG_REPLY - WINDOW
+        rates = run_llama_bench(self.binary, self.model, self.threads, 0, WINDOW, 1,
+                                self.no_repack, depths=(depth, late), memory=self.memory)
+        return {"early": rates[f"tg@{depth}"], "late": rates[f"tg@{late}"]}
 
     def run(self, pp_tokens: int, tokens: int, depth: int,
             memory: Memory | None = None) -> dict[str, float]:
@@ -472,8 +483,7 @@ def side_by_side(session: common.WorkerSession, bench: BenchCall | None, tokens:
     """
     engine = session.host.worker._engine
     prompt, _stops, _stop_tokens = engine.render(common.STORY_PROMPT)
-    if bench is not None and engine.placement is not None:
-        bench = dataclasses.replace(bench, memory=Memory.of(engine.placement))
+    bench = beside(session, bench)
     turns = []
     for index in range(TURNS):
         turn: dict[str, float] = {}
@@ -558,33 +568,63 @@ def bare_rate(engine: Any, prompt: list[int], tokens: int) -> float:
     return common.window_rate(times, 0, len(times))
 
 
-def long_reply(session: common.WorkerSession, seed: int) -> dict[str, Any]:
-    """The worker's decode rate over the last WINDOW of a LONG_REPLY-token story and over the
-    first WINDOW, from when its chunks arrived, for LONG_REPLIES stories; seeds are tried until
-    that many run that long.
+def beside(session: common.WorkerSession, bench: BenchCall | None) -> BenchCall | None:
+    """`bench` holding the weights as the worker's engine does (Memory)."""
+    engine = session.host.worker._engine
+    if bench is not None and engine.placement is not None:
+        return dataclasses.replace(bench, memory=Memory.of(engine.placement))
+    return bench
+
+
+def long_reply(session: common.WorkerSession, seed: int,
+               bench: BenchCall | None) -> dict[str, Any]:
+    """LONG_REPLIES pairs, back to back: the worker's decode rate over the last WINDOW of a
+    LONG_REPLY-token story and over the first WINDOW, from when its chunks arrived, and
+    llama-bench's rate over the same windows from the same depths (BenchCall.windows; every
+    other pair first).
+    Seeds are tried until that many stories run that long.
 
     The engine normally hands on the text that comes within a frame in one piece; here it
     hands on every token's (interval 0) so each token's arrival is timed. That costs the same
     on every token, so it cancels out of the late-over-early ratio."""
     engine = session.host.worker._engine
+    bench = beside(session, bench)
+    depth = len(engine.render(common.STORY_PROMPT)[0])  # the reply starts after the prompt
     interval, engine.chunk_interval_s = engine.chunk_interval_s, 0.0
-    replies = []
+    replies: list[dict[str, Any]] = []
     try:
         for attempt in range(LONG_SEEDS):
             if len(replies) == LONG_REPLIES:
                 break
+            first = len(replies) % 2 == 1  # llama-bench before the reply
+            theirs = bench_windows(bench, depth) if first else {}
             reply = session.ask(common.STORY_PROMPT, max_tokens=LONG_REPLY, seed=seed + attempt)
             times = reply.chunk_times
-            if len(times) >= LONG_REPLY - 8:  # a few tokens may share a chunk (split characters)
-                replies.append({"early": common.window_rate(times, 0, WINDOW),
-                                "late": common.window_rate(times, len(times) - WINDOW,
-                                                           len(times)),
-                                "tokens": reply.tokens, "chunks": len(times)})
+            if len(times) < LONG_REPLY - 8:  # a few tokens may share a chunk (split characters)
+                continue
+            ours = {"early": common.window_rate(times, 0, WINDOW),
+                    "late": common.window_rate(times, len(times) - WINDOW, len(times)),
+                    "tokens": reply.tokens, "chunks": len(times)}
+            if not first:
+                theirs = bench_windows(bench, depth)
+            replies.append({**ours, **{f"llama_bench_{key}": rate
+                                       for key, rate in theirs.items()}})
     finally:
         engine.chunk_interval_s = interval
     if replies:
         return {"long_replies": replies}
     return {"long_skipped": f"no story ran to {LONG_REPLY} tokens in {LONG_SEEDS} seeds"}
+
+
+def bench_windows(bench: BenchCall | None, depth: int) -> dict[str, float]:
+    """BenchCall.windows, or nothing where llama-bench is missing or fails."""
+    if bench is None:
+        return {}
+    try:
+        return bench.windows(depth)
+    except common.ChildFailed as error:
+        common.progress(f"llama-bench beside a long reply failed: {common.tail(str(error), 300)}")
+        return {}
 
 
 def child(path: str, model: common.BenchModel, threads: int, words: int, tokens: int,
@@ -598,7 +638,7 @@ def child(path: str, model: common.BenchModel, threads: int, words: int, tokens:
         args += ["--llama-bench", str(bench["binary"])] + (["--no-repack"] if no_repack else [])
     if path == "worker" and long:
         args.append("--long")
-    return common.run_child(args, timeout=300)
+    return common.run_child(args, timeout=600)
 
 
 # The comparison -----------------------------------------------------------------------------
@@ -618,7 +658,6 @@ def compare_model(model: common.BenchModel, bench: dict[str, Any], threads: int,
     memory = cove_memory(model.path)  # llama-bench holds the weights as Cove's engine does
     entry["weights"] = dataclasses.asdict(memory)
     runs: dict[str, list[dict[str, Any]]] = {"llama_bench": [], "direct": [], "worker": [],
-                                             "llama_bench_long": [],
                                              "llama_bench_no_repack": []}
     errors: dict[str, str] = {}
     common.progress(f"{model.label}: {rounds} rounds of llama-bench / direct / worker")
@@ -629,7 +668,7 @@ def compare_model(model: common.BenchModel, bench: dict[str, Any], threads: int,
         entry["interrupted"] = "the run's time budget ran out during this model"
     if not any(runs.values()):
         return {**entry, "skipped": entry.get("interrupted") or "no path ran"}
-    rounds_run = max(len(v) for path, v in runs.items() if path != "llama_bench_long")
+    rounds_run = max(len(v) for v in runs.values())
     return {**entry, "rounds": rounds_run, **summarise(runs, errors)}
 
 
@@ -639,12 +678,13 @@ def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int
                    extra_buffers: bool = True, memory: Memory = LLAMA_CPP_DEFAULT) -> None:
     """llama-bench runs with the kernels Cove uses (`extra_buffers`) and holds the weights as
     its engine does (`memory`); where the kernels are the fast ones, it also runs without
-    them, to show what the fallback would cost. The references no target reads and the long
-    replies (FIRST_ROUND_ONLY; the worker's child writes its long replies in the first round)
-    run in the first round only, leaving the time to the side-by-side turns."""
+    them, to show what the fallback would cost. The references no target reads
+    (FIRST_ROUND_ONLY) and the long replies (the worker's child writes them in the first
+    round, beside llama-bench) run in the first round only, leaving the time to the
+    side-by-side turns."""
     assert model.path is not None
     sizes = {"pp": 512, "depth": 0}  # the worker's prompt sizes, which llama-bench then uses
-    paths = ("worker", "direct", "llama_bench", "llama_bench_long") + (
+    paths = ("worker", "direct", "llama_bench") + (
         ("llama_bench_no_repack",) if extra_buffers else ())
     for index in range(rounds):
         if index and not budget.allows(share):
@@ -658,10 +698,9 @@ def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int
                     if "binary" not in bench:
                         errors[path] = str(bench.get("skipped", "not built"))
                         continue
-                    for _ in range(LONG_REPLIES if path == "llama_bench_long" else 1):
-                        runs[path].append(bench_round(path, bench["binary"], model.path,
-                                                      threads, tokens, sizes, extra_buffers,
-                                                      memory))
+                    runs[path].append(bench_round(path, bench["binary"], model.path,
+                                                  threads, tokens, sizes, extra_buffers,
+                                                  memory))
                 else:
                     result = child(path, model, threads, words, tokens, seed, bench,
                                    not extra_buffers, long=index == 0)
@@ -678,13 +717,8 @@ def measure_rounds(model: common.BenchModel, bench: dict[str, Any], threads: int
 def bench_round(path: str, binary: str, model: Path, threads: int, tokens: int,
                 sizes: dict[str, int], extra_buffers: bool,
                 memory: Memory = LLAMA_CPP_DEFAULT) -> dict[str, float]:
-    """One llama-bench run: pp and tg at the worker's sizes, or (llama_bench_long) tg of one
-    WINDOW at the start of a long reply and one at its end."""
+    """One llama-bench run: pp and tg at the worker's sizes."""
     no_repack = path == "llama_bench_no_repack" or not extra_buffers
-    if path == "llama_bench_long":
-        rates = run_llama_bench(binary, model, threads, 0, WINDOW, 1, no_repack,
-                                depths=(0, LONG_REPLY - WINDOW), memory=memory)
-        return {"early": rates["tg@0"], "late": rates[f"tg@{LONG_REPLY - WINDOW}"]}
     return run_llama_bench(binary, model, threads, sizes["pp"], tokens, REPEATS, no_repack,
                            depths=(sizes["depth"],), memory=memory)
 
@@ -780,27 +814,33 @@ def summarise(runs: dict[str, list[dict[str, Any]]], errors: dict[str, str]) -> 
                         common.paired_ratio(ttft["worker"], ttft["direct"]))):
         if value is not None:
             out[key] = value
-    out.update(summarise_long(worker, runs.get("llama_bench_long", [])))
+    out.update(summarise_long(worker))
     for path, message in errors.items():
         out[f"{path}_skipped"] = common.tail(message, 400)
     return out
 
 
-def summarise_long(worker: list[dict[str, Any]],
-                   bench: list[dict[str, float]]) -> dict[str, Any]:
-    """Late-over-early decode rate of a long reply, the worker's against llama-bench's."""
+def summarise_long(worker: list[dict[str, Any]]) -> dict[str, Any]:
+    """Late-over-early decode rate of a long reply, the worker's against llama-bench's beside
+    it: the gap is the median of the pairs' differences (long_reply)."""
     out: dict[str, Any] = {}
-    ours = [reply["late"] / reply["early"] for r in worker
-            for reply in r.get("long_replies", []) if reply.get("early")]
-    theirs = [r["late"] / r["early"] for r in bench if r.get("early")]
+    replies = [reply for r in worker for reply in r.get("long_replies", [])
+               if reply.get("early")]
+    ours = [reply["late"] / reply["early"] for reply in replies]
+    theirs = [reply["llama_bench_late"] / reply["llama_bench_early"] for reply in replies
+              if reply.get("llama_bench_early")]
+    gaps = [reply["late"] / reply["early"]
+            - reply["llama_bench_late"] / reply["llama_bench_early"]
+            for reply in replies if reply.get("llama_bench_early")]
     if ours:
         out["worker_long_reply_ratio"] = round(common.median(ours), 4)
         out["worker_long_reply_samples"] = [round(v, 3) for v in ours]
     if theirs:
         out["llama_bench_long_reply_ratio"] = round(common.median(theirs), 4)
         out["llama_bench_long_reply_samples"] = [round(v, 3) for v in theirs]
-    if ours and theirs:
-        out["long_reply_gap"] = round(abs(common.median(ours) - common.median(theirs)), 4)
+    if gaps:
+        out["long_reply_gap_samples"] = [round(v, 3) for v in gaps]
+        out["long_reply_gap"] = round(abs(common.median(gaps)), 4)
     skipped = [r["long_skipped"] for r in worker if r.get("long_skipped")]
     if skipped:
         out["worker_long_reply_skipped"] = skipped[0]

@@ -1,7 +1,10 @@
 """Generation speed through Cove's LlmWorker against llama-cpp-python called directly.
 
-Same model, prompt, seed, threads and token budget, in one run, alternating the two paths so
-machine noise hits both alike. Prints one JSON line. Target: ratio >= 0.97.
+Same model, prompt, seed, threads and token budget, in one run, the two paths back to back in
+each round (every other round the worker first), so machine noise hits both alike: `ratio` is
+the median of the rounds' own worker-over-direct ratios (this machine's speed swings by a fifth
+over tens of seconds; the paths' separate medians, also printed, compare its moods). Prints one
+JSON line. Target: ratio >= 0.97.
 
 Each measurement runs in a fresh child process: llama.cpp's OpenMP thread pool belongs to the
 thread that first calls it, and a process that has generated on one thread runs about three
@@ -106,7 +109,7 @@ def main() -> int:
     parser.add_argument("--model", default=None)
     parser.add_argument("--threads", type=int, default=physical_cores())
     parser.add_argument("--tokens", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--quick", action="store_true", help="one round of 64 tokens")
     parser.add_argument("--one", choices=("direct", "worker"), help=argparse.SUPPRESS)
@@ -128,15 +131,16 @@ def main() -> int:
     worker_runs, direct_runs = [], []
     try:
         measure_in_child("direct", model, args.threads, 16, args.seed)  # warm the page cache
-        for _ in range(args.rounds):
-            direct_runs.append(
-                measure_in_child("direct", model, args.threads, args.tokens, args.seed))
-            worker_runs.append(
-                measure_in_child("worker", model, args.threads, args.tokens, args.seed))
+        for index in range(args.rounds):
+            for path in ("worker", "direct") if index % 2 else ("direct", "worker"):
+                runs = worker_runs if path == "worker" else direct_runs
+                runs.append(measure_in_child(path, model, args.threads, args.tokens, args.seed))
     except common.ChildFailed as error:
         return common.emit_failure("throughput", error)
     worker = statistics.median(r["rate"] for r in worker_runs)
     direct = statistics.median(r["rate"] for r in direct_runs)
+    ratio = common.paired_ratio([r["rate"] for r in worker_runs],
+                                [r["rate"] for r in direct_runs])
     print(json.dumps({
         "benchmark": "throughput",
         "model": os.path.basename(model),
@@ -144,7 +148,9 @@ def main() -> int:
         "tokens": worker_runs[-1]["tokens"],
         "worker_tokens_per_second": round(worker, 2),
         "direct_tokens_per_second": round(direct, 2),
-        "ratio": round(worker / direct, 4) if direct else 0.0,
+        "ratio": ratio or 0.0,
+        "round_ratios": [round(w["rate"] / d["rate"], 3) if d["rate"] else None
+                         for w, d in zip(worker_runs, direct_runs, strict=True)],
         "worker_ttft_seconds": round(statistics.median(r["ttft"] for r in worker_runs), 4),
         "direct_ttft_seconds": round(statistics.median(r["ttft"] for r in direct_runs), 4),
         "target_ratio": 0.97,

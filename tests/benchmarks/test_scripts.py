@@ -146,16 +146,24 @@ def test_llama_bench_json_with_depths_gives_a_rate_per_depth() -> None:
     assert llama_bench.parse_llama_bench(output) == {"tg": 90.0, "tg@0": 90.0, "tg@448": 81.0}
 
 
-def test_long_reply_gap_compares_late_over_early_with_llama_benchs() -> None:
-    worker = [{"long_replies": [{"early": 100.0, "late": 88.0}, {"early": 100.0, "late": 80.0}]},
-              {"long_replies": [{"early": 100.0, "late": 92.0}]}, {"long_skipped": "short"}]
-    bench = [{"early": 100.0, "late": 95.0}, {"early": 100.0, "late": 99.0},
-             {"early": 100.0, "late": 91.0}]
-    summary = llama_bench.summarise_long(worker, bench)
-    assert summary["worker_long_reply_ratio"] == 0.88  # the median of all the replies
-    assert summary["worker_long_reply_samples"] == [0.88, 0.8, 0.92]
+def test_long_reply_gap_is_the_median_of_the_pairs_differences() -> None:
+    def pair(late: float, bench_late: float | None) -> dict[str, float]:
+        theirs = {} if bench_late is None else {"llama_bench_early": 100.0,
+                                                "llama_bench_late": bench_late}
+        return {"early": 100.0, "late": late, **theirs}
+
+    # The gap is the median of each pair's own difference (0.03), not the difference of the
+    # two paths' medians (0.05); a reply whose llama-bench run failed counts in the worker's
+    # figures only.
+    worker = [{"long_replies": [pair(88.0, 90.0), pair(80.0, 99.0)]},
+              {"long_replies": [pair(92.0, 95.0), pair(97.0, None)]}, {"long_skipped": "short"}]
+    summary = llama_bench.summarise_long(worker)
+    assert summary["worker_long_reply_ratio"] == 0.9  # the median of all the replies
+    assert summary["worker_long_reply_samples"] == [0.88, 0.8, 0.92, 0.97]
     assert summary["llama_bench_long_reply_ratio"] == 0.95
-    assert summary["long_reply_gap"] == 0.07
+    assert summary["llama_bench_long_reply_samples"] == [0.9, 0.99, 0.95]
+    assert summary["long_reply_gap_samples"] == [-0.02, -0.19, -0.03]
+    assert summary["long_reply_gap"] == 0.03
     assert summary["worker_long_reply_skipped"] == "short"
     assert common.window_rate([0.0, 0.1, 0.2, 0.4], 1, 4) == pytest.approx(2 / 0.3)
 
