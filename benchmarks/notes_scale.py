@@ -89,7 +89,7 @@ def p99(values: list[float]) -> float:
 def keystrokes_ms(text: str, autosave: bool) -> list[float]:
     """Each key press into the real NoteEditor holding `text`, with its repaint forced; with
     `autosave`, the presenter's save path runs as it would (debounced, on a storage lane, then
-    the note indexed again on the index lane)."""
+    the note indexed again on the index lane once saves pause, as NotesSession does)."""
     from PySide6.QtCore import QEventLoop, Qt
     from PySide6.QtGui import QTextDocument
     from PySide6.QtTest import QTest
@@ -114,15 +114,18 @@ def keystrokes_ms(text: str, autosave: bool) -> list[float]:
 
         # The presenter's timers and work: save on pause or within MAX_WAIT_MS, counts later.
         from cove.ui.notes.presenter import COUNT_MS, IDLE_MS, MAX_WAIT_MS
+        from cove.ui.notes.session import INDEX_PAUSE_MS
 
-        idle, wait, count = QTimer(), QTimer(), QTimer()
-        for timer, ms in ((idle, IDLE_MS), (wait, MAX_WAIT_MS), (count, COUNT_MS)):
+        idle, wait, count, pause = QTimer(), QTimer(), QTimer(), QTimer()
+        for timer, ms in ((idle, IDLE_MS), (wait, MAX_WAIT_MS), (count, COUNT_MS),
+                          (pause, INDEX_PAUSE_MS)):
             timer.setSingleShot(True)
             timer.setInterval(ms)
 
-        # What NotesSession does once a save lands: the note indexed again (for search and
+        # What NotesSession does once saves pause: the note indexed again (for search and
         # Ask my notes), in its index lane.
         search, passages = SearchIndex(), NotesIndex()
+        waiting: list[str] = []
 
         def index(body: str) -> None:
             search.add("notes", "long", body)
@@ -132,7 +135,14 @@ def keystrokes_ms(text: str, autosave: bool) -> list[float]:
 
         def stored(size: int, body: str) -> None:
             saved.append(size)
+            waiting[:] = [body]
+            pause.start()
+
+        def paused() -> None:
+            body = waiting.pop()
             tasks.run(lambda: index(body), lane=Lane.INDEX)
+
+        pause.timeout.connect(paused)
 
         def save() -> None:
             idle.stop()
@@ -163,6 +173,8 @@ def keystrokes_ms(text: str, autosave: bool) -> list[float]:
         deadline = time.perf_counter() + 0.05
         while time.perf_counter() < deadline:
             app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
+    if autosave:
+        pause.stop()  # a re-index not yet started is not part of the typing
     tasks.shutdown()
     editor.close()
     if autosave and not saved:

@@ -7,7 +7,10 @@ index (the same find-in-page search as the chat's) and the Ask-my-notes passage 
 Neither is ever written out. Everything done to them (the build, each saved note's update,
 queries) runs in order on the index lane: the build takes seconds with thousands of long
 notes, and must hold up neither the storage lane (opening, saving) nor the GUI thread (which
-used to index each saved note itself: 70 ms a save for a 20,000-word note).
+used to index each saved note itself: 70 ms a save for a 20,000-word note). A saved note is
+indexed again once its saves pause (INDEX_PAUSE_MS), not while the person types: the update
+still takes the interpreter from the typing for a while with a long note. A search or a
+question first queues what waits, so it sees every saved note.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from cove.notes.actions import ActionError, WritingAction, custom_action
 from cove.notes.files import ImportRefused, note_export_text, read_note_file, write_private
@@ -31,6 +34,9 @@ log = logging.getLogger(__name__)
 
 CUSTOM_ACTIONS = "note_actions"  # sealed record: {"actions": [{"label", "prompt"}, ...]}
 _SEARCH_GROUP = "notes"  # the search index's "conversation" every note sits in
+# Saved notes are indexed again once saving pauses this long: longer than the editor's
+# MAX_WAIT_MS, so a save made while the person keeps typing waits for the pause.
+INDEX_PAUSE_MS = 1_000
 
 
 def _explain(error: BaseException) -> str:
@@ -66,10 +72,20 @@ class NotesSession(QObject):
         self.search_index: SearchIndex | None = None
         self._indexing: Task | None = None  # the build after unlocking
         self.passages: NotesIndex | None = None
+        self._waiting: dict[str, Note] = {}  # saved notes to index once saving pauses
+        self._pause = QTimer(self)
+        self._pause.setSingleShot(True)
+        self._pause.setInterval(INDEX_PAUSE_MS)
+        self._pause.timeout.connect(self.flush_index)
         self.custom_actions: tuple[WritingAction, ...] = ()
         history.sig_state.connect(self._on_history_state)
         if history.unlocked:
             self.refresh()
+
+    @property
+    def index_waiting(self) -> bool:
+        """Whether saved notes wait for a pause in saving to be indexed again."""
+        return bool(self._waiting)
 
     @property
     def ready(self) -> bool:
@@ -80,6 +96,7 @@ class NotesSession(QObject):
             self.refresh()
         else:
             self._stop_indexing()  # the build holds every note's text: it stops at once
+            self._forget_waiting()
             self.search_index = None
             self.passages = None
             self.custom_actions = ()
@@ -98,6 +115,7 @@ class NotesSession(QObject):
     def refresh(self) -> None:
         """List the notes, and build both indexes in the background."""
         self._stop_indexing()
+        self._forget_waiting()  # the build reads every note as saved
         search, passages = SearchIndex(), NotesIndex()
         self.search_index, self.passages = search, passages
         store = self.history.store
@@ -124,6 +142,20 @@ class NotesSession(QObject):
                            lambda _e: self.sig_error.emit(
                                "Your own writing actions could not be read."))
 
+    def _forget_waiting(self) -> None:
+        self._pause.stop()
+        self._waiting.clear()
+
+    def flush_index(self) -> None:
+        """Queue the index updates that wait for a pause in saving (on the pause, and before
+        every search and question)."""
+        waiting, self._waiting = self._waiting, {}
+        self._pause.stop()
+        if not self.ready:  # the history closed meanwhile: nothing to index for
+            return
+        for note in waiting.values():
+            self._index(note)
+
     def _stop_indexing(self) -> None:
         if self._indexing is not None:
             self._indexing.cancel()
@@ -135,9 +167,10 @@ class NotesSession(QObject):
             log.error("%s failed: %s", what, type(error).__name__)
 
     def _on_index(self, change: Callable[[SearchIndex, NotesIndex], object]) -> None:
-        """Apply `change` to both indexes on the index lane, after what is queued there."""
+        """Apply `change` to both indexes on the index lane, after what is queued there
+        (unless the window has closed: no lane then, and the indexes are in memory only)."""
         search, passages = self.search_index, self.passages
-        if search is not None and passages is not None:
+        if search is not None and passages is not None and not self.tasks.closed:
             self.tasks.run(lambda: change(search, passages), None,
                            lambda error: self._index_failed("note index update", error),
                            lane=Lane.INDEX)
@@ -164,7 +197,8 @@ class NotesSession(QObject):
 
     def save_text(self, note_id: str, text: str) -> None:
         def saved(note: Note) -> None:
-            self._index(note)
+            self._waiting[note.id] = note  # indexed once saving pauses
+            self._pause.start()
             self.sig_summary.emit(note.summary())
             self.sig_saved.emit(note_id, len(text))
 
@@ -194,6 +228,7 @@ class NotesSession(QObject):
             passages.remove(note_id)
 
         def deleted(_none: None) -> None:
+            self._waiting.pop(note_id, None)
             self._on_index(forget)
             self.sig_removed.emit(note_id)
 
@@ -221,10 +256,12 @@ class NotesSession(QObject):
     def _ask_index(self, query: Callable[[], list[Any]] | None,
                    done: Callable[[list[Any]], None], what: str) -> None:
         """Run `query` on an in-memory index on the index lane, after its build and the
-        updates queued before it (none yet: no results)."""
+        updates queued before it, those waiting for a pause too (no index yet: no
+        results)."""
         if query is None:
             done([])
             return
+        self.flush_index()
         self.tasks.run(query, done, lambda error: self._index_failed(what, error),
                        lane=Lane.INDEX)
 
