@@ -155,6 +155,13 @@ class NoteStore:
         summaries.sort(key=NoteSummary.list_order)
         return summaries
 
+    def summary_of(self, note: Note) -> NoteSummary:
+        """`note`'s list entry with the word count stored for it (counted when it was saved,
+        so not again here; counted now where none is known)."""
+        with self._store._lock:
+            words = self._words.get(note.id)
+        return note.summary(words)
+
     def all_notes(self) -> list[Note]:
         """Copies of every readable note (for the search and Ask-my-notes indexes)."""
         with self._store._lock:

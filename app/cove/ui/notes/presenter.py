@@ -303,8 +303,7 @@ class NotesPresenter(QObject):
             document.setModified(False)
             document.contentsChanged.connect(lambda nid=note.id: self._on_edited(nid))
             self.documents[note.id] = document
-        self.workspace.model.upsert(note.summary())
-        self._show(note.id)
+        self._show(note.id)  # the list has its row: sig_summary came first
 
     def _show(self, note_id: str) -> None:
         ws = self.workspace

@@ -24,8 +24,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from cove.notes.actions import ActionError, WritingAction, custom_action
 from cove.notes.files import ImportRefused, note_export_text, read_note_file, write_private
-from cove.notes.note import Note
+from cove.notes.note import Note, NoteSummary
 from cove.notes.retrieval import NotesIndex, Passage
+from cove.storage.notes import NoteStore
 from cove.storage.search import SearchHit, SearchIndex
 from cove.ui.history.session import HistorySession, HistoryState, storage_error_message
 from cove.ui.tasks import Cancelled, Job, Lane, Task
@@ -37,6 +38,13 @@ _SEARCH_GROUP = "notes"  # the search index's "conversation" every note sits in
 # Saved notes are indexed again once saving pauses this long: longer than the editor's
 # MAX_WAIT_MS, so a save made while the person keeps typing waits for the pause.
 INDEX_PAUSE_MS = 1_000
+
+
+def _with_summary(notes: NoteStore, note: Note) -> tuple[Note, NoteSummary]:
+    """`note` and its list entry, made on the storage lane with the word count the store
+    made when it saved the note: the GUI thread counts no words (a millisecond a save for a
+    20,000-word note, every autosave)."""
+    return note, notes.summary_of(note)
 
 
 def _explain(error: BaseException) -> str:
@@ -51,7 +59,7 @@ class NotesSession(QObject):
     sig_summary = Signal(object)
     """One note's NoteSummary changed or was added."""
     sig_opened = Signal(object)
-    """A Note was decrypted to show in the editor."""
+    """A Note was decrypted to show in the editor (its sig_summary comes just before)."""
     sig_saved = Signal(str, int)
     """A note's text was saved: its id and the length of the text that was saved."""
     sig_removed = Signal(str)
@@ -185,21 +193,26 @@ class NotesSession(QObject):
     # Notes ---------------------------------------------------------------------------------
 
     def open_note(self, note_id: str) -> None:
-        self._run(lambda notes: notes.load_note(note_id), self.sig_opened.emit)
+        self._run(lambda notes: _with_summary(notes, notes.load_note(note_id)), self._on_loaded)
 
-    def create_note(self, text: str = "") -> None:
-        self._run(lambda notes: notes.create_note(text), self._on_created)
-
-    def _on_created(self, note: Note) -> None:
-        self._index(note)
-        self.sig_summary.emit(note.summary())
+    def _on_loaded(self, result: tuple[Note, NoteSummary]) -> None:
+        note, summary = result
+        self.sig_summary.emit(summary)  # first: the list has the row the editor shows
         self.sig_opened.emit(note)
 
+    def create_note(self, text: str = "") -> None:
+        self._run(lambda notes: _with_summary(notes, notes.create_note(text)), self._on_created)
+
+    def _on_created(self, result: tuple[Note, NoteSummary]) -> None:
+        self._index(result[0])
+        self._on_loaded(result)
+
     def save_text(self, note_id: str, text: str) -> None:
-        def saved(note: Note) -> None:
+        def saved(result: tuple[Note, NoteSummary]) -> None:
+            note, summary = result
             self._waiting[note.id] = note  # indexed once saving pauses
             self._pause.start()
-            self.sig_summary.emit(note.summary())
+            self.sig_summary.emit(summary)
             self.sig_saved.emit(note_id, len(text))
 
         def failed(error: BaseException) -> None:
@@ -211,15 +224,15 @@ class NotesSession(QObject):
         if store is None or not self.history.unlocked:
             self.sig_unsaved.emit(note_id)
             return
-        self.tasks.run(lambda: store.notes.save_text(note_id, text), saved, failed,
-                       lane=Lane.STORAGE)
+        self.tasks.run(lambda: _with_summary(store.notes, store.notes.save_text(note_id, text)),
+                       saved, failed, lane=Lane.STORAGE)
 
     def set_pinned(self, note_id: str, pinned: bool) -> None:
-        self._run(lambda notes: notes.set_pinned(note_id, pinned).summary(),
+        self._run(lambda notes: notes.summary_of(notes.set_pinned(note_id, pinned)),
                   self.sig_summary.emit)
 
     def set_project(self, note_id: str, project_id: str) -> None:
-        self._run(lambda notes: notes.set_project(note_id, project_id).summary(),
+        self._run(lambda notes: notes.summary_of(notes.set_project(note_id, project_id)),
                   self.sig_summary.emit)
 
     def delete(self, note_id: str) -> None:
@@ -236,8 +249,8 @@ class NotesSession(QObject):
 
     def import_file(self, path: Path) -> None:
         """A .md or .txt file as a new note (checked for size, binary data and encoding)."""
-        self._run(lambda notes: notes.create_note(read_note_file(path)), self._on_created,
-                  "Import failed: ")
+        self._run(lambda notes: _with_summary(notes, notes.create_note(read_note_file(path))),
+                  self._on_created, "Import failed: ")
 
     def export(self, note_id: str, target: Path, done: Callable[[Path], None]) -> None:
         self._run(lambda notes: write_private(target, note_export_text(notes.load_note(note_id))),
